@@ -1,0 +1,15 @@
+//! Livechart's shared crate: the typed events both sides speak ([`model`]), the chart's window
+//! logic ([`window`]) and the Leptos components. Feature `ssr` builds it for the server,
+//! `hydrate` for the browser; browser-only code lives in `browser` and runs in effects only.
+
+pub mod model;
+pub mod window;
+
+mod chart;
+mod shell;
+
+#[cfg(feature = "hydrate")]
+mod browser;
+
+pub use chart::{ConnState, LiveChart};
+pub use shell::{shell, App};

@@ -1,0 +1,119 @@
+//! Livechart's server: wires configuration, the hub, the sources and the routes. Each concern
+//! has its module; this file only puts them together.
+
+pub mod api;
+pub mod config;
+pub mod demo;
+pub mod hub;
+pub mod sse;
+pub mod viewer;
+
+use app::{shell, App};
+use axum::extract::FromRef;
+use axum::routing::{any, get};
+use axum::Router;
+use config::{Config, Settings};
+use hub::Hub;
+use leptos::config::LeptosOptions;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use std::future::IntoFuture;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpSocket};
+use tokio_util::sync::CancellationToken;
+
+/// What every handler can reach.
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub hub: Arc<Hub>,
+    pub settings: Arc<Settings>,
+    /// Cancelled when shutdown begins: viewers end their streams, sources stop.
+    pub shutdown: CancellationToken,
+}
+
+/// All routes: the API, the server-rendered page, and the static site as fallback.
+pub fn router(state: AppState) -> Router {
+    let routes = generate_route_list(App);
+    let options = state.leptos_options.clone();
+    Router::new()
+        .route("/api/streams/{name}/events", get(api::stream_events))
+        .route("/api/{*rest}", any(api::not_found))
+        .route("/healthz", get(api::healthz))
+        .method_not_allowed_fallback(api::method_not_allowed)
+        .leptos_routes(&state, routes, move || shell(options.clone()))
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .with_state(state)
+}
+
+/// Binds the listening socket with a backlog large enough for bursts of reconnecting viewers.
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
+}
+
+/// Serves until `stop` resolves, then shuts down: viewers are told to reconnect, sources stop,
+/// and open connections get `shutdown.grace-ms` to close before this returns anyway.
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let settings = Arc::new(config.settings);
+    let hub = Arc::new(Hub::new(settings.hub.viewer_buffer));
+    let shutdown = CancellationToken::new();
+
+    if settings.demo.enabled {
+        demo::spawn(hub.stream(&settings.demo.stream), settings.demo.clone(), shutdown.clone());
+    }
+
+    let state = AppState { leptos_options: config.leptos, hub, settings: settings.clone(), shutdown: shutdown.clone() };
+    let signal = {
+        let shutdown = shutdown.clone();
+        async move {
+            stop.await;
+            tracing::info!("shutting down: telling viewers to reconnect");
+            shutdown.cancel();
+        }
+    };
+    let server = axum::serve(listener, router(state)).with_graceful_shutdown(signal).into_future();
+    let grace = Duration::from_millis(settings.shutdown.grace_ms);
+    tokio::select! {
+        result = server => result,
+        _ = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
+            tracing::warn!("connections still open after {grace:?}; exiting anyway");
+            Ok(())
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!("cannot listen for Ctrl-C: {e}");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

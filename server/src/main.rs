@@ -1,0 +1,51 @@
+//! The `livechart` binary: reads the configuration, binds, serves.
+
+use clap::Parser;
+use livechart_server::{bind, config, serve, shutdown_signal};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tracing_subscriber::EnvFilter;
+
+/// Live charts over Server-Sent Events.
+#[derive(Parser)]
+#[command(name = "livechart", version, about)]
+struct Cli {
+    /// The configuration file (default: ./Leptos.toml when it exists).
+    #[arg(long, env = "LIVECHART_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let cli = Cli::parse();
+
+    let config = match config::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("livechart: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let addr = config.leptos.site_addr;
+    let listener = match bind(addr) {
+        Ok(listener) => listener,
+        Err(e) => {
+            eprintln!("livechart: cannot listen on {addr}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // Tests and scripts read this line to learn the port when LEPTOS_SITE_ADDR asks for port 0.
+    match listener.local_addr() {
+        Ok(local) => println!("livechart listening on http://{local}"),
+        Err(e) => eprintln!("livechart: listening, but the local address is unknown: {e}"),
+    }
+    match serve(config, listener, shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("livechart: server error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
