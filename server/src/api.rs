@@ -46,7 +46,7 @@ pub async fn stream_events(
 ) -> Result<Response, ApiError> {
     let name = stream_name(path)?;
     let stream = state.hub.get(&name).ok_or_else(|| {
-        ApiError::new(StatusCode::NOT_FOUND, "unknown_stream", format!("there is no stream named {name:?}"))
+        ApiError::new(StatusCode::NOT_FOUND, "unknown_stream", format!("there is no stream named \"{name}\""))
     })?;
     if state.shutdown.is_cancelled() {
         return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", "the server is shutting down"));

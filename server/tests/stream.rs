@@ -1,0 +1,207 @@
+//! The SSE stream of the real server, read by a real HTTP client.
+
+mod common;
+
+use app::model::{ErrorBody, Point};
+use common::{run_to_exit, wait_for_health, EventReader, TestServer};
+use livechart_server::sse::SseItem;
+use std::time::Duration;
+
+const PATIENCE: Duration = Duration::from_secs(10);
+
+fn fast() -> TestServer {
+    TestServer::start(&[("LIVECHART_DEMO_INTERVAL_MS", "100"), ("LIVECHART_SSE_RETRY_MS", "1500")])
+}
+
+#[tokio::test]
+async fn headers_format_and_increasing_ids() {
+    let server = fast();
+    let mut reader = EventReader::open(&server.url("/api/streams/demo/events")).await;
+    let h = &reader.response_headers;
+    assert_eq!(h["content-type"], "text/event-stream");
+    assert_eq!(h["cache-control"], "no-cache");
+    assert_eq!(h["x-accel-buffering"], "no");
+
+    // `retry:` comes first, once.
+    assert_eq!(reader.next_item(PATIENCE).await, Some(SseItem::Retry(1500)));
+
+    let mut last_id = 0u64;
+    for i in 0..8 {
+        let e = reader.next_event(PATIENCE).await;
+        assert_eq!(e.event, "point");
+        let id: u64 = e.id.as_deref().expect("every event has an id").parse().expect("numeric id");
+        if i > 0 {
+            assert_eq!(id, last_id + 1, "ids increase by one with nothing skipped");
+        }
+        last_id = id;
+        let p: Point = serde_json::from_str(&e.data).expect("data is a Point");
+        assert!((0.0..=100.0).contains(&p.value), "demo value {} out of 0..=100", p.value);
+        assert!(p.ts > 1_600_000_000_000, "ts is milliseconds since the epoch: {}", p.ts);
+    }
+}
+
+#[tokio::test]
+async fn the_configured_rate_sets_the_cadence() {
+    let server = fast();
+    let mut reader = EventReader::open(&server.url("/api/streams/demo/events")).await;
+    let mut ts = Vec::new();
+    for _ in 0..9 {
+        let e = reader.next_event(PATIENCE).await;
+        ts.push(serde_json::from_str::<Point>(&e.data).unwrap().ts);
+    }
+    let mut gaps: Vec<i64> = ts.windows(2).map(|w| w[1] - w[0]).collect();
+    gaps.sort_unstable();
+    // Producer timestamps: one point per 100 ms interval, never faster.
+    assert!(gaps[0] >= 80, "points came faster than the interval: {gaps:?}");
+    let median = gaps[gaps.len() / 2];
+    assert!((80..=300).contains(&median), "median gap {median} ms for a 100 ms interval: {gaps:?}");
+}
+
+#[tokio::test]
+async fn two_clients_see_the_same_events() {
+    let server = fast();
+    let url = server.url("/api/streams/demo/events");
+    let mut a = EventReader::open(&url).await;
+    let mut b = EventReader::open(&url).await;
+    let mut ea = vec![a.next_event(PATIENCE).await];
+    let mut eb = vec![b.next_event(PATIENCE).await];
+    let id = |e: &livechart_server::sse::SseEvent| e.id.clone().unwrap().parse::<u64>().unwrap();
+    // Align on the first id both have seen, then compare five events.
+    let start = id(&ea[0]).max(id(&eb[0]));
+    for (reader, events) in [(&mut a, &mut ea), (&mut b, &mut eb)] {
+        while id(events.last().unwrap()) < start + 4 {
+            events.push(reader.next_event(PATIENCE).await);
+        }
+        events.retain(|e| (start..start + 5).contains(&id(e)));
+    }
+    assert_eq!(ea.len(), 5);
+    assert_eq!(ea, eb, "both clients received identical events");
+}
+
+#[tokio::test]
+async fn a_dropped_client_costs_nothing_afterwards() {
+    let server = fast();
+    let url = server.url("/api/streams/demo/events");
+    let mut reader = EventReader::open(&url).await;
+    reader.next_event(PATIENCE).await;
+    let viewers = |n: usize| move |h: &app::model::Health| h.streams.iter().any(|s| s.name.as_str() == "demo" && s.viewers == n);
+    wait_for_health(&server, PATIENCE, viewers(1)).await;
+
+    drop(reader);
+    // The connection's task ended and released its subscription.
+    wait_for_health(&server, PATIENCE, viewers(0)).await;
+
+    // And the server still serves others.
+    let mut again = EventReader::open(&url).await;
+    again.next_event(PATIENCE).await;
+    wait_for_health(&server, PATIENCE, viewers(1)).await;
+}
+
+#[tokio::test]
+async fn keep_alive_comments_when_idle() {
+    // The first demo point comes at once, then nothing for a minute.
+    let server = TestServer::start(&[("LIVECHART_DEMO_INTERVAL_MS", "60000"), ("LIVECHART_SSE_KEEP_ALIVE_MS", "150")]);
+    let mut reader = EventReader::open(&server.url("/api/streams/demo/events")).await;
+    let mut comments = 0;
+    while comments < 3 {
+        match reader.next_item(PATIENCE).await {
+            Some(SseItem::Comment(c)) => {
+                assert_eq!(c, "keep-alive");
+                comments += 1;
+            }
+            Some(_) => {}
+            None => panic!("stream ended"),
+        }
+    }
+}
+
+async fn error_of(resp: reqwest::Response) -> (u16, ErrorBody) {
+    let status = resp.status().as_u16();
+    assert_eq!(resp.headers()["content-type"], "application/json");
+    (status, resp.json().await.expect("error body is JSON"))
+}
+
+#[tokio::test]
+async fn bad_requests_get_clear_json_errors() {
+    let server = fast();
+    let client = reqwest::Client::new();
+
+    let (status, body) = error_of(client.get(server.url("/api/streams/no%20way/events")).send().await.unwrap()).await;
+    assert_eq!((status, body.error.as_str()), (400, "invalid_stream_name"));
+    assert!(body.detail.contains("\"no way\"") && body.detail.contains("position 2"), "{}", body.detail);
+
+    let long = "x".repeat(65);
+    let (status, body) = error_of(client.get(server.url(&format!("/api/streams/{long}/events"))).send().await.unwrap()).await;
+    assert_eq!((status, body.error.as_str()), (400, "invalid_stream_name"));
+    assert!(body.detail.contains("65 characters"), "{}", body.detail);
+
+    let (status, body) = error_of(client.get(server.url("/api/streams/nope/events")).send().await.unwrap()).await;
+    assert_eq!((status, body.error.as_str()), (404, "unknown_stream"));
+    assert!(body.detail.contains("\"nope\""), "{}", body.detail);
+
+    let (status, body) = error_of(client.post(server.url("/api/streams/demo/events")).send().await.unwrap()).await;
+    assert_eq!((status, body.error.as_str()), (405, "method_not_allowed"));
+
+    let (status, body) = error_of(client.get(server.url("/api/nothing/here")).send().await.unwrap()).await;
+    assert_eq!((status, body.error.as_str()), (404, "not_found"));
+
+    // None of that disturbed the stream.
+    let mut reader = EventReader::open(&server.url("/api/streams/demo/events")).await;
+    reader.next_event(PATIENCE).await;
+}
+
+#[tokio::test]
+async fn shutdown_tells_viewers_to_reconnect_and_exits() {
+    let mut server = fast();
+    let mut reader = EventReader::open(&server.url("/api/streams/demo/events")).await;
+    reader.next_event(PATIENCE).await;
+
+    let status = server.terminate(PATIENCE).expect("the server exits within its grace period");
+    assert!(status.success(), "clean exit: {status:?}");
+
+    // What the viewer saw last: the reconnect hint, then the end of the stream.
+    let mut tail = Vec::new();
+    while let Some(item) = reader.next_item(PATIENCE).await {
+        tail.push(item);
+    }
+    assert!(tail.contains(&SseItem::Comment("server shutting down, reconnect".into())), "{tail:?}");
+    assert!(tail.contains(&SseItem::Retry(1500)), "{tail:?}");
+}
+
+#[tokio::test]
+async fn the_page_is_rendered_on_the_server() {
+    let server = fast();
+    let resp = reqwest::get(server.url("/")).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let html = resp.text().await.unwrap();
+    assert!(html.contains(r#"data-stream="demo""#), "{html}");
+    assert!(html.contains(r#"data-state="connecting""#));
+    assert!(html.contains("<canvas"));
+    assert!(html.contains("/pkg/livechart.js"), "the page loads the WASM glue");
+
+    let missing = reqwest::get(server.url("/no/such/page")).await.unwrap();
+    assert_eq!(missing.status(), 404);
+}
+
+#[test]
+fn bad_configuration_is_refused_with_the_reason() {
+    let (code, stderr) = run_to_exit(&[], &[("LIVECHART_DEMO_INTERVAL_MS", "soon")]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("LIVECHART_DEMO_INTERVAL_MS=\"soon\""), "{stderr}");
+
+    let (code, stderr) = run_to_exit(&[], &[("LIVECHART_SSE_KEEP_ALIVE_MS", "1")]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("livechart.sse.keep-alive-ms = 1"), "{stderr}");
+
+    let dir = std::env::temp_dir().join(format!("livechart-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("bad.toml");
+    std::fs::write(&file, "[livechart.demo]\ninterval-ms = 10\ncolour = \"red\"\n").unwrap();
+    let (code, stderr) = run_to_exit(&["--config", file.to_str().unwrap()], &[]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("bad.toml") && stderr.contains("colour") && stderr.contains("line 3"), "{stderr}");
+
+    let (code, stderr) = run_to_exit(&["--config", "/nonexistent/livechart.toml"], &[]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("/nonexistent/livechart.toml"), "{stderr}");
+}
