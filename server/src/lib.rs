@@ -10,6 +10,7 @@ pub mod viewer;
 
 use app::{shell, App};
 use axum::extract::FromRef;
+use axum::response::Redirect;
 use axum::routing::{any, get};
 use axum::Router;
 use config::{Config, Settings};
@@ -41,6 +42,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/streams/{name}/events", get(api::stream_events))
         .route("/api/{*rest}", any(api::not_found))
         .route("/healthz", get(api::healthz))
+        // Browsers ask for /favicon.ico whatever the page links; the icon is an SVG.
+        .route("/favicon.ico", get(|| async { Redirect::permanent("/favicon.svg") }))
         .method_not_allowed_fallback(api::method_not_allowed)
         .leptos_routes(&state, routes, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))

@@ -1,0 +1,146 @@
+import { test, expect, Page, ConsoleMessage } from "@playwright/test";
+import path from "node:path";
+
+// Problems the page reports: console errors and uncaught exceptions (a panic in the WASM
+// lands here too). Every test asserts there are none.
+function watchProblems(page: Page): string[] {
+  const problems: string[] = [];
+  page.on("console", (m: ConsoleMessage) => {
+    if (m.type() === "error") problems.push(`console: ${m.text()}`);
+  });
+  page.on("pageerror", (e) => problems.push(`pageerror: ${e.message}`));
+  return problems;
+}
+
+const chart = (page: Page) => page.locator("figure.chart");
+const rows = (page: Page) => page.locator("figure.chart table tbody tr");
+
+/** Canvas pixels close to the line colour (37, 99, 235). */
+async function linePixels(page: Page): Promise<number> {
+  return page.locator("figure.chart canvas").evaluate((c: HTMLCanvasElement) => {
+    const data = c.getContext("2d")!.getImageData(0, 0, c.width, c.height).data;
+    let n = 0;
+    for (let i = 0; i < data.length; i += 4) {
+      if (Math.abs(data[i] - 37) < 30 && Math.abs(data[i + 1] - 99) < 30 && Math.abs(data[i + 2] - 235) < 30) n++;
+    }
+    return n;
+  });
+}
+
+test("the page hydrates, goes live and draws the points it receives", async ({ page }) => {
+  const problems = watchProblems(page);
+  await page.goto("/");
+  // Only the WASM side can set these: a page that never hydrates fails here.
+  await expect(chart(page)).toHaveAttribute("data-hydrated", "true");
+  await expect(page.locator(".status")).toHaveText("Live");
+  await expect(chart(page)).toHaveAttribute("data-state", "live");
+
+  await expect.poll(() => rows(page).count()).toBeGreaterThanOrEqual(5);
+  const values = await rows(page).evaluateAll((trs) => trs.map((tr) => Number(tr.getAttribute("data-value"))));
+  for (const v of values) {
+    expect(v).toBeGreaterThanOrEqual(0);
+    expect(v).toBeLessThanOrEqual(100);
+  }
+  const ts = await rows(page).evaluateAll((trs) => trs.map((tr) => Number(tr.getAttribute("data-ts"))));
+  expect([...ts].sort((a, b) => a - b)).toEqual(ts);
+  await expect(chart(page)).toHaveAttribute("data-count", String(await rows(page).count()));
+
+  await expect.poll(() => linePixels(page)).toBeGreaterThan(200);
+  const shot = await page.locator("figure.chart").screenshot();
+  await test.info().attach("live-chart", { body: shot, contentType: "image/png" });
+  await page.screenshot({ path: path.join(__dirname, "..", "screenshots", "live-chart.png") });
+  expect(problems).toEqual([]);
+});
+
+test("the window slides at 20 points", async ({ page }) => {
+  const problems = watchProblems(page);
+  await page.goto("/");
+  // 250 ms per point in the test server: 20 points within about five seconds.
+  await expect.poll(() => rows(page).count(), { timeout: 30_000 }).toBe(20);
+  const firstTs = await rows(page).first().getAttribute("data-ts");
+  await expect.poll(() => rows(page).first().getAttribute("data-ts")).not.toBe(firstTs);
+  expect(await rows(page).count()).toBe(20);
+  expect(problems).toEqual([]);
+});
+
+test("hovering shows the nearest point's time and value", async ({ page }) => {
+  const problems = watchProblems(page);
+  await page.goto("/");
+  await expect.poll(() => rows(page).count()).toBeGreaterThanOrEqual(4);
+  const canvas = page.locator("figure.chart canvas");
+  const box = (await canvas.boundingBox())!;
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+  const tooltip = page.locator(".tooltip");
+  await expect(tooltip).toBeVisible();
+  await expect(tooltip).toHaveText(/^\d\d:\d\d:\d\d · \d+(\.\d+)?$/);
+  await test.info().attach("hover", { body: await page.locator("figure.chart").screenshot(), contentType: "image/png" });
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height + 40);
+  await expect(tooltip).toBeHidden();
+  expect(problems).toEqual([]);
+});
+
+test.describe("on a high-DPI screen", () => {
+  test.use({ deviceScaleFactor: 2, viewport: { width: 900, height: 700 } });
+
+  test("the canvas is drawn at device resolution and follows its container", async ({ page }) => {
+    const problems = watchProblems(page);
+    await page.goto("/");
+    await expect(chart(page)).toHaveAttribute("data-state", "live");
+    const canvas = page.locator("figure.chart canvas");
+    const size = () => canvas.evaluate((c: HTMLCanvasElement) => ({ w: c.width, h: c.height, cw: c.clientWidth, ch: c.clientHeight }));
+    await expect.poll(async () => { const s = await size(); return s.w === s.cw * 2 && s.h === s.ch * 2; }).toBe(true);
+    const before = await size();
+
+    await page.setViewportSize({ width: 520, height: 700 });
+    await expect.poll(async () => (await size()).w).not.toBe(before.w);
+    const after = await size();
+    expect(after.w).toBe(after.cw * 2);
+    expect(after.cw).toBeLessThan(before.cw);
+    expect(problems).toEqual([]);
+  });
+});
+
+test("malformed event data is logged and skipped, never fatal", async ({ page }) => {
+  const problems = watchProblems(page);
+  const warnings: string[] = [];
+  page.on("console", (m) => { if (m.type() === "warning") warnings.push(m.text()); });
+  const now = Date.now();
+  await page.route("**/api/streams/demo/events", (route) =>
+    route.fulfill({
+      status: 200,
+      headers: { "content-type": "text/event-stream", "cache-control": "no-cache" },
+      body:
+        "retry: 600000\n\n" +
+        `id: 1\nevent: point\ndata: {"ts": ${now}, "value": 11.5}\n\n` +
+        `id: 2\nevent: point\ndata: {"ts": "yesterday", "value": 1}\n\n` +
+        `id: 3\nevent: point\ndata: not json at all\n\n` +
+        `id: 4\nevent: point\ndata: {"ts": ${now + 1000}, "value": 42}\n\n`,
+    }),
+  );
+  await page.goto("/");
+  await expect.poll(() => rows(page).count()).toBe(2);
+  expect(await rows(page).evaluateAll((trs) => trs.map((tr) => tr.getAttribute("data-value")))).toEqual(["11.5", "42"]);
+  await expect(chart(page)).toHaveAttribute("data-last-id", "4");
+  await expect.poll(() => warnings.filter((w) => w.includes("malformed")).length).toBe(2);
+  expect(problems).toEqual([]);
+});
+
+test("leaving the page closes its EventSource", async ({ page, request }) => {
+  const problems = watchProblems(page);
+  const viewers = async () => {
+    const health = await (await request.get("/healthz")).json();
+    return health.streams.find((s: { name: string }) => s.name === "demo").viewers;
+  };
+  await page.goto("/");
+  await expect(chart(page)).toHaveAttribute("data-state", "live");
+  await expect.poll(viewers).toBe(1);
+  // Client-side navigation unmounts the chart component.
+  await page.getByRole("link", { name: "About & API" }).click();
+  await expect(page.getByRole("heading", { name: "About Livechart" })).toBeVisible();
+  await expect.poll(viewers).toBe(0);
+  // And coming back subscribes again.
+  await page.getByRole("link", { name: "Live chart" }).click();
+  await expect(chart(page)).toHaveAttribute("data-state", "live");
+  await expect.poll(viewers).toBe(1);
+  expect(problems).toEqual([]);
+});

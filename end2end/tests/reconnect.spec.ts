@@ -1,0 +1,31 @@
+import { test, expect } from "@playwright/test";
+import { Server } from "./server";
+
+// A server of its own, so that stopping it does not disturb the other tests.
+const server = new Server(3101);
+
+test.afterAll(async () => server.stop());
+
+test("stopping the server shows Reconnecting…, restarting it goes live again", async ({ page }) => {
+  await server.start();
+  const pageErrors: string[] = [];
+  page.on("pageerror", (e) => pageErrors.push(e.message));
+  await page.goto(server.url);
+  const status = page.locator(".status");
+  const rows = page.locator("figure.chart table tbody tr");
+  await expect(status).toHaveText("Live");
+  await expect.poll(() => rows.count()).toBeGreaterThanOrEqual(2);
+
+  await server.stop();
+  await expect(status).toHaveText("Connection lost. Reconnecting…");
+  await expect(page.locator("figure.chart")).toHaveAttribute("data-state", "reconnecting");
+  await test.info().attach("reconnecting", { body: await page.screenshot(), contentType: "image/png" });
+  const lastTsWhileDown = await rows.last().getAttribute("data-ts");
+
+  await server.start();
+  await expect(status).toHaveText("Live");
+  // New points arrive after the restart.
+  await expect.poll(() => rows.last().getAttribute("data-ts")).not.toBe(lastTsWhileDown);
+  await test.info().attach("live-again", { body: await page.screenshot(), contentType: "image/png" });
+  expect(pageErrors).toEqual([]);
+});

@@ -1,0 +1,70 @@
+// Starting and stopping our own server instances, for tests that restart the server.
+import { spawn, ChildProcess } from "node:child_process";
+import path from "node:path";
+
+export const MAIN_PORT = 3100;
+export const ROOT = path.resolve(__dirname, "..", "..");
+
+// Chromium flags for this closed network: no background services, no sandbox as root.
+export const CHROMIUM_ARGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+/** The environment of a test server: the release site, a fast demo, quick reconnects. */
+export function serverEnv(port: number): Record<string, string> {
+  return {
+    ...(process.env as Record<string, string>),
+    LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
+    LEPTOS_SITE_ROOT: "target/site",
+    LIVECHART_DEMO_INTERVAL_MS: "250",
+    LIVECHART_SSE_RETRY_MS: "500",
+    RUST_LOG: "warn",
+  };
+}
+
+export class Server {
+  private child?: ChildProcess;
+  constructor(readonly port: number) {}
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** Starts the release binary and waits until /healthz answers. */
+  async start(): Promise<void> {
+    const child = spawn(path.join(ROOT, "target/release/livechart"), [], {
+      cwd: ROOT,
+      env: serverEnv(this.port),
+      stdio: ["ignore", "ignore", "inherit"],
+    });
+    this.child = child;
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline) {
+      if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
+      try {
+        const r = await fetch(`${this.url}/healthz`);
+        if (r.ok) return;
+      } catch {
+        // not listening yet
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`server on port ${this.port} did not become healthy`);
+  }
+
+  /** SIGTERM, then waits for the process to exit. */
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((r) => child.once("exit", r));
+    child.kill("SIGTERM");
+    await exited;
+    this.child = undefined;
+  }
+}
