@@ -4,7 +4,7 @@
 
 use crate::chart::{ChartState, ConnState};
 use crate::model::{event_name, events_path, Point, StreamName};
-use crate::window::{format_clock, label_decimals, value_range, Mapping, Window};
+use crate::window::{format_clock, label_decimals, time_decimals, value_range, Mapping, Window};
 use leptos::logging::warn;
 use leptos::prelude::*;
 use plotters::prelude::*;
@@ -122,6 +122,8 @@ fn draw(
     let (v0, v1) = value_range(w.points(), y_range);
     let decimals = label_decimals(v1 - v0);
     let offset = local_offset_minutes();
+    const X_LABELS: usize = 5;
+    let t_decimals = time_decimals((t1 - t0) as f64 / (X_LABELS - 1) as f64);
     let font = |size: f64, color: &RGBColor| ("sans-serif", s(size)).into_font().color(color);
 
     let mut chart = ChartBuilder::on(&root)
@@ -135,12 +137,13 @@ fn draw(
         .configure_mesh()
         .x_desc("Time")
         .y_desc("Value")
-        .x_labels(5)
+        .x_labels(X_LABELS)
         .y_labels(6)
-        .x_label_formatter(&|t| format_clock(*t, offset))
+        .x_label_formatter(&|t| format_clock(*t, offset, t_decimals))
         .y_label_formatter(&|v| format!("{v:.decimals$}"))
         .label_style(font(12.0, &MUTED))
         .axis_desc_style(font(13.0, &TEXT))
+        .max_light_lines(2)
         .light_line_style(GRID.stroke_width(1))
         .bold_line_style(GRID_BOLD.stroke_width(1))
         .axis_style(MUTED.stroke_width(1))

@@ -2,7 +2,9 @@
 //! side (`crate::browser`) that connects, draws and follows the mouse.
 
 use crate::model::{Point, StreamName};
-use crate::window::{format_clock, format_iso_utc, label_decimals, Mapping, Window, DEFAULT_WINDOW};
+use crate::window::{
+    format_clock, format_iso_utc, time_decimals, Mapping, Window, DEFAULT_WINDOW,
+};
 use leptos::prelude::*;
 
 /// What the chart knows of its connection, shown to the user.
@@ -100,11 +102,8 @@ pub fn LiveChart(
     };
     let tooltip_text = move || {
         hover.get().map(|p| {
-            let decimals = points.with(|w| {
-                let (lo, hi) = crate::window::value_range(w.points(), y_range);
-                label_decimals(hi - lo)
-            });
-            format!("{} · {:.*}", format_clock(p.ts, local_offset_minutes()), decimals + 1, p.value)
+            let time_decimals = points.with(|w| time_decimals(w.spacing_ms().unwrap_or(1000.0)));
+            format!("{} · {}", format_clock(p.ts, local_offset_minutes(), time_decimals), p.value)
         })
     };
     let caption = format!("{title}: the last {window} points");
@@ -120,7 +119,13 @@ pub fn LiveChart(
             data-last-id=move || last_id.get().map(|id| id.to_string())
         >
             <figcaption class="chart-head">
-                <span class="chart-title">{title.clone()}</span>
+                <span class="chart-meta">
+                    <code>{stream.to_string()}</code>
+                    {move || points.with(|w| match w.latest() {
+                        Some(p) => format!(" · latest {}", p.value),
+                        None => " · waiting for data".to_owned(),
+                    })}
+                </span>
                 <span class="status" role="status" data-state=move || status.get().key()>
                     {move || status.get().label()}
                 </span>

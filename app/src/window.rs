@@ -59,6 +59,12 @@ impl Window {
         Some(if lo == hi { (lo - 500, hi + 500) } else { (lo, hi) })
     }
 
+    /// The average time between consecutive points, in milliseconds.
+    pub fn spacing_ms(&self) -> Option<f64> {
+        let (first, last) = (self.points.front()?, self.points.back()?);
+        (self.points.len() > 1).then(|| (last.ts - first.ts) as f64 / (self.points.len() - 1) as f64)
+    }
+
     /// The point whose timestamp is nearest to `ts`.
     pub fn nearest(&self, ts: f64) -> Option<&Point> {
         self.points.iter().min_by(|a, b| {
@@ -105,10 +111,29 @@ pub fn label_decimals(span: f64) -> usize {
     (2.0 - span.log10().floor()).clamp(0.0, 6.0) as usize
 }
 
-/// `HH:MM:SS` of a millisecond timestamp shifted by `offset_minutes` (east of UTC positive).
-pub fn format_clock(ts_ms: i64, offset_minutes: i32) -> String {
-    let secs = (ts_ms.div_euclid(1000) + i64::from(offset_minutes) * 60).rem_euclid(86_400);
-    format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+/// How many decimals of a second tell apart times `step_ms` apart (0 to 3).
+pub fn time_decimals(step_ms: f64) -> usize {
+    match step_ms {
+        s if s >= 1000.0 || !s.is_finite() => 0,
+        s if s >= 100.0 => 1,
+        s if s >= 10.0 => 2,
+        _ => 3,
+    }
+}
+
+/// `HH:MM:SS` (with `decimals` digits of the second, at most 3) of a millisecond timestamp
+/// shifted by `offset_minutes` (east of UTC positive).
+pub fn format_clock(ts_ms: i64, offset_minutes: i32, decimals: usize) -> String {
+    let local = ts_ms + i64::from(offset_minutes) * 60_000;
+    let secs = local.div_euclid(1000).rem_euclid(86_400);
+    let clock = format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60);
+    match decimals.min(3) {
+        0 => clock,
+        d => {
+            let frac = format!("{:03}", local.rem_euclid(1000));
+            format!("{clock}.{}", &frac[..d])
+        }
+    }
 }
 
 /// An ISO 8601 UTC timestamp (`2025-11-21T05:20:00.123Z`) of a millisecond timestamp.
@@ -219,6 +244,8 @@ mod tests {
         assert_eq!(w.time_range(), Some((9_500, 10_500)));
         w.push(p(12_000, 1.0));
         assert_eq!(w.time_range(), Some((10_000, 12_000)));
+        w.push(p(16_000, 1.0));
+        assert_eq!(w.spacing_ms(), Some(3000.0));
     }
 
     #[test]
@@ -263,12 +290,26 @@ mod tests {
     }
 
     #[test]
+    fn time_precision_follows_spacing() {
+        assert_eq!(time_decimals(1000.0), 0);
+        assert_eq!(time_decimals(4750.0), 0);
+        assert_eq!(time_decimals(250.0), 1);
+        assert_eq!(time_decimals(25.0), 2);
+        assert_eq!(time_decimals(1.0), 3);
+        assert_eq!(time_decimals(f64::NAN), 0);
+    }
+
+    #[test]
     fn clock_and_iso_formatting() {
         // 2025-11-21T05:20:00.123Z
         let ts = 1_763_702_400_123;
-        assert_eq!(format_clock(ts, 0), "05:20:00");
-        assert_eq!(format_clock(ts, 60), "06:20:00");
-        assert_eq!(format_clock(ts, -330), "23:50:00");
+        assert_eq!(format_clock(ts, 0, 0), "05:20:00");
+        assert_eq!(format_clock(ts, 60, 0), "06:20:00");
+        assert_eq!(format_clock(ts, -330, 0), "23:50:00");
+        assert_eq!(format_clock(ts, 0, 1), "05:20:00.1");
+        assert_eq!(format_clock(ts, 0, 3), "05:20:00.123");
+        assert_eq!(format_clock(ts, 0, 9), "05:20:00.123");
+        assert_eq!(format_clock(-1, 0, 3), "23:59:59.999");
         assert_eq!(format_iso_utc(ts), "2025-11-21T05:20:00.123Z");
         assert_eq!(format_iso_utc(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(format_iso_utc(951_782_400_000), "2000-02-29T00:00:00.000Z");

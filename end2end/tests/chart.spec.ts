@@ -72,7 +72,7 @@ test("hovering shows the nearest point's time and value", async ({ page }) => {
   await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
   const tooltip = page.locator(".tooltip");
   await expect(tooltip).toBeVisible();
-  await expect(tooltip).toHaveText(/^\d\d:\d\d:\d\d · \d+(\.\d+)?$/);
+  await expect(tooltip).toHaveText(/^\d\d:\d\d:\d\d(\.\d{1,3})? · \d+(\.\d+)?$/);
   await test.info().attach("hover", { body: await page.locator("figure.chart").screenshot(), contentType: "image/png" });
   await page.mouse.move(box.x + box.width / 2, box.y + box.height + 40);
   await expect(tooltip).toBeHidden();
