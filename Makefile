@@ -7,7 +7,7 @@ SHELL := /bin/bash
 # cargo-leptos must find wasm-bindgen (~/.cargo/bin) and npm's wasm-opt before anything else.
 export PATH := $(HOME)/.cargo/bin:$(CURDIR)/end2end/node_modules/.bin:$(PATH)
 
-.PHONY: run dev test setup lint fmt
+.PHONY: run dev build test setup lint
 
 run:
 	./.ci/setup
@@ -16,6 +16,10 @@ run:
 dev:
 	./.ci/setup
 	cargo leptos watch
+
+build:
+	./.ci/setup
+	cargo leptos build --release
 
 test:
 	./.ci/setup --browser

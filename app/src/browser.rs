@@ -77,8 +77,12 @@ pub(crate) fn start(
 
 fn render(canvas: &HtmlCanvasElement, title: &str, state: ChartState) {
     // After unmount the signals are gone and there is nothing left to draw.
-    let Some(hover) = state.hover.try_get_untracked() else { return };
-    let drawn = state.points.try_with_untracked(|w| draw(canvas, title, w, state.y_range, hover));
+    let Some(hover) = state.hover.try_get_untracked() else {
+        return;
+    };
+    let drawn = state
+        .points
+        .try_with_untracked(|w| draw(canvas, title, w, state.y_range, hover));
     match drawn {
         Some(Ok(mapping)) => {
             state.mapping.try_set_value(Some(mapping));
@@ -155,11 +159,18 @@ fn draw(
         .draw_series(LineSeries::new(w.points().map(|p| (p.ts, p.value)), line))
         .map_err(|e| err(&e))?;
     chart
-        .draw_series(w.points().map(|p| Circle::new((p.ts, p.value), s(3.0) as u32, LINE.filled())))
+        .draw_series(
+            w.points()
+                .map(|p| Circle::new((p.ts, p.value), s(3.0) as u32, LINE.filled())),
+        )
         .map_err(|e| err(&e))?;
     if let Some(h) = hover.filter(|h| w.points().any(|p| p == h)) {
         chart
-            .draw_series(std::iter::once(Circle::new((h.ts, h.value), s(6.0) as u32, line)))
+            .draw_series(std::iter::once(Circle::new(
+                (h.ts, h.value),
+                s(6.0) as u32,
+                line,
+            )))
             .map_err(|e| err(&e))?;
     }
 
@@ -167,7 +178,8 @@ fn draw(
     if w.is_empty() {
         let style = font(14.0, &MUTED).pos(Pos::new(HPos::Center, VPos::Center));
         let centre = ((xr.start + xr.end) / 2, (yr.start + yr.end) / 2);
-        root.draw(&Text::new("Waiting for data…", centre, style)).map_err(|e| err(&e))?;
+        root.draw(&Text::new("Waiting for data…", centre, style))
+            .map_err(|e| err(&e))?;
     }
     root.present().map_err(|e| err(&e))?;
 
@@ -182,7 +194,10 @@ fn draw(
 
 type ResizeCallback = Closure<dyn FnMut(js_sys::Array)>;
 
-fn observe_resize(el: &web_sys::HtmlDivElement, resized: RwSignal<u32>) -> Option<(ResizeObserver, ResizeCallback)> {
+fn observe_resize(
+    el: &web_sys::HtmlDivElement,
+    resized: RwSignal<u32>,
+) -> Option<(ResizeObserver, ResizeCallback)> {
     let callback: ResizeCallback = Closure::new(move |_entries: js_sys::Array| {
         resized.try_update(|n| *n = n.wrapping_add(1));
     });
@@ -272,15 +287,29 @@ impl Connection {
         });
         es.set_onopen(Some(on_open.as_ref().unchecked_ref()));
         es.set_onerror(Some(on_error.as_ref().unchecked_ref()));
-        if let Err(e) = es.add_event_listener_with_callback(event_name::POINT, on_point.as_ref().unchecked_ref()) {
-            warn!("livechart: cannot listen for `{}` events: {e:?}", event_name::POINT);
+        if let Err(e) = es
+            .add_event_listener_with_callback(event_name::POINT, on_point.as_ref().unchecked_ref())
+        {
+            warn!(
+                "livechart: cannot listen for `{}` events: {e:?}",
+                event_name::POINT
+            );
         }
-        *this.open.borrow_mut() = Some(OpenSource { es, _on_open: on_open, _on_error: on_error, _on_point: on_point });
+        *this.open.borrow_mut() = Some(OpenSource {
+            es,
+            _on_open: on_open,
+            _on_error: on_error,
+            _on_point: on_point,
+        });
     }
 
     fn on_error(self: &Rc<Self>) {
         self.state.status.try_set(ConnState::Reconnecting);
-        let given_up = self.open.borrow().as_ref().is_some_and(|o| o.es.ready_state() == EventSource::CLOSED);
+        let given_up = self
+            .open
+            .borrow()
+            .as_ref()
+            .is_some_and(|o| o.es.ready_state() == EventSource::CLOSED);
         if given_up {
             self.retry_later();
         }
@@ -306,7 +335,10 @@ impl Connection {
 
     fn on_point(&self, ev: &MessageEvent) {
         let Some(data) = ev.data().as_string() else {
-            warn!("livechart: skipped a `point` event without text data on {}", self.url);
+            warn!(
+                "livechart: skipped a `point` event without text data on {}",
+                self.url
+            );
             return;
         };
         match serde_json::from_str::<Point>(&data) {
@@ -316,10 +348,16 @@ impl Connection {
                     self.state.last_id.try_set(Some(id));
                 }
             }
-            Ok(_) => warn!("livechart: skipped a `point` event with a non-finite value on {}", self.url),
+            Ok(_) => warn!(
+                "livechart: skipped a `point` event with a non-finite value on {}",
+                self.url
+            ),
             Err(e) => {
                 let shown: String = data.chars().take(200).collect();
-                warn!("livechart: skipped a malformed `point` event on {}: {e}; data: {shown}", self.url);
+                warn!(
+                    "livechart: skipped a malformed `point` event on {}: {e}; data: {shown}",
+                    self.url
+                );
             }
         }
     }

@@ -2,9 +2,7 @@
 //! side (`crate::browser`) that connects, draws and follows the mouse.
 
 use crate::model::{Point, StreamName};
-use crate::window::{
-    format_clock, format_iso_utc, time_decimals, Mapping, Window, DEFAULT_WINDOW,
-};
+use crate::window::{format_clock, format_iso_utc, time_decimals, Mapping, Window, DEFAULT_WINDOW};
 use leptos::prelude::*;
 
 /// What the chart knows of its connection, shown to the user.
@@ -86,7 +84,15 @@ pub fn LiveChart(
     #[cfg(feature = "hydrate")]
     crate::browser::start(state, stream.clone(), title.clone(), canvas, plot);
 
-    let ChartState { points, status, last_id, hover, hydrated, mapping, .. } = state;
+    let ChartState {
+        points,
+        status,
+        last_id,
+        hover,
+        hydrated,
+        mapping,
+        ..
+    } = state;
 
     let on_move = move |ev: leptos::ev::MouseEvent| {
         let Some(m) = mapping.get_value() else { return };
@@ -97,17 +103,27 @@ pub fn LiveChart(
         }
     };
     let tooltip_style = move || {
-        let placed = hover.get().zip(mapping.get_value()).map(|(p, m)| m.to_screen(&p));
-        placed.map_or_else(String::new, |(x, y)| format!("left: {x:.0}px; top: {y:.0}px"))
+        let placed = hover
+            .get()
+            .zip(mapping.get_value())
+            .map(|(p, m)| m.to_screen(&p));
+        placed.map_or_else(String::new, |(x, y)| {
+            format!("left: {x:.0}px; top: {y:.0}px")
+        })
     };
     let tooltip_text = move || {
         hover.get().map(|p| {
             let time_decimals = points.with(|w| time_decimals(w.spacing_ms().unwrap_or(1000.0)));
-            format!("{} · {}", format_clock(p.ts, local_offset_minutes(), time_decimals), p.value)
+            format!(
+                "{} · {}",
+                format_clock(p.ts, local_offset_minutes(), time_decimals),
+                p.value
+            )
         })
     };
     let caption = format!("{title}: the last {window} points");
-    let canvas_label = format!("{title}, line chart of the last {window} points of stream {stream}");
+    let canvas_label =
+        format!("{title}, line chart of the last {window} points of stream {stream}");
 
     view! {
         <figure

@@ -72,9 +72,15 @@ pub enum NameError {
 impl fmt::Display for NameError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            NameError::Empty => write!(f, "name is empty (1 to {MAX_NAME_LEN} characters of A-Z a-z 0-9 _ . -)"),
+            NameError::Empty => write!(
+                f,
+                "name is empty (1 to {MAX_NAME_LEN} characters of A-Z a-z 0-9 _ . -)"
+            ),
             NameError::TooLong { len } => {
-                write!(f, "name is {len} characters long; at most {MAX_NAME_LEN} are allowed")
+                write!(
+                    f,
+                    "name is {len} characters long; at most {MAX_NAME_LEN} are allowed"
+                )
             }
             NameError::BadChar { ch, index } => write!(
                 f,
@@ -144,7 +150,9 @@ mod tests {
         assert_eq!(StreamName::parse(""), Err(NameError::Empty));
         assert_eq!(
             StreamName::parse(&"x".repeat(MAX_NAME_LEN + 1)),
-            Err(NameError::TooLong { len: MAX_NAME_LEN + 1 })
+            Err(NameError::TooLong {
+                len: MAX_NAME_LEN + 1
+            })
         );
         assert_eq!(
             StreamName::parse("ab/c"),
@@ -154,12 +162,18 @@ mod tests {
             StreamName::parse("é"),
             Err(NameError::BadChar { ch: 'é', index: 0 })
         );
-        assert!(StreamName::parse("a b").unwrap_err().to_string().contains("position 1"));
+        assert!(StreamName::parse("a b")
+            .unwrap_err()
+            .to_string()
+            .contains("position 1"));
     }
 
     #[test]
     fn point_json_shape_is_stable() {
-        let p = Point { ts: 1_763_700_000_123, value: 21.5 };
+        let p = Point {
+            ts: 1_763_700_000_123,
+            value: 21.5,
+        };
         let json = serde_json::to_string(&p).unwrap();
         assert_eq!(json, r#"{"ts":1763700000123,"value":21.5}"#);
         assert_eq!(serde_json::from_str::<Point>(&json).unwrap(), p);

@@ -19,7 +19,10 @@ impl Window {
     /// A window of `capacity` points (at least one).
     pub fn new(capacity: usize) -> Self {
         let capacity = capacity.max(1);
-        Window { capacity, points: VecDeque::with_capacity(capacity) }
+        Window {
+            capacity,
+            points: VecDeque::with_capacity(capacity),
+        }
     }
 
     /// Adds a point, dropping the oldest when full. Memory never grows past `capacity`.
@@ -56,13 +59,18 @@ impl Window {
         let first = self.points.front()?.ts;
         let last = self.points.back()?.ts;
         let (lo, hi) = (first.min(last), first.max(last));
-        Some(if lo == hi { (lo - 500, hi + 500) } else { (lo, hi) })
+        Some(if lo == hi {
+            (lo - 500, hi + 500)
+        } else {
+            (lo, hi)
+        })
     }
 
     /// The average time between consecutive points, in milliseconds.
     pub fn spacing_ms(&self) -> Option<f64> {
         let (first, last) = (self.points.front()?, self.points.back()?);
-        (self.points.len() > 1).then(|| (last.ts - first.ts) as f64 / (self.points.len() - 1) as f64)
+        (self.points.len() > 1)
+            .then(|| (last.ts - first.ts) as f64 / (self.points.len() - 1) as f64)
     }
 
     /// The point whose timestamp is nearest to `ts`.
@@ -77,7 +85,10 @@ impl Window {
 
 /// The y range for `points`: the declared range when there is one (widened if data falls
 /// outside it), otherwise the data's extent with 5 % headroom on each side.
-pub fn value_range<'a>(points: impl Iterator<Item = &'a Point>, declared: Option<(f64, f64)>) -> (f64, f64) {
+pub fn value_range<'a>(
+    points: impl Iterator<Item = &'a Point>,
+    declared: Option<(f64, f64)>,
+) -> (f64, f64) {
     let (lo, hi) = points
         .map(|p| p.value)
         .filter(|v| v.is_finite())
@@ -188,8 +199,16 @@ impl Mapping {
 
     /// The screen position of a point.
     pub fn to_screen(&self, p: &Point) -> (f64, f64) {
-        let fx = if self.t.1 == self.t.0 { 0.5 } else { (p.ts as f64 - self.t.0) / (self.t.1 - self.t.0) };
-        let fy = if self.v.1 == self.v.0 { 0.5 } else { (p.value - self.v.0) / (self.v.1 - self.v.0) };
+        let fx = if self.t.1 == self.t.0 {
+            0.5
+        } else {
+            (p.ts as f64 - self.t.0) / (self.t.1 - self.t.0)
+        };
+        let fy = if self.v.1 == self.v.0 {
+            0.5
+        } else {
+            (p.value - self.v.0) / (self.v.1 - self.v.0)
+        };
         // Screen y grows downwards: the top of the area shows the largest value.
         (
             self.x_px.0 + fx * (self.x_px.1 - self.x_px.0),
@@ -318,7 +337,12 @@ mod tests {
 
     #[test]
     fn mapping_round_trips() {
-        let m = Mapping { x_px: (50.0, 450.0), y_px: (10.0, 210.0), t: (1000.0, 2000.0), v: (0.0, 100.0) };
+        let m = Mapping {
+            x_px: (50.0, 450.0),
+            y_px: (10.0, 210.0),
+            t: (1000.0, 2000.0),
+            v: (0.0, 100.0),
+        };
         assert_eq!(m.ts_at(250.0), 1500.0);
         assert_eq!(m.to_screen(&p(1500, 50.0)), (250.0, 110.0));
         assert_eq!(m.to_screen(&p(2000, 100.0)), (450.0, 10.0));

@@ -21,21 +21,33 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, kind: &'static str, detail: impl Into<String>) -> Self {
-        ApiError { status, kind, detail: detail.into() }
+        ApiError {
+            status,
+            kind,
+            detail: detail.into(),
+        }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody { error: self.kind.to_owned(), detail: self.detail };
+        let body = ErrorBody {
+            error: self.kind.to_owned(),
+            detail: self.detail,
+        };
         (self.status, Json(body)).into_response()
     }
 }
 
 fn stream_name(path: Result<Path<String>, PathRejection>) -> Result<StreamName, ApiError> {
-    let Path(raw) = path.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_path", e.body_text()))?;
+    let Path(raw) =
+        path.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_path", e.body_text()))?;
     StreamName::parse(&raw).map_err(|e| {
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_stream_name", format!("stream name {raw:?} in the URL: {e}"))
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_stream_name",
+            format!("stream name {raw:?} in the URL: {e}"),
+        )
     })
 }
 
@@ -46,17 +58,31 @@ pub async fn stream_events(
 ) -> Result<Response, ApiError> {
     let name = stream_name(path)?;
     let stream = state.hub.get(&name).ok_or_else(|| {
-        ApiError::new(StatusCode::NOT_FOUND, "unknown_stream", format!("there is no stream named \"{name}\""))
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_stream",
+            format!("there is no stream named \"{name}\""),
+        )
     })?;
     if state.shutdown.is_cancelled() {
-        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", "the server is shutting down"));
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the server is shutting down",
+        ));
     }
     let sse = &state.settings.sse;
-    let opts = BodyOptions { retry_ms: sse.retry_ms, keep_alive: Duration::from_millis(sse.keep_alive_ms) };
+    let opts = BodyOptions {
+        retry_ms: sse.retry_ms,
+        keep_alive: Duration::from_millis(sse.keep_alive_ms),
+    };
     let body = viewer::body(stream.subscribe(), opts, state.shutdown.clone());
     let mut response = body.into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     // nginx buffers proxied responses unless told not to; an event stream must not wait.
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
@@ -70,13 +96,21 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
         status: if shutting_down { "shutting_down" } else { "ok" }.to_owned(),
         streams: state.hub.status(),
     };
-    let status = if shutting_down { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
+    let status = if shutting_down {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
     (status, [(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
 }
 
 /// Any other path under `/api`.
 pub async fn not_found(uri: Uri) -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no API endpoint at {}", uri.path()))
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no API endpoint at {}", uri.path()),
+    )
 }
 
 /// A known path with a method it does not serve.

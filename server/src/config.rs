@@ -21,7 +21,7 @@ pub struct Config {
     pub settings: Settings,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Settings {
     pub demo: DemoSettings,
@@ -64,17 +64,6 @@ pub struct ShutdownSettings {
     pub grace_ms: u64,
 }
 
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            demo: DemoSettings::default(),
-            sse: SseSettings::default(),
-            hub: HubSettings::default(),
-            shutdown: ShutdownSettings::default(),
-        }
-    }
-}
-
 impl Default for DemoSettings {
     fn default() -> Self {
         DemoSettings {
@@ -89,13 +78,18 @@ impl Default for DemoSettings {
 
 impl Default for SseSettings {
     fn default() -> Self {
-        SseSettings { retry_ms: 2000, keep_alive_ms: 15_000 }
+        SseSettings {
+            retry_ms: 2000,
+            keep_alive_ms: 15_000,
+        }
     }
 }
 
 impl Default for HubSettings {
     fn default() -> Self {
-        HubSettings { viewer_buffer: 1024 }
+        HubSettings {
+            viewer_buffer: 1024,
+        }
     }
 }
 
@@ -108,7 +102,10 @@ impl Default for ShutdownSettings {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read the configuration file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {message}")]
     Syntax { path: PathBuf, message: String },
     #[error("{path}: the [package.metadata.leptos] section is invalid: {message}")]
@@ -116,9 +113,16 @@ pub enum ConfigError {
     #[error("no {DEFAULT_FILE} in the working directory and LEPTOS_OUTPUT_NAME is not set: pass --config FILE (or set LIVECHART_CONFIG); the Leptos settings from the environment failed with: {message}")]
     NoFile { message: String },
     #[error("environment variable {var}={value:?}: {message}")]
-    Env { var: &'static str, value: String, message: String },
+    Env {
+        var: &'static str,
+        value: String,
+        message: String,
+    },
     #[error("invalid configuration ({origin}):\n  - {}", problems.join("\n  - "))]
-    Invalid { origin: String, problems: Vec<String> },
+    Invalid {
+        origin: String,
+        problems: Vec<String>,
+    },
 }
 
 /// Loads the configuration from `explicit`, or from `Leptos.toml` in the working directory
@@ -128,23 +132,34 @@ pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
     let path = explicit.or_else(|| default.exists().then_some(default));
     let (leptos, mut settings, origin) = match path {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-            let settings = parse_settings(&text)
-                .map_err(|message| ConfigError::Syntax { path: path.to_owned(), message })?;
-            let leptos = leptos::config::get_config_from_str(&text)
-                .map_err(|e| ConfigError::Leptos { path: path.to_owned(), message: e.to_string() })?;
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
+            let settings = parse_settings(&text).map_err(|message| ConfigError::Syntax {
+                path: path.to_owned(),
+                message,
+            })?;
+            let leptos =
+                leptos::config::get_config_from_str(&text).map_err(|e| ConfigError::Leptos {
+                    path: path.to_owned(),
+                    message: e.to_string(),
+                })?;
             (leptos, settings, path.display().to_string())
         }
         None => {
             let leptos = leptos::config::get_configuration(None)
-                .map_err(|e| ConfigError::NoFile { message: e.to_string() })?
+                .map_err(|e| ConfigError::NoFile {
+                    message: e.to_string(),
+                })?
                 .leptos_options;
             (leptos, Settings::default(), "built-in defaults".to_owned())
         }
     };
     apply_env(&mut settings, |var| std::env::var(var).ok())?;
-    settings.validate().map_err(|problems| ConfigError::Invalid { origin, problems })?;
+    settings
+        .validate()
+        .map_err(|problems| ConfigError::Invalid { origin, problems })?;
     Ok(Config { leptos, settings })
 }
 
@@ -155,31 +170,53 @@ pub fn parse_settings(text: &str) -> Result<Settings, String> {
         #[serde(default)]
         livechart: Settings,
     }
-    toml::from_str::<File>(text).map(|f| f.livechart).map_err(|e| e.to_string())
+    toml::from_str::<File>(text)
+        .map(|f| f.livechart)
+        .map_err(|e| e.to_string())
 }
 
 type Apply = fn(&mut Settings, &str) -> Result<(), String>;
 
 /// Every `LIVECHART_*` override, and the key it sets.
 pub const ENV_OVERRIDES: &[(&str, Apply)] = &[
-    ("LIVECHART_DEMO_ENABLED", |s, v| parse_bool(v).map(|b| s.demo.enabled = b)),
-    ("LIVECHART_DEMO_STREAM", |s, v| {
-        StreamName::parse(v).map(|n| s.demo.stream = n).map_err(|e| e.to_string())
+    ("LIVECHART_DEMO_ENABLED", |s, v| {
+        parse_bool(v).map(|b| s.demo.enabled = b)
     }),
-    ("LIVECHART_DEMO_INTERVAL_MS", |s, v| parse_u64(v).map(|n| s.demo.interval_ms = n)),
-    ("LIVECHART_SSE_RETRY_MS", |s, v| parse_u64(v).map(|n| s.sse.retry_ms = n)),
-    ("LIVECHART_SSE_KEEP_ALIVE_MS", |s, v| parse_u64(v).map(|n| s.sse.keep_alive_ms = n)),
-    ("LIVECHART_HUB_VIEWER_BUFFER", |s, v| parse_u64(v).map(|n| s.hub.viewer_buffer = n as usize)),
-    ("LIVECHART_SHUTDOWN_GRACE_MS", |s, v| parse_u64(v).map(|n| s.shutdown.grace_ms = n)),
+    ("LIVECHART_DEMO_STREAM", |s, v| {
+        StreamName::parse(v)
+            .map(|n| s.demo.stream = n)
+            .map_err(|e| e.to_string())
+    }),
+    ("LIVECHART_DEMO_INTERVAL_MS", |s, v| {
+        parse_u64(v).map(|n| s.demo.interval_ms = n)
+    }),
+    ("LIVECHART_SSE_RETRY_MS", |s, v| {
+        parse_u64(v).map(|n| s.sse.retry_ms = n)
+    }),
+    ("LIVECHART_SSE_KEEP_ALIVE_MS", |s, v| {
+        parse_u64(v).map(|n| s.sse.keep_alive_ms = n)
+    }),
+    ("LIVECHART_HUB_VIEWER_BUFFER", |s, v| {
+        parse_u64(v).map(|n| s.hub.viewer_buffer = n as usize)
+    }),
+    ("LIVECHART_SHUTDOWN_GRACE_MS", |s, v| {
+        parse_u64(v).map(|n| s.shutdown.grace_ms = n)
+    }),
 ];
 
 /// Applies the overrides that `lookup` finds; nothing is applied unless all of them parse.
-pub fn apply_env(settings: &mut Settings, lookup: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+pub fn apply_env(
+    settings: &mut Settings,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
     let mut next = settings.clone();
     for (var, apply) in ENV_OVERRIDES {
         if let Some(value) = lookup(var) {
-            apply(&mut next, value.trim())
-                .map_err(|message| ConfigError::Env { var, value: value.clone(), message })?;
+            apply(&mut next, value.trim()).map_err(|message| ConfigError::Env {
+                var,
+                value: value.clone(),
+                message,
+            })?;
         }
     }
     *settings = next;
@@ -187,7 +224,8 @@ pub fn apply_env(settings: &mut Settings, lookup: impl Fn(&str) -> Option<String
 }
 
 fn parse_u64(v: &str) -> Result<u64, String> {
-    v.parse().map_err(|_| "expected a whole non-negative number".to_owned())
+    v.parse()
+        .map_err(|_| "expected a whole non-negative number".to_owned())
 }
 
 fn parse_bool(v: &str) -> Result<bool, String> {
@@ -208,15 +246,50 @@ impl Settings {
             }
         };
         let d = &self.demo;
-        check((1..=86_400_000).contains(&d.interval_ms), "demo.interval-ms", "must be 1 to 86400000", d.interval_ms.to_string());
-        check(d.min.is_finite(), "demo.min", "must be a finite number", d.min.to_string());
-        check(d.max.is_finite() && d.max > d.min, "demo.max", "must be finite and greater than demo.min", d.max.to_string());
+        check(
+            (1..=86_400_000).contains(&d.interval_ms),
+            "demo.interval-ms",
+            "must be 1 to 86400000",
+            d.interval_ms.to_string(),
+        );
+        check(
+            d.min.is_finite(),
+            "demo.min",
+            "must be a finite number",
+            d.min.to_string(),
+        );
+        check(
+            d.max.is_finite() && d.max > d.min,
+            "demo.max",
+            "must be finite and greater than demo.min",
+            d.max.to_string(),
+        );
         let s = &self.sse;
-        check((100..=600_000).contains(&s.retry_ms), "sse.retry-ms", "must be 100 to 600000", s.retry_ms.to_string());
-        check((100..=3_600_000).contains(&s.keep_alive_ms), "sse.keep-alive-ms", "must be 100 to 3600000", s.keep_alive_ms.to_string());
+        check(
+            (100..=600_000).contains(&s.retry_ms),
+            "sse.retry-ms",
+            "must be 100 to 600000",
+            s.retry_ms.to_string(),
+        );
+        check(
+            (100..=3_600_000).contains(&s.keep_alive_ms),
+            "sse.keep-alive-ms",
+            "must be 100 to 3600000",
+            s.keep_alive_ms.to_string(),
+        );
         let h = &self.hub;
-        check((16..=1_048_576).contains(&h.viewer_buffer), "hub.viewer-buffer", "must be 16 to 1048576", h.viewer_buffer.to_string());
-        check(self.shutdown.grace_ms <= 600_000, "shutdown.grace-ms", "must be at most 600000", self.shutdown.grace_ms.to_string());
+        check(
+            (16..=1_048_576).contains(&h.viewer_buffer),
+            "hub.viewer-buffer",
+            "must be 16 to 1048576",
+            h.viewer_buffer.to_string(),
+        );
+        check(
+            self.shutdown.grace_ms <= 600_000,
+            "shutdown.grace-ms",
+            "must be at most 600000",
+            self.shutdown.grace_ms.to_string(),
+        );
         if problems.is_empty() {
             Ok(())
         } else {
@@ -270,17 +343,38 @@ mod tests {
     fn env_overrides_apply_all_or_nothing() {
         let mut s = Settings::default();
         let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
         };
-        apply_env(&mut s, env(&[("LIVECHART_DEMO_INTERVAL_MS", "50"), ("LIVECHART_DEMO_ENABLED", "off")])).unwrap();
+        apply_env(
+            &mut s,
+            env(&[
+                ("LIVECHART_DEMO_INTERVAL_MS", "50"),
+                ("LIVECHART_DEMO_ENABLED", "off"),
+            ]),
+        )
+        .unwrap();
         assert_eq!(s.demo.interval_ms, 50);
         assert!(!s.demo.enabled);
 
         let before = s.clone();
-        let err = apply_env(&mut s, env(&[("LIVECHART_SSE_RETRY_MS", "300"), ("LIVECHART_SSE_KEEP_ALIVE_MS", "often")]))
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("LIVECHART_SSE_KEEP_ALIVE_MS=\"often\""), "{err}");
+        let err = apply_env(
+            &mut s,
+            env(&[
+                ("LIVECHART_SSE_RETRY_MS", "300"),
+                ("LIVECHART_SSE_KEEP_ALIVE_MS", "often"),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("LIVECHART_SSE_KEEP_ALIVE_MS=\"often\""),
+            "{err}"
+        );
         assert_eq!(s, before, "a failed override must change nothing");
     }
 }

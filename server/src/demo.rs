@@ -10,7 +10,11 @@ use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 /// Publishes a random value in `[min, max)` every `interval_ms` until `shutdown`.
-pub fn spawn(stream: Arc<Stream>, settings: DemoSettings, shutdown: CancellationToken) -> JoinHandle<()> {
+pub fn spawn(
+    stream: Arc<Stream>,
+    settings: DemoSettings,
+    shutdown: CancellationToken,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(settings.interval_ms));
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -23,7 +27,10 @@ pub fn spawn(stream: Arc<Stream>, settings: DemoSettings, shutdown: Cancellation
             let raw = settings.min + rng.f64() * (settings.max - settings.min);
             // Two decimals read better in a terminal and in tooltips.
             let value = ((raw * 100.0).round() / 100.0).clamp(settings.min, settings.max);
-            if let Err(e) = stream.publish_point(&Point { ts: now_ms(), value }) {
+            if let Err(e) = stream.publish_point(&Point {
+                ts: now_ms(),
+                value,
+            }) {
                 tracing::warn!(stream = %stream.name(), "demo point not published: {e}");
             }
         }
@@ -32,5 +39,7 @@ pub fn spawn(stream: Arc<Stream>, settings: DemoSettings, shutdown: Cancellation
 
 /// Milliseconds since the Unix epoch (0 if the clock is before it).
 pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }

@@ -26,7 +26,10 @@ impl Hub {
     /// `viewer_buffer` bounds how many frames a viewer may fall behind before it skips ahead:
     /// the memory a slow viewer can pin is bounded by it.
     pub fn new(viewer_buffer: usize) -> Self {
-        Hub { streams: RwLock::new(BTreeMap::new()), viewer_buffer: viewer_buffer.max(1) }
+        Hub {
+            streams: RwLock::new(BTreeMap::new()),
+            viewer_buffer: viewer_buffer.max(1),
+        }
     }
 
     /// The stream of that name, created if it does not exist yet.
@@ -42,7 +45,11 @@ impl Hub {
     }
 
     pub fn get(&self, name: &StreamName) -> Option<Arc<Stream>> {
-        self.streams.read().unwrap_or_else(PoisonError::into_inner).get(name).cloned()
+        self.streams
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name)
+            .cloned()
     }
 
     /// A snapshot of every stream's counters, ordered by name.
@@ -74,7 +81,13 @@ pub enum PublishError {
 impl Stream {
     fn new(name: StreamName, viewer_buffer: usize) -> Self {
         let (tx, _) = broadcast::channel(viewer_buffer);
-        Stream { name, next_id: Mutex::new(1), tx, viewers: AtomicUsize::new(0), published: AtomicU64::new(0) }
+        Stream {
+            name,
+            next_id: Mutex::new(1),
+            tx,
+            viewers: AtomicUsize::new(0),
+            published: AtomicU64::new(0),
+        }
     }
 
     pub fn name(&self) -> &StreamName {
@@ -95,7 +108,10 @@ impl Stream {
         let mut next = self.next_id.lock().unwrap_or_else(PoisonError::into_inner);
         let id = *next;
         *next += 1;
-        let frame = Frame { id, bytes: sse::encode_event(id, event, data) };
+        let frame = Frame {
+            id,
+            bytes: sse::encode_event(id, event, data),
+        };
         // An error only means that nobody is watching right now.
         let _ = self.tx.send(frame);
         self.published.fetch_add(1, Ordering::Relaxed);
@@ -105,7 +121,11 @@ impl Stream {
     /// Starts receiving every event published from now on.
     pub fn subscribe(self: &Arc<Self>) -> Viewer {
         self.viewers.fetch_add(1, Ordering::Relaxed);
-        Viewer { rx: self.tx.subscribe(), stream: self.clone(), skipped: 0 }
+        Viewer {
+            rx: self.tx.subscribe(),
+            stream: self.clone(),
+            skipped: 0,
+        }
     }
 
     pub fn viewers(&self) -> usize {
@@ -221,7 +241,9 @@ mod tests {
         let s = hub.stream(&name("t"));
         let mut a = s.subscribe();
         s.publish("e", "x");
-        let Next::Frames(chunk) = a.next().await else { panic!() };
+        let Next::Frames(chunk) = a.next().await else {
+            panic!()
+        };
         // Exactly one event: the chunk is the shared frame itself.
         assert_eq!(&chunk[..], b"id: 1\nevent: e\ndata: x\n\n");
     }
@@ -257,7 +279,9 @@ mod tests {
         for _ in 0..10 {
             s.publish("e", "x");
         }
-        let Next::Frames(chunk) = slow.next().await else { panic!() };
+        let Next::Frames(chunk) = slow.next().await else {
+            panic!()
+        };
         let text = std::str::from_utf8(&chunk).unwrap();
         // Only the last four frames were still buffered.
         assert!(text.starts_with("id: 7\n"), "{text}");

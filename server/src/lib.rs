@@ -43,7 +43,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/{*rest}", any(api::not_found))
         .route("/healthz", get(api::healthz))
         // Browsers ask for /favicon.ico whatever the page links; the icon is an SVG.
-        .route("/favicon.ico", get(|| async { Redirect::permanent("/favicon.svg") }))
+        .route(
+            "/favicon.ico",
+            get(|| async { Redirect::permanent("/favicon.svg") }),
+        )
         .method_not_allowed_fallback(api::method_not_allowed)
         .leptos_routes(&state, routes, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
@@ -52,7 +55,11 @@ pub fn router(state: AppState) -> Router {
 
 /// Binds the listening socket with a backlog large enough for bursts of reconnecting viewers.
 pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(4096)
@@ -70,10 +77,19 @@ pub async fn serve(
     let shutdown = CancellationToken::new();
 
     if settings.demo.enabled {
-        demo::spawn(hub.stream(&settings.demo.stream), settings.demo.clone(), shutdown.clone());
+        demo::spawn(
+            hub.stream(&settings.demo.stream),
+            settings.demo.clone(),
+            shutdown.clone(),
+        );
     }
 
-    let state = AppState { leptos_options: config.leptos, hub, settings: settings.clone(), shutdown: shutdown.clone() };
+    let state = AppState {
+        leptos_options: config.leptos,
+        hub,
+        settings: settings.clone(),
+        shutdown: shutdown.clone(),
+    };
     let signal = {
         let shutdown = shutdown.clone();
         async move {
@@ -82,7 +98,9 @@ pub async fn serve(
             shutdown.cancel();
         }
     };
-    let server = axum::serve(listener, router(state)).with_graceful_shutdown(signal).into_future();
+    let server = axum::serve(listener, router(state))
+        .with_graceful_shutdown(signal)
+        .into_future();
     let grace = Duration::from_millis(settings.shutdown.grace_ms);
     tokio::select! {
         result = server => result,

@@ -11,7 +11,10 @@ pub const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
 /// Encodes one event. `data` is split at every line break (`\n`, `\r\n` or `\r`) into several
 /// `data:` lines, which the client joins back with `\n`.
 pub fn encode_event(id: u64, event: &str, data: &str) -> Bytes {
-    debug_assert!(!event.contains(['\n', '\r']), "event names are single-line constants");
+    debug_assert!(
+        !event.contains(['\n', '\r']),
+        "event names are single-line constants"
+    );
     let mut out = String::with_capacity(data.len() + event.len() + 40);
     // Writing into a String cannot fail.
     let _ = write!(out, "id: {id}\nevent: {event}\n");
@@ -171,13 +174,19 @@ mod tests {
     #[test]
     fn encodes_id_event_and_data() {
         let b = encode_event(7, "point", r#"{"ts":1,"value":2.5}"#);
-        assert_eq!(text(&b), "id: 7\nevent: point\ndata: {\"ts\":1,\"value\":2.5}\n\n");
+        assert_eq!(
+            text(&b),
+            "id: 7\nevent: point\ndata: {\"ts\":1,\"value\":2.5}\n\n"
+        );
     }
 
     #[test]
     fn multi_line_data_becomes_several_data_lines() {
         let b = encode_event(1, "note", "one\ntwo\r\nthree\rfour");
-        assert_eq!(text(&b), "id: 1\nevent: note\ndata: one\ndata: two\ndata: three\ndata: four\n\n");
+        assert_eq!(
+            text(&b),
+            "id: 1\nevent: note\ndata: one\ndata: two\ndata: three\ndata: four\n\n"
+        );
         let b = encode_event(2, "note", "");
         assert_eq!(text(&b), "id: 2\nevent: note\ndata: \n\n");
         let b = encode_event(3, "note", "trailing\n");
@@ -198,7 +207,11 @@ mod tests {
             let expected = data.replace("\r\n", "\n").replace('\r', "\n");
             assert_eq!(
                 items,
-                vec![SseItem::Event(SseEvent { id: Some("42".into()), event: "x".into(), data: expected })]
+                vec![SseItem::Event(SseEvent {
+                    id: Some("42".into()),
+                    event: "x".into(),
+                    data: expected
+                })]
             );
         }
     }
@@ -211,7 +224,10 @@ mod tests {
         for id in 1..=3 {
             stream.extend_from_slice(&encode_event(id, "point", &format!("{{\"n\":{id}}}")));
         }
-        let crlf = String::from_utf8(stream.clone()).unwrap().replace('\n', "\r\n").into_bytes();
+        let crlf = String::from_utf8(stream.clone())
+            .unwrap()
+            .replace('\n', "\r\n")
+            .into_bytes();
         for bytes in [stream, crlf] {
             for size in 1..8 {
                 let mut p = SseParser::new();
@@ -235,6 +251,13 @@ mod tests {
     fn parser_defaults_and_ignores() {
         let mut p = SseParser::new();
         let items = p.push(b"data: x\n\nevent: e\nunknown: y\nretry: soon\n\n");
-        assert_eq!(items, vec![SseItem::Event(SseEvent { id: None, event: "message".into(), data: "x".into() })]);
+        assert_eq!(
+            items,
+            vec![SseItem::Event(SseEvent {
+                id: None,
+                event: "message".into(),
+                data: "x".into()
+            })]
+        );
     }
 }

@@ -34,7 +34,13 @@ struct State {
 /// hyper drops the body, and with it the subscription.
 pub fn body(viewer: Viewer, opts: BodyOptions, shutdown: CancellationToken) -> Body {
     let idle_until = Instant::now() + opts.keep_alive;
-    let state = State { viewer, opts, shutdown, phase: Phase::Start, idle_until };
+    let state = State {
+        viewer,
+        opts,
+        shutdown,
+        phase: Phase::Start,
+        idle_until,
+    };
     Body::from_stream(futures_util::stream::unfold(state, |mut st| async move {
         let chunk = next_chunk(&mut st).await?;
         st.idle_until = Instant::now() + st.opts.keep_alive;

@@ -10,7 +10,10 @@ use std::time::Duration;
 const PATIENCE: Duration = Duration::from_secs(10);
 
 fn fast() -> TestServer {
-    TestServer::start(&[("LIVECHART_DEMO_INTERVAL_MS", "100"), ("LIVECHART_SSE_RETRY_MS", "1500")])
+    TestServer::start(&[
+        ("LIVECHART_DEMO_INTERVAL_MS", "100"),
+        ("LIVECHART_SSE_RETRY_MS", "1500"),
+    ])
 }
 
 #[tokio::test]
@@ -29,14 +32,26 @@ async fn headers_format_and_increasing_ids() {
     for i in 0..8 {
         let e = reader.next_event(PATIENCE).await;
         assert_eq!(e.event, "point");
-        let id: u64 = e.id.as_deref().expect("every event has an id").parse().expect("numeric id");
+        let id: u64 =
+            e.id.as_deref()
+                .expect("every event has an id")
+                .parse()
+                .expect("numeric id");
         if i > 0 {
             assert_eq!(id, last_id + 1, "ids increase by one with nothing skipped");
         }
         last_id = id;
         let p: Point = serde_json::from_str(&e.data).expect("data is a Point");
-        assert!((0.0..=100.0).contains(&p.value), "demo value {} out of 0..=100", p.value);
-        assert!(p.ts > 1_600_000_000_000, "ts is milliseconds since the epoch: {}", p.ts);
+        assert!(
+            (0.0..=100.0).contains(&p.value),
+            "demo value {} out of 0..=100",
+            p.value
+        );
+        assert!(
+            p.ts > 1_600_000_000_000,
+            "ts is milliseconds since the epoch: {}",
+            p.ts
+        );
     }
 }
 
@@ -52,9 +67,15 @@ async fn the_configured_rate_sets_the_cadence() {
     let mut gaps: Vec<i64> = ts.windows(2).map(|w| w[1] - w[0]).collect();
     gaps.sort_unstable();
     // Producer timestamps: one point per 100 ms interval, never faster.
-    assert!(gaps[0] >= 80, "points came faster than the interval: {gaps:?}");
+    assert!(
+        gaps[0] >= 80,
+        "points came faster than the interval: {gaps:?}"
+    );
     let median = gaps[gaps.len() / 2];
-    assert!((80..=300).contains(&median), "median gap {median} ms for a 100 ms interval: {gaps:?}");
+    assert!(
+        (80..=300).contains(&median),
+        "median gap {median} ms for a 100 ms interval: {gaps:?}"
+    );
 }
 
 #[tokio::test]
@@ -84,7 +105,13 @@ async fn a_dropped_client_costs_nothing_afterwards() {
     let url = server.url("/api/streams/demo/events");
     let mut reader = EventReader::open(&url).await;
     reader.next_event(PATIENCE).await;
-    let viewers = |n: usize| move |h: &app::model::Health| h.streams.iter().any(|s| s.name.as_str() == "demo" && s.viewers == n);
+    let viewers = |n: usize| {
+        move |h: &app::model::Health| {
+            h.streams
+                .iter()
+                .any(|s| s.name.as_str() == "demo" && s.viewers == n)
+        }
+    };
     wait_for_health(&server, PATIENCE, viewers(1)).await;
 
     drop(reader);
@@ -100,7 +127,10 @@ async fn a_dropped_client_costs_nothing_afterwards() {
 #[tokio::test]
 async fn keep_alive_comments_when_idle() {
     // The first demo point comes at once, then nothing for a minute.
-    let server = TestServer::start(&[("LIVECHART_DEMO_INTERVAL_MS", "60000"), ("LIVECHART_SSE_KEEP_ALIVE_MS", "150")]);
+    let server = TestServer::start(&[
+        ("LIVECHART_DEMO_INTERVAL_MS", "60000"),
+        ("LIVECHART_SSE_KEEP_ALIVE_MS", "150"),
+    ]);
     let mut reader = EventReader::open(&server.url("/api/streams/demo/events")).await;
     let mut comments = 0;
     while comments < 3 {
@@ -126,23 +156,62 @@ async fn bad_requests_get_clear_json_errors() {
     let server = fast();
     let client = reqwest::Client::new();
 
-    let (status, body) = error_of(client.get(server.url("/api/streams/no%20way/events")).send().await.unwrap()).await;
+    let (status, body) = error_of(
+        client
+            .get(server.url("/api/streams/no%20way/events"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!((status, body.error.as_str()), (400, "invalid_stream_name"));
-    assert!(body.detail.contains("\"no way\"") && body.detail.contains("position 2"), "{}", body.detail);
+    assert!(
+        body.detail.contains("\"no way\"") && body.detail.contains("position 2"),
+        "{}",
+        body.detail
+    );
 
     let long = "x".repeat(65);
-    let (status, body) = error_of(client.get(server.url(&format!("/api/streams/{long}/events"))).send().await.unwrap()).await;
+    let (status, body) = error_of(
+        client
+            .get(server.url(&format!("/api/streams/{long}/events")))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!((status, body.error.as_str()), (400, "invalid_stream_name"));
     assert!(body.detail.contains("65 characters"), "{}", body.detail);
 
-    let (status, body) = error_of(client.get(server.url("/api/streams/nope/events")).send().await.unwrap()).await;
+    let (status, body) = error_of(
+        client
+            .get(server.url("/api/streams/nope/events"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!((status, body.error.as_str()), (404, "unknown_stream"));
     assert!(body.detail.contains("\"nope\""), "{}", body.detail);
 
-    let (status, body) = error_of(client.post(server.url("/api/streams/demo/events")).send().await.unwrap()).await;
+    let (status, body) = error_of(
+        client
+            .post(server.url("/api/streams/demo/events"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!((status, body.error.as_str()), (405, "method_not_allowed"));
 
-    let (status, body) = error_of(client.get(server.url("/api/nothing/here")).send().await.unwrap()).await;
+    let (status, body) = error_of(
+        client
+            .get(server.url("/api/nothing/here"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!((status, body.error.as_str()), (404, "not_found"));
 
     // None of that disturbed the stream.
@@ -156,7 +225,9 @@ async fn shutdown_tells_viewers_to_reconnect_and_exits() {
     let mut reader = EventReader::open(&server.url("/api/streams/demo/events")).await;
     reader.next_event(PATIENCE).await;
 
-    let status = server.terminate(PATIENCE).expect("the server exits within its grace period");
+    let status = server
+        .terminate(PATIENCE)
+        .expect("the server exits within its grace period");
     assert!(status.success(), "clean exit: {status:?}");
 
     // What the viewer saw last: the reconnect hint, then the end of the stream.
@@ -164,7 +235,10 @@ async fn shutdown_tells_viewers_to_reconnect_and_exits() {
     while let Some(item) = reader.next_item(PATIENCE).await {
         tail.push(item);
     }
-    assert!(tail.contains(&SseItem::Comment("server shutting down, reconnect".into())), "{tail:?}");
+    assert!(
+        tail.contains(&SseItem::Comment("server shutting down, reconnect".into())),
+        "{tail:?}"
+    );
     assert!(tail.contains(&SseItem::Retry(1500)), "{tail:?}");
 }
 
@@ -177,7 +251,10 @@ async fn the_page_is_rendered_on_the_server() {
     assert!(html.contains(r#"data-stream="demo""#), "{html}");
     assert!(html.contains(r#"data-state="connecting""#));
     assert!(html.contains("<canvas"));
-    assert!(html.contains("/pkg/livechart.js"), "the page loads the WASM glue");
+    assert!(
+        html.contains("/pkg/livechart.js"),
+        "the page loads the WASM glue"
+    );
 
     let missing = reqwest::get(server.url("/no/such/page")).await.unwrap();
     assert_eq!(missing.status(), 404);
@@ -187,19 +264,32 @@ async fn the_page_is_rendered_on_the_server() {
 fn bad_configuration_is_refused_with_the_reason() {
     let (code, stderr) = run_to_exit(&[], &[("LIVECHART_DEMO_INTERVAL_MS", "soon")]);
     assert_eq!(code, Some(2));
-    assert!(stderr.contains("LIVECHART_DEMO_INTERVAL_MS=\"soon\""), "{stderr}");
+    assert!(
+        stderr.contains("LIVECHART_DEMO_INTERVAL_MS=\"soon\""),
+        "{stderr}"
+    );
 
     let (code, stderr) = run_to_exit(&[], &[("LIVECHART_SSE_KEEP_ALIVE_MS", "1")]);
     assert_eq!(code, Some(2));
-    assert!(stderr.contains("livechart.sse.keep-alive-ms = 1"), "{stderr}");
+    assert!(
+        stderr.contains("livechart.sse.keep-alive-ms = 1"),
+        "{stderr}"
+    );
 
     let dir = std::env::temp_dir().join(format!("livechart-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("bad.toml");
-    std::fs::write(&file, "[livechart.demo]\ninterval-ms = 10\ncolour = \"red\"\n").unwrap();
+    std::fs::write(
+        &file,
+        "[livechart.demo]\ninterval-ms = 10\ncolour = \"red\"\n",
+    )
+    .unwrap();
     let (code, stderr) = run_to_exit(&["--config", file.to_str().unwrap()], &[]);
     assert_eq!(code, Some(2));
-    assert!(stderr.contains("bad.toml") && stderr.contains("colour") && stderr.contains("line 3"), "{stderr}");
+    assert!(
+        stderr.contains("bad.toml") && stderr.contains("colour") && stderr.contains("line 3"),
+        "{stderr}"
+    );
 
     let (code, stderr) = run_to_exit(&["--config", "/nonexistent/livechart.toml"], &[]);
     assert_eq!(code, Some(2));

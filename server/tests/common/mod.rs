@@ -35,7 +35,9 @@ impl TestServer {
         let mut child = cmd.spawn().expect("start the livechart binary");
         let stdout = child.stdout.take().expect("piped stdout");
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("read the listening line");
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read the listening line");
         let base = line
             .trim()
             .strip_prefix("livechart listening on ")
@@ -54,7 +56,10 @@ impl TestServer {
 
     /// Sends SIGTERM and waits (at most `limit`) for the process to exit.
     pub fn terminate(&mut self, limit: Duration) -> Option<ExitStatus> {
-        let ok = Command::new("kill").args(["-TERM", &self.pid().to_string()]).status().expect("run kill");
+        let ok = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .expect("run kill");
         assert!(ok.success(), "kill -TERM failed");
         let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
@@ -84,7 +89,10 @@ pub fn run_to_exit(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String)
         .stdin(Stdio::null())
         .output()
         .expect("run the livechart binary");
-    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// An open SSE response, parsed as it arrives.
@@ -97,7 +105,11 @@ pub struct EventReader {
 
 impl EventReader {
     pub async fn open(url: &str) -> Self {
-        let response = reqwest::Client::new().get(url).send().await.expect("connect");
+        let response = reqwest::Client::new()
+            .get(url)
+            .send()
+            .await
+            .expect("connect");
         assert_eq!(response.status(), 200, "GET {url}");
         EventReader {
             response_headers: response.headers().clone(),
@@ -145,12 +157,19 @@ pub async fn wait_for_health(
 ) -> app::model::Health {
     let deadline = Instant::now() + limit;
     loop {
-        let health: app::model::Health =
-            reqwest::get(server.url("/healthz")).await.expect("GET /healthz").json().await.expect("health JSON");
+        let health: app::model::Health = reqwest::get(server.url("/healthz"))
+            .await
+            .expect("GET /healthz")
+            .json()
+            .await
+            .expect("health JSON");
         if pred(&health) {
             return health;
         }
-        assert!(Instant::now() < deadline, "health never matched; last: {health:?}");
+        assert!(
+            Instant::now() < deadline,
+            "health never matched; last: {health:?}"
+        );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
