@@ -1,5 +1,6 @@
 import { test, expect, Page, ConsoleMessage } from "@playwright/test";
 import path from "node:path";
+import { artifact } from "./server";
 
 // Problems the page reports: console errors and uncaught exceptions (a panic in the WASM
 // lands here too). Every test asserts there are none.
@@ -46,8 +47,8 @@ test("the page hydrates, goes live and draws the points it receives", async ({ p
   await expect(chart(page)).toHaveAttribute("data-count", String(await rows(page).count()));
 
   await expect.poll(() => linePixels(page)).toBeGreaterThan(200);
-  const shot = await page.locator("figure.chart").screenshot();
-  await test.info().attach("live-chart", { body: shot, contentType: "image/png" });
+  await artifact(page, "live-chart");
+  // The README embeds this one.
   await page.screenshot({ path: path.join(__dirname, "..", "screenshots", "live-chart.png") });
   expect(problems).toEqual([]);
 });
@@ -73,7 +74,7 @@ test("hovering shows the nearest point's time and value", async ({ page }) => {
   const tooltip = page.locator(".tooltip");
   await expect(tooltip).toBeVisible();
   await expect(tooltip).toHaveText(/^\d\d:\d\d:\d\d(\.\d{1,3})? · \d+(\.\d+)?$/);
-  await test.info().attach("hover", { body: await page.locator("figure.chart").screenshot(), contentType: "image/png" });
+  await artifact(page, "hover");
   await page.mouse.move(box.x + box.width / 2, box.y + box.height + 40);
   await expect(tooltip).toBeHidden();
   expect(problems).toEqual([]);

@@ -1,5 +1,5 @@
 import { test, expect } from "@playwright/test";
-import { Server } from "./server";
+import { artifact, Server } from "./server";
 
 // A server of its own, so that stopping it does not disturb the other tests.
 const server = new Server(3101);
@@ -19,13 +19,13 @@ test("stopping the server shows Reconnecting…, restarting it goes live again",
   await server.stop();
   await expect(status).toHaveText("Connection lost. Reconnecting…");
   await expect(page.locator("figure.chart")).toHaveAttribute("data-state", "reconnecting");
-  await test.info().attach("reconnecting", { body: await page.screenshot(), contentType: "image/png" });
+  await artifact(page, "reconnecting");
   const lastTsWhileDown = await rows.last().getAttribute("data-ts");
 
   await server.start();
   await expect(status).toHaveText("Live");
   // New points arrive after the restart.
   await expect.poll(() => rows.last().getAttribute("data-ts")).not.toBe(lastTsWhileDown);
-  await test.info().attach("live-again", { body: await page.screenshot(), contentType: "image/png" });
+  await artifact(page, "live-again");
   expect(pageErrors).toEqual([]);
 });

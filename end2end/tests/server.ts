@@ -1,6 +1,14 @@
 // Starting and stopping our own server instances, for tests that restart the server.
+import { test, Page } from "@playwright/test";
 import { spawn, ChildProcess } from "node:child_process";
 import path from "node:path";
+
+/** Saves a screenshot of the page as a test artifact (under test-results/) and attaches it. */
+export async function artifact(page: Page, name: string): Promise<void> {
+  const file = test.info().outputPath(`${name}.png`);
+  await page.screenshot({ path: file });
+  await test.info().attach(name, { path: file, contentType: "image/png" });
+}
 
 export const MAIN_PORT = 3100;
 export const ROOT = path.resolve(__dirname, "..", "..");

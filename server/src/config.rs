@@ -240,56 +240,32 @@ impl Settings {
     /// Every problem at once, each naming its key.
     pub fn validate(&self) -> Result<(), Vec<String>> {
         let mut problems = Vec::new();
-        let mut check = |ok: bool, key: &str, rule: &str, value: String| {
-            if !ok {
-                problems.push(format!("livechart.{key} = {value}: {rule}"));
+        let mut range = |key: &str, value: u64, lo: u64, hi: u64| {
+            if !(lo..=hi).contains(&value) {
+                problems.push(format!("livechart.{key} = {value}: must be {lo} to {hi}"));
             }
         };
-        let d = &self.demo;
-        check(
-            (1..=86_400_000).contains(&d.interval_ms),
-            "demo.interval-ms",
-            "must be 1 to 86400000",
-            d.interval_ms.to_string(),
-        );
-        check(
-            d.min.is_finite(),
-            "demo.min",
-            "must be a finite number",
-            d.min.to_string(),
-        );
-        check(
-            d.max.is_finite() && d.max > d.min,
-            "demo.max",
-            "must be finite and greater than demo.min",
-            d.max.to_string(),
-        );
-        let s = &self.sse;
-        check(
-            (100..=600_000).contains(&s.retry_ms),
-            "sse.retry-ms",
-            "must be 100 to 600000",
-            s.retry_ms.to_string(),
-        );
-        check(
-            (100..=3_600_000).contains(&s.keep_alive_ms),
-            "sse.keep-alive-ms",
-            "must be 100 to 3600000",
-            s.keep_alive_ms.to_string(),
-        );
-        let h = &self.hub;
-        check(
-            (16..=1_048_576).contains(&h.viewer_buffer),
+        range("demo.interval-ms", self.demo.interval_ms, 1, 86_400_000);
+        range("sse.retry-ms", self.sse.retry_ms, 100, 600_000);
+        range("sse.keep-alive-ms", self.sse.keep_alive_ms, 100, 3_600_000);
+        range(
             "hub.viewer-buffer",
-            "must be 16 to 1048576",
-            h.viewer_buffer.to_string(),
+            self.hub.viewer_buffer as u64,
+            16,
+            1_048_576,
         );
-        check(
-            self.shutdown.grace_ms <= 600_000,
-            "shutdown.grace-ms",
-            "must be at most 600000",
-            self.shutdown.grace_ms.to_string(),
-        );
+        range("shutdown.grace-ms", self.shutdown.grace_ms, 0, 600_000);
+        let (min, max) = (self.demo.min, self.demo.max);
+        if !min.is_finite() {
+            problems.push(format!(
+                "livechart.demo.min = {min}: must be a finite number"
+            ));
+        }
+        if !(max.is_finite() && max > min) {
+            problems.push(format!(
+                "livechart.demo.max = {max}: must be finite and greater than demo.min"
+            ));
+        }
         if problems.is_empty() {
             Ok(())
         } else {
