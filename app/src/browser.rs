@@ -133,6 +133,8 @@ fn draw(
     let mut chart = ChartBuilder::on(&root)
         .caption(title, font(16.0, &TEXT))
         .margin(s(12.0) as u32)
+        // Room for half of the last time label, centred on the right edge.
+        .margin_right(s(36.0) as u32)
         .x_label_area_size(s(44.0) as u32)
         .y_label_area_size(s(56.0) as u32)
         .build_cartesian_2d(t0..t1, v0..v1)
