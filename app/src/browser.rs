@@ -85,7 +85,8 @@ fn render(canvas: &HtmlCanvasElement, title: &str, state: ChartState) {
         .try_with_untracked(|w| draw(canvas, title, w, state.y_range, hover));
     match drawn {
         Some(Ok(mapping)) => {
-            state.mapping.try_set_value(Some(mapping));
+            state.mapping.try_set(Some(mapping));
+            state.draws.try_update(|n| *n += 1);
         }
         Some(Err(err)) => warn!("livechart: drawing the chart failed: {err}"),
         None => {}

@@ -44,8 +44,11 @@ pub(crate) struct ChartState {
     pub last_id: RwSignal<Option<u64>>,
     pub hover: RwSignal<Option<Point>>,
     pub hydrated: RwSignal<bool>,
-    /// Where the last frame put the plotting area; written by each draw, read on hover.
-    pub mapping: StoredValue<Option<Mapping>>,
+    /// Frames drawn so far (exposed as `data-draws`: drawing is once per animation frame).
+    pub draws: RwSignal<u64>,
+    /// Where the last frame put the plotting area; written by each draw, so the tooltip
+    /// follows its point as the window slides.
+    pub mapping: RwSignal<Option<Mapping>>,
     pub y_range: Option<(f64, f64)>,
 }
 
@@ -75,7 +78,8 @@ pub fn LiveChart(
         last_id: RwSignal::new(None),
         hover: RwSignal::new(None),
         hydrated: RwSignal::new(false),
-        mapping: StoredValue::new(None),
+        draws: RwSignal::new(0),
+        mapping: RwSignal::new(None),
         y_range,
     };
     let canvas = NodeRef::<leptos::html::Canvas>::new();
@@ -90,29 +94,35 @@ pub fn LiveChart(
         last_id,
         hover,
         hydrated,
+        draws,
         mapping,
         ..
     } = state;
 
     let on_move = move |ev: leptos::ev::MouseEvent| {
-        let Some(m) = mapping.get_value() else { return };
+        let Some(m) = mapping.get_untracked() else {
+            return;
+        };
         let ts = m.ts_at(f64::from(ev.offset_x()));
         let nearest = points.with_untracked(|w| w.nearest(ts).copied());
         if hover.get_untracked() != nearest {
             hover.set(nearest);
         }
     };
-    let tooltip_style = move || {
-        let placed = hover
+    // The hovered point while it is still in the window.
+    let shown = Memo::new(move |_| {
+        hover
             .get()
-            .zip(mapping.get_value())
-            .map(|(p, m)| m.to_screen(&p));
+            .filter(|p| points.with(|w| w.points().any(|q| q == p)))
+    });
+    let tooltip_style = move || {
+        let placed = shown.get().zip(mapping.get()).map(|(p, m)| m.to_screen(&p));
         placed.map_or_else(String::new, |(x, y)| {
             format!("left: {x:.0}px; top: {y:.0}px")
         })
     };
     let tooltip_text = move || {
-        hover.get().map(|p| {
+        shown.get().map(|p| {
             let time_decimals = points.with(|w| time_decimals(w.spacing_ms().unwrap_or(1000.0)));
             format!(
                 "{} · {}",
@@ -133,6 +143,7 @@ pub fn LiveChart(
             data-hydrated=move || hydrated.get().to_string()
             data-count=move || points.with(|w| w.len())
             data-last-id=move || last_id.get().map(|id| id.to_string())
+            data-draws=move || draws.get()
         >
             <figcaption class="chart-head">
                 <span class="chart-meta">
@@ -154,7 +165,7 @@ pub fn LiveChart(
                     on:mousemove=on_move
                     on:mouseleave=move |_| hover.set(None)
                 ></canvas>
-                <div class="tooltip" role="tooltip" hidden=move || hover.get().is_none() style=tooltip_style>
+                <div class="tooltip" role="tooltip" hidden=move || shown.get().is_none() style=tooltip_style>
                     {tooltip_text}
                 </div>
             </div>

@@ -135,7 +135,10 @@ pub fn time_decimals(step_ms: f64) -> usize {
 /// `HH:MM:SS` (with `decimals` digits of the second, at most 3) of a millisecond timestamp
 /// shifted by `offset_minutes` (east of UTC positive).
 pub fn format_clock(ts_ms: i64, offset_minutes: i32, decimals: usize) -> String {
-    let local = ts_ms + i64::from(offset_minutes) * 60_000;
+    // Rounded, not truncated, to the shown precision: a point at 12:00:04.96 sits on the
+    // axis tick of 12:00:05 and its tooltip says so.
+    let unit = 10i64.pow(3 - decimals.min(3) as u32);
+    let local = (ts_ms + i64::from(offset_minutes) * 60_000 + unit / 2).div_euclid(unit) * unit;
     let secs = local.div_euclid(1000).rem_euclid(86_400);
     let clock = format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60);
     match decimals.min(3) {
@@ -329,6 +332,9 @@ mod tests {
         assert_eq!(format_clock(ts, 0, 3), "05:20:00.123");
         assert_eq!(format_clock(ts, 0, 9), "05:20:00.123");
         assert_eq!(format_clock(-1, 0, 3), "23:59:59.999");
+        assert_eq!(format_clock(ts + 380, 0, 0), "05:20:01");
+        assert_eq!(format_clock(ts + 376, 0, 2), "05:20:00.50");
+        assert_eq!(format_clock(86_399_600, 0, 0), "00:00:00");
         assert_eq!(format_iso_utc(ts), "2025-11-21T05:20:00.123Z");
         assert_eq!(format_iso_utc(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(format_iso_utc(951_782_400_000), "2000-02-29T00:00:00.000Z");

@@ -64,16 +64,39 @@ test("the window slides at 20 points", async ({ page }) => {
   expect(problems).toEqual([]);
 });
 
-test("hovering shows the nearest point's time and value", async ({ page }) => {
+/** Serves a fixed event stream instead of the live one (the browser then waits 10 minutes
+ * before reconnecting): deterministic points for tests that look at positions. */
+async function fixedStream(page: Page, events: string[]): Promise<void> {
+  const body = "retry: 600000\n\n" + events.map((e) => e + "\n\n").join("");
+  await page.route("**/api/streams/demo/events", (route) =>
+    route.fulfill({ status: 200, headers: { "content-type": "text/event-stream" }, body }),
+  );
+}
+
+test("hovering shows the nearest point's time and value, next to it", async ({ page }) => {
   const problems = watchProblems(page);
+  // Ten points one second apart on a whole minute: value (s + 1) * 10 at second s.
+  const t0 = Math.floor(Date.now() / 60_000) * 60_000;
+  await fixedStream(page, Array.from({ length: 10 }, (_, i) =>
+    `id: ${i + 1}\nevent: point\ndata: {"ts": ${t0 + i * 1000}, "value": ${(i + 1) * 10}}`));
   await page.goto("/");
-  await expect.poll(() => rows(page).count()).toBeGreaterThanOrEqual(4);
+  await expect(chart(page)).toHaveAttribute("data-count", "10");
   const canvas = page.locator("figure.chart canvas");
   const box = (await canvas.boundingBox())!;
-  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
   const tooltip = page.locator(".tooltip");
-  await expect(tooltip).toBeVisible();
-  await expect(tooltip).toHaveText(/^\d\d:\d\d:\d\d(\.\d{1,3})? · \d+(\.\d+)?$/);
+  for (const fx of [0.3, 0.5, 0.8]) {
+    const x = box.x + box.width * fx;
+    await page.mouse.move(x, box.y + box.height / 2);
+    await expect(tooltip).toBeVisible();
+    const text = (await tooltip.textContent())!;
+    const m = text.match(/^\d\d:\d\d:(\d\d) · (\d+)$/);
+    expect(m, text).not.toBeNull();
+    // The time and the value belong to the same point.
+    expect(Number(m![2])).toBe((Number(m![1]) + 1) * 10);
+    // The tooltip stands over that point: within half the spacing of the mouse.
+    const tb = (await tooltip.boundingBox())!;
+    expect(Math.abs(tb.x + tb.width / 2 - x)).toBeLessThanOrEqual(box.width / 9 / 2 + 2);
+  }
   await artifact(page, "hover");
   await page.mouse.move(box.x + box.width / 2, box.y + box.height + 40);
   await expect(tooltip).toBeHidden();
@@ -106,18 +129,12 @@ test("malformed event data is logged and skipped, never fatal", async ({ page })
   const warnings: string[] = [];
   page.on("console", (m) => { if (m.type() === "warning") warnings.push(m.text()); });
   const now = Date.now();
-  await page.route("**/api/streams/demo/events", (route) =>
-    route.fulfill({
-      status: 200,
-      headers: { "content-type": "text/event-stream", "cache-control": "no-cache" },
-      body:
-        "retry: 600000\n\n" +
-        `id: 1\nevent: point\ndata: {"ts": ${now}, "value": 11.5}\n\n` +
-        `id: 2\nevent: point\ndata: {"ts": "yesterday", "value": 1}\n\n` +
-        `id: 3\nevent: point\ndata: not json at all\n\n` +
-        `id: 4\nevent: point\ndata: {"ts": ${now + 1000}, "value": 42}\n\n`,
-    }),
-  );
+  await fixedStream(page, [
+    `id: 1\nevent: point\ndata: {"ts": ${now}, "value": 11.5}`,
+    `id: 2\nevent: point\ndata: {"ts": "yesterday", "value": 1}`,
+    `id: 3\nevent: point\ndata: not json at all`,
+    `id: 4\nevent: point\ndata: {"ts": ${now + 1000}, "value": 42}`,
+  ]);
   await page.goto("/");
   await expect.poll(() => rows(page).count()).toBe(2);
   expect(await rows(page).evaluateAll((trs) => trs.map((tr) => tr.getAttribute("data-value")))).toEqual(["11.5", "42"]);
@@ -143,5 +160,31 @@ test("leaving the page closes its EventSource", async ({ page, request }) => {
   await page.getByRole("link", { name: "Live chart" }).click();
   await expect(chart(page)).toHaveAttribute("data-state", "live");
   await expect.poll(viewers).toBe(1);
+  expect(problems).toEqual([]);
+});
+
+test("a burst of events is drawn once per animation frame, not once per event", async ({ page }) => {
+  const problems = watchProblems(page);
+  const start = Date.now();
+  await fixedStream(page, Array.from({ length: 300 }, (_, k) =>
+    `id: ${k + 1}\nevent: point\ndata: {"ts": ${start + (k + 1) * 10}, "value": ${(k + 1) % 100}}`));
+  // Count the page's animation frames from the very start.
+  await page.addInitScript(() => {
+    const w = window as unknown as { frames_seen: number };
+    w.frames_seen = 0;
+    const tick = () => { w.frames_seen++; requestAnimationFrame(tick); };
+    requestAnimationFrame(tick);
+  });
+  await page.goto("/");
+  await expect(chart(page)).toHaveAttribute("data-last-id", "300");
+  await expect(chart(page)).toHaveAttribute("data-count", "20");
+  const draws = Number(await chart(page).getAttribute("data-draws"));
+  const frames = await page.evaluate(() => (window as unknown as { frames_seen: number }).frames_seen);
+  expect(draws).toBeGreaterThanOrEqual(1);
+  // Never more than one draw per animation frame, and far fewer draws than events.
+  expect(draws).toBeLessThanOrEqual(frames);
+  expect(draws).toBeLessThan(300);
+  const last = await rows(page).last().getAttribute("data-ts");
+  expect(Number(last)).toBe(start + 3000);
   expect(problems).toEqual([]);
 });
