@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio_util::sync::CancellationToken;
+use tower_http::compression::CompressionLayer;
 
 /// What every handler can reach.
 #[derive(Clone, FromRef)]
@@ -50,6 +51,9 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(api::method_not_allowed)
         .leptos_routes(&state, routes, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        // Pages, JS and WASM shrink several times over; the default predicate leaves event
+        // streams (text/event-stream) and images uncompressed.
+        .layer(CompressionLayer::new())
         .with_state(state)
 }
 
