@@ -246,8 +246,18 @@ async fn shutdown_tells_viewers_to_reconnect_and_exits() {
 async fn pages_are_compressed_event_streams_are_not() {
     let server = fast();
     let client = reqwest::Client::new();
-    let page = client.get(server.url("/")).header("accept-encoding", "gzip").send().await.unwrap();
-    assert_eq!(page.headers().get("content-encoding").map(|v| v.to_str().unwrap()), Some("gzip"));
+    let page = client
+        .get(server.url("/"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        page.headers()
+            .get("content-encoding")
+            .map(|v| v.to_str().unwrap()),
+        Some("gzip")
+    );
 
     let events = client
         .get(server.url("/api/streams/demo/events"))
@@ -256,10 +266,17 @@ async fn pages_are_compressed_event_streams_are_not() {
         .await
         .unwrap();
     assert_eq!(events.status(), 200);
-    assert!(events.headers().get("content-encoding").is_none(), "{:?}", events.headers());
+    assert!(
+        events.headers().get("content-encoding").is_none(),
+        "{:?}",
+        events.headers()
+    );
     // And the first bytes are plain SSE, not a compressed frame held back in a buffer.
     let mut body = events.bytes_stream();
-    let first = futures_util::StreamExt::next(&mut body).await.unwrap().unwrap();
+    let first = futures_util::StreamExt::next(&mut body)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(first.starts_with(b"retry: 1500"), "{first:?}");
 }
 
