@@ -145,74 +145,69 @@ async fn keep_alive_comments_when_idle() {
     }
 }
 
-async fn error_of(resp: reqwest::Response) -> (u16, ErrorBody) {
-    let status = resp.status().as_u16();
-    assert_eq!(resp.headers()["content-type"], "application/json");
-    (status, resp.json().await.expect("error body is JSON"))
-}
-
 #[tokio::test]
 async fn bad_requests_get_clear_json_errors() {
     let server = fast();
     let client = reqwest::Client::new();
-
-    let (status, body) = error_of(
-        client
-            .get(server.url("/api/streams/no%20way/events"))
+    let long = format!("/api/streams/{}/events", "x".repeat(65));
+    // (method, path, status, error kind, something the detail must say)
+    let cases: &[(&str, &str, u16, &str, &str)] = &[
+        (
+            "GET",
+            "/api/streams/no%20way/events",
+            400,
+            "invalid_stream_name",
+            "position 2",
+        ),
+        (
+            "GET",
+            "/api/streams/a%2Fb/events",
+            400,
+            "invalid_stream_name",
+            "'/'",
+        ),
+        ("GET", &long, 400, "invalid_stream_name", "65 characters"),
+        (
+            "GET",
+            "/api/streams/nope/events",
+            404,
+            "unknown_stream",
+            "\"nope\"",
+        ),
+        (
+            "POST",
+            "/api/streams/demo/events",
+            405,
+            "method_not_allowed",
+            "POST",
+        ),
+        ("DELETE", "/healthz", 405, "method_not_allowed", "/healthz"),
+        (
+            "GET",
+            "/api/nothing/here",
+            404,
+            "not_found",
+            "/api/nothing/here",
+        ),
+    ];
+    for &(method, path, status, kind, says) in cases {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let resp = client
+            .request(method.clone(), server.url(path))
             .send()
             .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!((status, body.error.as_str()), (400, "invalid_stream_name"));
-    assert!(
-        body.detail.contains("\"no way\"") && body.detail.contains("position 2"),
-        "{}",
-        body.detail
-    );
-
-    let long = "x".repeat(65);
-    let (status, body) = error_of(
-        client
-            .get(server.url(&format!("/api/streams/{long}/events")))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!((status, body.error.as_str()), (400, "invalid_stream_name"));
-    assert!(body.detail.contains("65 characters"), "{}", body.detail);
-
-    let (status, body) = error_of(
-        client
-            .get(server.url("/api/streams/nope/events"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!((status, body.error.as_str()), (404, "unknown_stream"));
-    assert!(body.detail.contains("\"nope\""), "{}", body.detail);
-
-    let (status, body) = error_of(
-        client
-            .post(server.url("/api/streams/demo/events"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!((status, body.error.as_str()), (405, "method_not_allowed"));
-
-    let (status, body) = error_of(
-        client
-            .get(server.url("/api/nothing/here"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!((status, body.error.as_str()), (404, "not_found"));
+            .unwrap();
+        let what = format!("{method} {path}");
+        assert_eq!(resp.status().as_u16(), status, "{what}");
+        assert_eq!(resp.headers()["content-type"], "application/json", "{what}");
+        let body: ErrorBody = resp.json().await.expect("error body is JSON");
+        assert_eq!(body.error, kind, "{what}");
+        assert!(
+            body.detail.contains(says),
+            "{what}: {:?} does not say {says:?}",
+            body.detail
+        );
+    }
 
     // None of that disturbed the stream.
     let mut reader = EventReader::open(&server.url("/api/streams/demo/events")).await;
