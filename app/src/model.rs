@@ -180,6 +180,17 @@ mod tests {
     }
 
     #[test]
+    fn point_values_from_json_are_always_finite() {
+        for bad in [
+            r#"{"ts":1,"value":1e400}"#,
+            r#"{"ts":1,"value":NaN}"#,
+            r#"{"ts":1,"value":null}"#,
+        ] {
+            assert!(serde_json::from_str::<Point>(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn names_deserialize_validated() {
         assert!(serde_json::from_str::<StreamName>(r#""ok""#).is_ok());
         assert!(serde_json::from_str::<StreamName>(r#""no way""#).is_err());
