@@ -167,7 +167,7 @@ fn draw(
                 .map(|p| Circle::new((p.ts, p.value), s(3.0) as u32, LINE.filled())),
         )
         .map_err(|e| err(&e))?;
-    if let Some(h) = hover.filter(|h| w.points().any(|p| p == h)) {
+    if let Some(h) = hover.filter(|h| w.contains(h)) {
         chart
             .draw_series(std::iter::once(Circle::new(
                 (h.ts, h.value),

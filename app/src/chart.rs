@@ -110,11 +110,7 @@ pub fn LiveChart(
         }
     };
     // The hovered point while it is still in the window.
-    let shown = Memo::new(move |_| {
-        hover
-            .get()
-            .filter(|p| points.with(|w| w.points().any(|q| q == p)))
-    });
+    let shown = Memo::new(move |_| hover.get().filter(|p| points.with(|w| w.contains(p))));
     let tooltip_style = move || {
         let placed = shown.get().zip(mapping.get()).map(|(p, m)| m.to_screen(&p));
         placed.map_or_else(String::new, |(x, y)| {

@@ -66,6 +66,11 @@ impl Window {
         })
     }
 
+    /// Whether this exact point is still in the window.
+    pub fn contains(&self, point: &Point) -> bool {
+        self.points.contains(point)
+    }
+
     /// The average time between consecutive points, in milliseconds.
     pub fn spacing_ms(&self) -> Option<f64> {
         let (first, last) = (self.points.front()?, self.points.back()?);
@@ -276,6 +281,8 @@ mod tests {
         for ts in [1000, 2000, 3000] {
             w.push(p(ts, ts as f64));
         }
+        assert!(w.contains(&p(2000, 2000.0)));
+        assert!(!w.contains(&p(2000, 1.0)));
         assert_eq!(w.nearest(2400.0).unwrap().ts, 2000);
         assert_eq!(w.nearest(2600.0).unwrap().ts, 3000);
         assert_eq!(w.nearest(-5.0).unwrap().ts, 1000);
