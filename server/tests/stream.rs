@@ -169,6 +169,13 @@ async fn bad_requests_get_clear_json_errors() {
         ("GET", &long, 400, "invalid_stream_name", "65 characters"),
         (
             "GET",
+            "/api/streams/%FF/events",
+            400,
+            "invalid_path",
+            "UTF-8",
+        ),
+        (
+            "GET",
             "/api/streams/nope/events",
             404,
             "unknown_stream",
