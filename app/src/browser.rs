@@ -3,25 +3,20 @@
 //! only from effects, so server-side rendering never touches `web_sys`.
 
 use crate::chart::{ChartState, ConnState};
-use crate::model::{event_name, events_path, Point, StreamName};
-use crate::window::{format_clock, label_decimals, time_decimals, value_range, Mapping, Window};
+use crate::model::{event_name, events_path, EventId, Point, Reset, Snapshot, StreamName};
+use crate::plot::{self, Frame};
+use crate::window::Mapping;
 use leptos::logging::warn;
 use leptos::prelude::*;
 use plotters::prelude::*;
-use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters_canvas::CanvasBackend;
 use send_wrapper::SendWrapper;
+use serde::de::DeserializeOwned;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 use wasm_bindgen::{closure::Closure, JsCast};
 use web_sys::{EventSource, HtmlCanvasElement, MessageEvent, ResizeObserver};
-
-const TEXT: RGBColor = RGBColor(31, 41, 55);
-const MUTED: RGBColor = RGBColor(90, 99, 112);
-const GRID: RGBColor = RGBColor(236, 239, 243);
-const GRID_BOLD: RGBColor = RGBColor(214, 219, 226);
-const LINE: RGBColor = RGBColor(37, 99, 235);
 
 /// Minutes east of UTC in the viewer's time zone.
 pub(crate) fn local_offset_minutes() -> i32 {
@@ -82,7 +77,7 @@ fn render(canvas: &HtmlCanvasElement, title: &str, state: ChartState) {
     };
     let drawn = state
         .points
-        .try_with_untracked(|w| draw(canvas, title, w, state.y_range, hover));
+        .try_with_untracked(|w| draw(canvas, title, w, state.y_range, hover.as_ref()));
     match drawn {
         Some(Ok(mapping)) => {
             state.mapping.try_set(Some(mapping));
@@ -93,13 +88,13 @@ fn render(canvas: &HtmlCanvasElement, title: &str, state: ChartState) {
     }
 }
 
-/// Draws one frame and returns where the plotting area ended up, for hover lookups.
+/// Draws one frame and returns where the plotting area ended up, in CSS pixels.
 fn draw(
     canvas: &HtmlCanvasElement,
     title: &str,
-    w: &Window,
+    w: &crate::window::Window,
     y_range: Option<(f64, f64)>,
-    hover: Option<Point>,
+    hover: Option<&Point>,
 ) -> Result<Mapping, String> {
     // Size the backing store in device pixels so that lines and text are crisp on HiDPI.
     let dpr = window().device_pixel_ratio().max(1.0);
@@ -112,86 +107,22 @@ fn draw(
     if canvas.height() != px_h {
         canvas.set_height(px_h);
     }
-    let s = |css_px: f64| css_px * dpr;
-    let err = |e: &dyn std::fmt::Display| e.to_string();
-
     let backend = CanvasBackend::with_canvas_object(canvas.clone())
         .ok_or_else(|| "the canvas has no 2d context".to_string())?;
-    let root = backend.into_drawing_area();
-    root.fill(&WHITE).map_err(|e| err(&e))?;
-
-    let (t0, t1) = w.time_range().unwrap_or_else(|| {
-        let now = js_sys::Date::now() as i64;
-        (now - 20_000, now)
-    });
-    let (v0, v1) = value_range(w.points(), y_range);
-    let decimals = label_decimals(v1 - v0);
-    let offset = local_offset_minutes();
-    const X_LABELS: usize = 5;
-    let t_decimals = time_decimals((t1 - t0) as f64 / (X_LABELS - 1) as f64);
-    let font = |size: f64, color: &RGBColor| ("sans-serif", s(size)).into_font().color(color);
-
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, font(16.0, &TEXT))
-        .margin(s(12.0) as u32)
-        // Room for half of the last time label, centred on the right edge.
-        .margin_right(s(36.0) as u32)
-        .x_label_area_size(s(44.0) as u32)
-        .y_label_area_size(s(56.0) as u32)
-        .build_cartesian_2d(t0..t1, v0..v1)
-        .map_err(|e| err(&e))?;
-    chart
-        .configure_mesh()
-        .x_desc("Time")
-        .y_desc("Value")
-        .x_labels(X_LABELS)
-        .y_labels(6)
-        .x_label_formatter(&|t| format_clock(*t, offset, t_decimals))
-        .y_label_formatter(&|v| format!("{v:.decimals$}"))
-        .label_style(font(12.0, &MUTED))
-        .axis_desc_style(font(13.0, &TEXT))
-        .max_light_lines(2)
-        .light_line_style(GRID.stroke_width(1))
-        .bold_line_style(GRID_BOLD.stroke_width(1))
-        .axis_style(MUTED.stroke_width(1))
-        .draw()
-        .map_err(|e| err(&e))?;
-
-    let line = LINE.stroke_width(s(2.0) as u32);
-    chart
-        .draw_series(LineSeries::new(w.points().map(|p| (p.ts, p.value)), line))
-        .map_err(|e| err(&e))?;
-    chart
-        .draw_series(
-            w.points()
-                .map(|p| Circle::new((p.ts, p.value), s(3.0) as u32, LINE.filled())),
-        )
-        .map_err(|e| err(&e))?;
-    if let Some(h) = hover.filter(|h| w.contains(h)) {
-        chart
-            .draw_series(std::iter::once(Circle::new(
-                (h.ts, h.value),
-                s(6.0) as u32,
-                line,
-            )))
-            .map_err(|e| err(&e))?;
-    }
-
-    let (xr, yr) = chart.plotting_area().get_pixel_range();
-    if w.is_empty() {
-        let style = font(14.0, &MUTED).pos(Pos::new(HPos::Center, VPos::Center));
-        let centre = ((xr.start + xr.end) / 2, (yr.start + yr.end) / 2);
-        root.draw(&Text::new("Waiting for data…", centre, style))
-            .map_err(|e| err(&e))?;
-    }
-    root.present().map_err(|e| err(&e))?;
-
-    let css = |px: i32| f64::from(px) / dpr;
+    let frame = Frame {
+        title,
+        y_range,
+        hover,
+        scale: dpr,
+        utc_offset_min: local_offset_minutes(),
+        now_ms: js_sys::Date::now() as i64,
+    };
+    let m = plot::draw(&backend.into_drawing_area(), w, &frame)?;
+    let css = |(a, b): (f64, f64)| (a / dpr, b / dpr);
     Ok(Mapping {
-        x_px: (css(xr.start), css(xr.end)),
-        y_px: (css(yr.start), css(yr.end)),
-        t: (t0 as f64, t1 as f64),
-        v: (v0, v1),
+        x_px: css(m.x_px),
+        y_px: css(m.y_px),
+        ..m
     })
 }
 
@@ -217,21 +148,23 @@ fn observe_resize(
 }
 
 /// One chart's subscription. The browser's `EventSource` reconnects by itself after a dropped
-/// connection (sending `Last-Event-ID`); when it gives up (an HTTP error closes it for good)
-/// this reopens it with a capped exponential backoff, so a chart never stays dead.
+/// connection, sending `Last-Event-ID` so that the server resumes exactly after the last event
+/// applied; when it gives up (an HTTP error closes it for good) this reopens it with a capped
+/// exponential backoff, resuming from the same id, so a chart never stays dead.
 struct Connection {
-    url: String,
+    path: String,
     state: ChartState,
     open: RefCell<Option<OpenSource>>,
     failures: Cell<u32>,
     closed: Cell<bool>,
+    /// A `reset` arrived: the next `snapshot` joins the window after a gap marker instead of
+    /// replacing it.
+    gap_pending: Cell<bool>,
 }
 
 struct OpenSource {
     es: EventSource,
-    _on_open: Closure<dyn FnMut(web_sys::Event)>,
-    _on_error: Closure<dyn FnMut(web_sys::Event)>,
-    _on_point: Closure<dyn FnMut(MessageEvent)>,
+    _callbacks: Vec<Closure<dyn FnMut(MessageEvent)>>,
 }
 
 impl Drop for OpenSource {
@@ -241,68 +174,73 @@ impl Drop for OpenSource {
 }
 
 impl Connection {
-    fn start(url: String, state: ChartState) -> Rc<Self> {
+    fn start(path: String, state: ChartState) -> Rc<Self> {
         let conn = Rc::new(Connection {
-            url,
+            path,
             state,
             open: RefCell::new(None),
             failures: Cell::new(0),
             closed: Cell::new(false),
+            gap_pending: Cell::new(false),
         });
         Connection::open(&conn);
         conn
+    }
+
+    /// The stream's URL, resuming after the last event applied (the server's first paint or
+    /// a previous connection), so that nothing is missed or repeated.
+    fn url(&self) -> String {
+        match self.state.last_id.try_get_untracked().flatten() {
+            Some(id) => format!("{}?last_event_id={id}", self.path),
+            None => self.path.clone(),
+        }
     }
 
     fn open(this: &Rc<Self>) {
         if this.closed.get() {
             return;
         }
-        let es = match EventSource::new(&this.url) {
+        let url = this.url();
+        let es = match EventSource::new(&url) {
             Ok(es) => es,
             Err(e) => {
-                warn!("livechart: cannot open {}: {e:?}", this.url);
+                warn!("livechart: cannot open {url}: {e:?}");
                 this.retry_later();
                 return;
             }
         };
         let weak = Rc::downgrade(this);
-        let on_open = Closure::<dyn FnMut(web_sys::Event)>::new({
+        let handler = |f: fn(&Rc<Connection>, &MessageEvent)| {
             let weak = weak.clone();
-            move |_| {
+            Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
                 if let Some(c) = weak.upgrade() {
-                    c.failures.set(0);
-                    c.state.status.try_set(ConnState::Live);
+                    f(&c, &ev);
                 }
-            }
+            })
+        };
+        let on_open = handler(|c, _| {
+            c.failures.set(0);
+            c.state.status.try_set(ConnState::Live);
         });
-        let on_error = Closure::<dyn FnMut(web_sys::Event)>::new({
-            let weak = weak.clone();
-            move |_| {
-                if let Some(c) = weak.upgrade() {
-                    c.on_error();
-                }
-            }
-        });
-        let on_point = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
-            if let Some(c) = weak.upgrade() {
-                c.on_point(&ev);
-            }
-        });
+        let on_error = handler(|c, _| c.on_error());
         es.set_onopen(Some(on_open.as_ref().unchecked_ref()));
         es.set_onerror(Some(on_error.as_ref().unchecked_ref()));
-        if let Err(e) = es
-            .add_event_listener_with_callback(event_name::POINT, on_point.as_ref().unchecked_ref())
-        {
-            warn!(
-                "livechart: cannot listen for `{}` events: {e:?}",
-                event_name::POINT
-            );
+        let mut callbacks = vec![on_open, on_error];
+        let listeners: [(&str, fn(&Rc<Connection>, &MessageEvent)); 3] = [
+            (event_name::POINTS, |c, ev| c.on_points(ev)),
+            (event_name::SNAPSHOT, |c, ev| c.on_snapshot(ev)),
+            (event_name::RESET, |c, ev| c.on_reset(ev)),
+        ];
+        for (name, f) in listeners {
+            let cb = handler(f);
+            if let Err(e) = es.add_event_listener_with_callback(name, cb.as_ref().unchecked_ref()) {
+                warn!("livechart: cannot listen for `{name}` events: {e:?}");
+            }
+            callbacks.push(cb);
         }
         *this.open.borrow_mut() = Some(OpenSource {
             es,
-            _on_open: on_open,
-            _on_error: on_error,
-            _on_point: on_point,
+            _callbacks: callbacks,
         });
     }
 
@@ -336,29 +274,69 @@ impl Connection {
         );
     }
 
-    fn on_point(&self, ev: &MessageEvent) {
+    /// The event's data as `T`; a malformed event is skipped with a warning, never applied.
+    fn parse<T: DeserializeOwned>(&self, ev: &MessageEvent) -> Option<T> {
+        let kind = ev.type_();
         let Some(data) = ev.data().as_string() else {
             warn!(
-                "livechart: skipped a `point` event without text data on {}",
-                self.url
+                "livechart: skipped a `{kind}` event without text data on {}",
+                self.path
             );
-            return;
+            return None;
         };
-        // JSON has no NaN or infinity (serde_json refuses 1e400), so a parsed value is finite.
-        match serde_json::from_str::<Point>(&data) {
-            Ok(point) => {
-                self.state.points.try_update(|w| w.push(point));
-                if let Ok(id) = ev.last_event_id().parse::<u64>() {
-                    self.state.last_id.try_set(Some(id));
-                }
-            }
+        // JSON has no NaN or infinity (serde_json refuses 1e400), so parsed values are finite.
+        match serde_json::from_str::<T>(&data) {
+            Ok(value) => Some(value),
             Err(e) => {
                 let shown: String = data.chars().take(200).collect();
                 warn!(
-                    "livechart: skipped a malformed `point` event on {}: {e}; data: {shown}",
-                    self.url
+                    "livechart: skipped a malformed `{kind}` event on {}: {e}; data: {shown}",
+                    self.path
                 );
+                None
             }
+        }
+    }
+
+    fn on_points(&self, ev: &MessageEvent) {
+        let Some(points) = self.parse::<Vec<Point>>(ev) else {
+            return;
+        };
+        self.state.points.try_update(|w| {
+            for p in &points {
+                w.push(p);
+            }
+        });
+        if let Ok(id) = ev.last_event_id().parse::<EventId>() {
+            self.state.last_id.try_set(Some(id));
+        }
+    }
+
+    fn on_snapshot(&self, ev: &MessageEvent) {
+        let Some(snapshot) = self.parse::<Snapshot>(ev) else {
+            return;
+        };
+        let after_gap = self.gap_pending.replace(false);
+        self.state.points.try_update(|w| {
+            if after_gap {
+                w.join_after_gap(&snapshot.points);
+            } else {
+                w.replace(&snapshot.points);
+            }
+        });
+        self.state.last_id.try_set(snapshot.last_id);
+    }
+
+    fn on_reset(&self, ev: &MessageEvent) {
+        if let Some(reset) = self.parse::<Reset>(ev) {
+            leptos::logging::log!(
+                "livechart: {} resumed with a gap ({}): {}",
+                self.path,
+                reset.reason.as_str(),
+                reset.detail
+            );
+            self.gap_pending.set(true);
+            self.state.resets.try_update(|n| *n += 1);
         }
     }
 

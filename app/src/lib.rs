@@ -1,8 +1,11 @@
-//! Livechart's shared crate: the typed events both sides speak ([`model`]), the chart's window
-//! logic ([`window`]) and the Leptos components. Feature `ssr` builds it for the server,
-//! `hydrate` for the browser; browser-only code lives in `browser` and runs in effects only.
+//! Livechart's shared crate: the typed events all sides speak ([`model`]), the chart's window
+//! logic ([`window`]), its drawing ([`plot`]) and the Leptos components. Feature `ssr` builds it
+//! for the server, `hydrate` for the browser; browser-only code lives in `browser` and runs in
+//! effects only.
 
 pub mod model;
+pub mod plot;
+pub mod server_data;
 pub mod window;
 
 mod chart;

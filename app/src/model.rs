@@ -1,24 +1,174 @@
 //! The typed events that travel from a publisher to the chart.
 //!
-//! These are the only definitions: the server serializes them into SSE frames, the WASM
-//! frontend deserializes the very same types, so the two sides cannot drift apart.
+//! These are the only definitions: the server serializes them into SSE frames and parses
+//! publishes into them, the WASM frontend and the `livechart publish` client use the very same
+//! types, so the sides cannot drift apart.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::str::FromStr;
 
 /// SSE event names (`event:` field) used on a stream.
 pub mod event_name {
-    /// One [`Point`](super::Point) as JSON.
-    pub const POINT: &str = "point";
+    /// One published batch: a JSON array of [`Point`](super::Point)s.
+    pub const POINTS: &str = "points";
+    /// The stream's current window, a [`Snapshot`](super::Snapshot): the first event of a
+    /// fresh subscription, and the event after every `reset`.
+    pub const SNAPSHOT: &str = "snapshot";
+    /// The viewer could not be resumed without a gap, a [`Reset`](super::Reset); a `snapshot`
+    /// follows.
+    pub const RESET: &str = "reset";
 }
 
-/// One data point: when the producer measured it and what it measured.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+/// The series a point without one belongs to, on a stream that has no series yet.
+pub const DEFAULT_SERIES: &str = "value";
+
+/// One data point as it travels in events: which series, when it was measured, what.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Point {
+    pub series: SeriesName,
     /// Producer timestamp, milliseconds since the Unix epoch.
     pub ts: i64,
     /// The measured value; always finite.
     pub value: f64,
+}
+
+/// A point as a publisher sends it: the series may be left out when the stream has a single
+/// series, the timestamp when the server's clock will do.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NewPoint {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series: Option<SeriesName>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ts: Option<i64>,
+    pub value: f64,
+}
+
+/// The latest timestamp accepted: JavaScript's `Date` ends here (year 275760).
+pub const MAX_TS: i64 = 8_640_000_000_000_000;
+
+/// A stream-scoped event id, `EPOCH-SEQ` on the wire (`id:` field, `Last-Event-ID`).
+///
+/// `seq` increases by one per event. `epoch` names the life of the stream's history: it
+/// changes when the server restarts (history is not persisted), so an id from before a restart
+/// is recognisably foreign instead of silently meaning a different event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EventId {
+    pub epoch: u64,
+    pub seq: u64,
+}
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:x}-{}", self.epoch, self.seq)
+    }
+}
+
+/// Why a string is not an [`EventId`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BadEventId(pub String);
+
+impl fmt::Display for BadEventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shown: String = self.0.chars().take(80).collect();
+        write!(
+            f,
+            "{shown:?} is not an event id: expected EPOCH-SEQ as sent in the `id:` field \
+             (hexadecimal epoch, decimal sequence number, e.g. 19a9f3c2b41-17)"
+        )
+    }
+}
+
+impl std::error::Error for BadEventId {}
+
+impl FromStr for EventId {
+    type Err = BadEventId;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || BadEventId(s.to_owned());
+        let (epoch, seq) = s.split_once('-').ok_or_else(bad)?;
+        let digits = |t: &str, hex: bool| {
+            !t.is_empty()
+                && t.len() <= 20
+                && t.chars().all(|c| {
+                    if hex {
+                        c.is_ascii_hexdigit()
+                    } else {
+                        c.is_ascii_digit()
+                    }
+                })
+        };
+        if !digits(epoch, true) || !digits(seq, false) {
+            return Err(bad());
+        }
+        Ok(EventId {
+            epoch: u64::from_str_radix(epoch, 16).map_err(|_| bad())?,
+            seq: seq.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+impl Serialize for EventId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for EventId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A stream's current window: the most recent points of every series, oldest first, and the
+/// id of the last event they include. Resuming after `last_id` continues exactly after it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub last_id: Option<EventId>,
+    pub points: Vec<Point>,
+}
+
+/// Why a viewer was reset instead of resumed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResetReason {
+    /// The requested id is older than the history the server still holds.
+    TooOld,
+    /// The id is from another epoch: the server restarted and its history began again.
+    Restarted,
+    /// The id is from this epoch but was never issued.
+    UnknownId,
+    /// The viewer fell further behind than the history holds and was resynchronised.
+    Lagged,
+}
+
+impl ResetReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResetReason::TooOld => "too_old",
+            ResetReason::Restarted => "restarted",
+            ResetReason::UnknownId => "unknown_id",
+            ResetReason::Lagged => "lagged",
+        }
+    }
+}
+
+/// The data of a `reset` event: some events were missed; the `snapshot` that follows is the
+/// current window, and a chart marks the gap instead of joining its lines across it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reset {
+    pub reason: ResetReason,
+    pub detail: String,
+}
+
+/// What `POST /api/streams/{name}/points` answers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishReceipt {
+    /// The id of the event that carries the batch.
+    pub id: EventId,
+    /// How many points it holds.
+    pub points: usize,
 }
 
 /// The body of every 4xx/5xx answer of the HTTP API.
@@ -30,16 +180,19 @@ pub struct ErrorBody {
     pub detail: String,
 }
 
-/// One stream's counters, as `GET /healthz` reports them.
+/// One stream's state, as `GET /healthz` reports it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StreamStatus {
     pub name: StreamName,
+    pub series: Vec<SeriesName>,
     /// Connections currently receiving this stream.
     pub viewers: usize,
     /// Events published since the server started.
     pub published: u64,
     /// The id of the newest event, if any.
-    pub last_id: Option<u64>,
+    pub last_id: Option<EventId>,
+    /// Events held for resuming viewers.
+    pub history: usize,
 }
 
 /// The body of `GET /healthz`.
@@ -52,14 +205,6 @@ pub struct Health {
 
 /// The longest stream or series name accepted.
 pub const MAX_NAME_LEN: usize = 64;
-
-/// A validated stream name: `[A-Za-z0-9_.-]{1,64}`.
-///
-/// Names are rejected, never escaped, so that a name is the same string in a URL, a log line,
-/// a metric label and the UI.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
-pub struct StreamName(String);
 
 /// Why a name was rejected.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -92,46 +237,84 @@ impl fmt::Display for NameError {
 
 impl std::error::Error for NameError {}
 
-impl StreamName {
-    pub fn parse(name: &str) -> Result<Self, NameError> {
-        if name.is_empty() {
-            return Err(NameError::Empty);
-        }
-        let len = name.chars().count();
-        if len > MAX_NAME_LEN {
-            return Err(NameError::TooLong { len });
-        }
-        if let Some((index, ch)) = name
-            .chars()
-            .enumerate()
-            .find(|(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
-        {
-            return Err(NameError::BadChar { ch, index });
-        }
-        Ok(StreamName(name.to_owned()))
+/// Checks `[A-Za-z0-9_.-]{1,64}`. Names are rejected, never escaped, so that a name is the
+/// same string in a URL, a log line, a metric label and the UI.
+fn check_name(name: &str) -> Result<(), NameError> {
+    if name.is_empty() {
+        return Err(NameError::Empty);
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
+    let len = name.chars().count();
+    if len > MAX_NAME_LEN {
+        return Err(NameError::TooLong { len });
+    }
+    match name
+        .chars()
+        .enumerate()
+        .find(|(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
+    {
+        Some((index, ch)) => Err(NameError::BadChar { ch, index }),
+        None => Ok(()),
     }
 }
 
-impl fmt::Display for StreamName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
+/// Defines a validated name type: parsed with [`check_name`], serialized as a plain string,
+/// and refused when deserialized from anything else.
+macro_rules! name_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn parse(name: &str) -> Result<Self, NameError> {
+                check_name(name).map(|()| $name(name.to_owned()))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                $name::parse(&s).map_err(serde::de::Error::custom)
+            }
+        }
+    };
 }
 
-impl<'de> Deserialize<'de> for StreamName {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        StreamName::parse(&s).map_err(serde::de::Error::custom)
+name_type!(
+    /// A validated stream name: `[A-Za-z0-9_.-]{1,64}`.
+    StreamName
+);
+name_type!(
+    /// A validated series name: `[A-Za-z0-9_.-]{1,64}`.
+    SeriesName
+);
+
+impl SeriesName {
+    /// The series of points published without one to a stream without series.
+    pub fn default_series() -> Self {
+        SeriesName(DEFAULT_SERIES.to_owned())
     }
 }
 
 /// The SSE endpoint of a stream, relative to the site root.
 pub fn events_path(stream: &StreamName) -> String {
     format!("/api/streams/{stream}/events")
+}
+
+/// The page that shows one stream.
+pub fn page_path(stream: &StreamName) -> String {
+    format!("/streams/{stream}")
 }
 
 #[cfg(test)]
@@ -142,7 +325,10 @@ mod tests {
     fn accepts_documented_charset() {
         for ok in ["demo", "a", "robot-1.temp_C", &"x".repeat(MAX_NAME_LEN)] {
             assert_eq!(StreamName::parse(ok).unwrap().as_str(), ok);
+            assert_eq!(SeriesName::parse(ok).unwrap().as_str(), ok);
         }
+        assert_eq!(SeriesName::default_series().as_str(), DEFAULT_SERIES);
+        assert!(SeriesName::parse(DEFAULT_SERIES).is_ok());
     }
 
     #[test]
@@ -155,7 +341,7 @@ mod tests {
             })
         );
         assert_eq!(
-            StreamName::parse("ab/c"),
+            SeriesName::parse("ab/c"),
             Err(NameError::BadChar { ch: '/', index: 2 })
         );
         assert_eq!(
@@ -171,28 +357,81 @@ mod tests {
     #[test]
     fn point_json_shape_is_stable() {
         let p = Point {
+            series: SeriesName::parse("temp").unwrap(),
             ts: 1_763_700_000_123,
             value: 21.5,
         };
         let json = serde_json::to_string(&p).unwrap();
-        assert_eq!(json, r#"{"ts":1763700000123,"value":21.5}"#);
+        assert_eq!(json, r#"{"series":"temp","ts":1763700000123,"value":21.5}"#);
         assert_eq!(serde_json::from_str::<Point>(&json).unwrap(), p);
+        let bare = NewPoint {
+            series: None,
+            ts: None,
+            value: 1.0,
+        };
+        assert_eq!(serde_json::to_string(&bare).unwrap(), r#"{"value":1.0}"#);
     }
 
     #[test]
     fn point_values_from_json_are_always_finite() {
         for bad in [
-            r#"{"ts":1,"value":1e400}"#,
-            r#"{"ts":1,"value":NaN}"#,
-            r#"{"ts":1,"value":null}"#,
+            r#"{"series":"a","ts":1,"value":1e400}"#,
+            r#"{"series":"a","ts":1,"value":NaN}"#,
+            r#"{"series":"a","ts":1,"value":null}"#,
+            r#"{"series":"a b","ts":1,"value":1}"#,
         ] {
             assert!(serde_json::from_str::<Point>(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
+    fn event_ids_round_trip_and_order() {
+        let id = EventId {
+            epoch: 0x19a9f3c2b41,
+            seq: 17,
+        };
+        assert_eq!(id.to_string(), "19a9f3c2b41-17");
+        assert_eq!("19a9f3c2b41-17".parse::<EventId>(), Ok(id));
+        assert_eq!(serde_json::to_string(&id).unwrap(), r#""19a9f3c2b41-17""#);
+        assert!(
+            id < EventId {
+                epoch: id.epoch,
+                seq: 18
+            }
+        );
+        for bad in [
+            "", "17", "-", "x-1", "1-", "1-x", "1-+2", "1--2", "1-2-3", "1 -2",
+        ] {
+            let err = bad.parse::<EventId>().unwrap_err();
+            assert!(err.to_string().contains("EPOCH-SEQ"), "{bad}: {err}");
+        }
+        assert!("1-99999999999999999999".parse::<EventId>().is_err());
+    }
+
+    #[test]
+    fn reset_reasons_are_snake_case() {
+        let r = Reset {
+            reason: ResetReason::TooOld,
+            detail: "x".into(),
+        };
+        assert_eq!(
+            serde_json::to_string(&r).unwrap(),
+            r#"{"reason":"too_old","detail":"x"}"#
+        );
+        for reason in [
+            ResetReason::TooOld,
+            ResetReason::Restarted,
+            ResetReason::UnknownId,
+            ResetReason::Lagged,
+        ] {
+            let json = serde_json::to_string(&reason).unwrap();
+            assert_eq!(json, format!("\"{}\"", reason.as_str()));
+        }
+    }
+
+    #[test]
     fn names_deserialize_validated() {
         assert!(serde_json::from_str::<StreamName>(r#""ok""#).is_ok());
-        assert!(serde_json::from_str::<StreamName>(r#""no way""#).is_err());
+        assert!(serde_json::from_str::<SeriesName>(r#""no way""#).is_err());
     }
 }

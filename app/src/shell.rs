@@ -1,13 +1,19 @@
 //! The document shell and the pages.
 
 use crate::chart::LiveChart;
-use crate::model::StreamName;
+use crate::model::{page_path, StreamName};
+use crate::server_data;
+use crate::window::DEFAULT_WINDOW;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, Link, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Route, Router, Routes, A},
-    StaticSegment,
+    hooks::{use_params_map, use_query_map},
+    path, StaticSegment,
 };
+
+/// The window sizes a stream page accepts (`?window=`).
+pub const PAGE_WINDOW: std::ops::RangeInclusive<usize> = 2..=1000;
 
 /// The HTML document the server renders around [`App`].
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -44,6 +50,7 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=NotFound>
                     <Route path=StaticSegment("") view=HomePage/>
                     <Route path=StaticSegment("about") view=AboutPage/>
+                    <Route path=path!("/streams/:name") view=StreamPage/>
                 </Routes>
             </main>
         </Router>
@@ -54,12 +61,83 @@ pub fn App() -> impl IntoView {
 fn HomePage() -> impl IntoView {
     // A literal that is valid by construction; a failure here is a programming error.
     let demo = StreamName::parse("demo").expect("'demo' is a valid stream name");
+    let others: Vec<StreamName> = SharedValue::new(server_data::names)
+        .into_inner()
+        .into_iter()
+        .filter(|n| *n != demo)
+        .collect();
     view! {
         <header class="page-head">
             <h1>"Livechart"</h1>
             <p class="lede">"Live data from the server, drawn as it arrives."</p>
         </header>
         <LiveChart stream=demo title="Demo stream" y_range=(0.0, 100.0)/>
+        <section class="stream-list">
+            <h2>"Streams"</h2>
+            {if others.is_empty() {
+                view! { <p class="muted">"No other streams yet: publish to one (see " <a href="/about">"About & API"</a> ")."</p> }.into_any()
+            } else {
+                view! {
+                    <ul>
+                        {others.into_iter().map(|n| view! {
+                            <li><a href=page_path(&n)>{n.to_string()}</a></li>
+                        }).collect_view()}
+                    </ul>
+                }.into_any()
+            }}
+        </section>
+    }
+}
+
+/// One stream, full width: `/streams/{name}`, with `?window=N` points per series.
+#[component]
+fn StreamPage() -> impl IntoView {
+    let params = use_params_map();
+    let query = use_query_map();
+    move || {
+        let raw = params.read().get("name").unwrap_or_default();
+        let window = query.read().get("window");
+        let name = match StreamName::parse(&raw) {
+            Ok(name) => name,
+            Err(e) => return bad_request(format!("{raw:?} is not a stream name: {e}.")).into_any(),
+        };
+        let window = match window.as_deref().map(str::parse::<usize>) {
+            None => DEFAULT_WINDOW,
+            Some(Ok(n)) if PAGE_WINDOW.contains(&n) => n,
+            Some(_) => {
+                return bad_request(format!(
+                    "window={:?}: expected a whole number of points from {} to {}.",
+                    window.unwrap_or_default(),
+                    PAGE_WINDOW.start(),
+                    PAGE_WINDOW.end()
+                ))
+                .into_any()
+            }
+        };
+        view! {
+            <Title text=format!("{name} · Livechart")/>
+            <header class="page-head">
+                <h1>{name.to_string()}</h1>
+                <p class="lede">"Stream " <code>{name.to_string()}</code> ", live."</p>
+            </header>
+            <LiveChart stream=name.clone() title=name.to_string() window=window/>
+        }
+        .into_any()
+    }
+}
+
+/// A page for a malformed address, answered with status 400.
+fn bad_request(detail: String) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    {
+        if let Some(resp) = use_context::<leptos_axum::ResponseOptions>() {
+            resp.set_status(http::StatusCode::BAD_REQUEST);
+        }
+    }
+    view! {
+        <h1>"Bad address"</h1>
+        <p class="error-detail">{detail}</p>
+        <p><a href="/">"Back to the live chart"</a></p>
     }
 }
 

@@ -2,63 +2,163 @@
 //! the mapping between data and screen used for hovering. Pure logic, shared by SSR and WASM,
 //! so it is unit-tested natively.
 
-use crate::model::Point;
-use std::collections::VecDeque;
+use crate::model::{Point, SeriesName};
+use std::collections::{BTreeMap, VecDeque};
 
-/// The number of points a chart keeps by default.
+/// The number of points per series a chart keeps by default.
 pub const DEFAULT_WINDOW: usize = 20;
 
-/// A fixed-capacity window of the most recent points, oldest first.
+/// The most series one chart draws; points of further series are ignored (the server's
+/// per-stream limit is lower by default).
+pub const MAX_SERIES: usize = 64;
+
+/// One point of one series as a chart keeps it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sample {
+    pub ts: i64,
+    pub value: f64,
+    /// Events were missed between the previous sample and this one: the line is broken here
+    /// and a gap marker drawn.
+    pub gap_before: bool,
+}
+
+/// The most recent points of every series of a stream, oldest first, each series in a
+/// fixed-capacity buffer: memory never grows past `capacity` × [`MAX_SERIES`] samples.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Window {
     capacity: usize,
-    points: VecDeque<Point>,
+    series: BTreeMap<SeriesName, VecDeque<Sample>>,
+    latest: Option<Point>,
 }
 
 impl Window {
-    /// A window of `capacity` points (at least one).
+    /// A window of `capacity` points per series (at least one).
     pub fn new(capacity: usize) -> Self {
-        let capacity = capacity.max(1);
         Window {
-            capacity,
-            points: VecDeque::with_capacity(capacity),
+            capacity: capacity.max(1),
+            series: BTreeMap::new(),
+            latest: None,
         }
     }
 
-    /// Adds a point, dropping the oldest when full. Memory never grows past `capacity`.
-    pub fn push(&mut self, point: Point) {
-        if self.points.len() == self.capacity {
-            self.points.pop_front();
+    /// Adds a point, dropping its series' oldest when full.
+    pub fn push(&mut self, point: &Point) {
+        self.push_sample(point, false);
+    }
+
+    fn push_sample(&mut self, point: &Point, gap_before: bool) -> bool {
+        if !self.series.contains_key(&point.series) && self.series.len() >= MAX_SERIES {
+            return false;
         }
-        self.points.push_back(point);
+        let capacity = self.capacity;
+        let samples = self
+            .series
+            .entry(point.series.clone())
+            .or_insert_with(|| VecDeque::with_capacity(capacity));
+        if samples.len() == capacity {
+            samples.pop_front();
+            // A gap before the oldest sample has nothing left to separate.
+            if let Some(first) = samples.front_mut() {
+                first.gap_before = false;
+            }
+        }
+        samples.push_back(Sample {
+            ts: point.ts,
+            value: point.value,
+            gap_before: gap_before && !samples.is_empty(),
+        });
+        self.latest = Some(point.clone());
+        true
+    }
+
+    /// Replaces everything with a snapshot (a fresh subscription: nothing was shown before).
+    pub fn replace(&mut self, points: &[Point]) {
+        self.series.clear();
+        self.latest = None;
+        for p in points {
+            self.push(p);
+        }
+    }
+
+    /// Joins a snapshot taken after missed events: points the window already has (by series
+    /// and time) are skipped, and the first new point of each series is marked as following a
+    /// gap.
+    pub fn join_after_gap(&mut self, points: &[Point]) {
+        let mut gapped: Vec<&SeriesName> = Vec::new();
+        for p in points {
+            let last_ts = self
+                .series
+                .get(&p.series)
+                .and_then(|s| s.back())
+                .map(|s| s.ts);
+            if last_ts.is_some_and(|ts| p.ts <= ts) {
+                continue;
+            }
+            let first_after_gap = !gapped.contains(&&p.series);
+            if self.push_sample(p, first_after_gap) && first_after_gap {
+                gapped.push(&p.series);
+            }
+        }
     }
 
     pub fn capacity(&self) -> usize {
         self.capacity
     }
 
+    /// Points held, over all series.
     pub fn len(&self) -> usize {
-        self.points.len()
+        self.series.values().map(VecDeque::len).sum()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.points.is_empty()
+        self.series.values().all(VecDeque::is_empty)
     }
 
-    pub fn points(&self) -> impl ExactSizeIterator<Item = &Point> + DoubleEndedIterator + Clone {
-        self.points.iter()
+    /// Every series with its samples, by name.
+    pub fn series(&self) -> impl Iterator<Item = (&SeriesName, &VecDeque<Sample>)> {
+        self.series.iter()
     }
 
+    pub fn series_count(&self) -> usize {
+        self.series.len()
+    }
+
+    /// Every point, series by series.
+    pub fn points(&self) -> impl Iterator<Item = Point> + '_ {
+        self.series.iter().flat_map(|(name, samples)| {
+            samples.iter().map(|s| Point {
+                series: name.clone(),
+                ts: s.ts,
+                value: s.value,
+            })
+        })
+    }
+
+    /// Gap markers currently shown.
+    pub fn gaps(&self) -> usize {
+        self.series
+            .values()
+            .flatten()
+            .filter(|s| s.gap_before)
+            .count()
+    }
+
+    /// The point received last.
     pub fn latest(&self) -> Option<&Point> {
-        self.points.back()
+        self.latest.as_ref()
     }
 
-    /// The first and last timestamp; a lone point gets a one-second span around it so that
-    /// the axis is never empty.
+    /// The earliest and latest timestamp over all series; a lone instant gets a one-second
+    /// span around it so that the axis is never empty.
     pub fn time_range(&self) -> Option<(i64, i64)> {
-        let first = self.points.front()?.ts;
-        let last = self.points.back()?.ts;
-        let (lo, hi) = (first.min(last), first.max(last));
+        let (lo, hi) =
+            self.series
+                .values()
+                .flatten()
+                .fold(None, |acc: Option<(i64, i64)>, s| match acc {
+                    None => Some((s.ts, s.ts)),
+                    Some((lo, hi)) => Some((lo.min(s.ts), hi.max(s.ts))),
+                })?;
         Some(if lo == hi {
             (lo - 500, hi + 500)
         } else {
@@ -68,34 +168,41 @@ impl Window {
 
     /// Whether this exact point is still in the window.
     pub fn contains(&self, point: &Point) -> bool {
-        self.points.contains(point)
+        self.series
+            .get(&point.series)
+            .is_some_and(|s| s.iter().any(|x| x.ts == point.ts && x.value == point.value))
     }
 
-    /// The average time between consecutive points, in milliseconds.
+    /// The average time between consecutive points of the longest series, in milliseconds.
     pub fn spacing_ms(&self) -> Option<f64> {
-        let (first, last) = (self.points.front()?, self.points.back()?);
-        (self.points.len() > 1)
-            .then(|| (last.ts - first.ts) as f64 / (self.points.len() - 1) as f64)
+        let samples = self.series.values().max_by_key(|s| s.len())?;
+        let (first, last) = (samples.front()?, samples.back()?);
+        (samples.len() > 1).then(|| (last.ts - first.ts) as f64 / (samples.len() - 1) as f64)
     }
 
-    /// The point whose timestamp is nearest to `ts`.
-    pub fn nearest(&self, ts: f64) -> Option<&Point> {
-        self.points.iter().min_by(|a, b| {
-            let da = (a.ts as f64 - ts).abs();
-            let db = (b.ts as f64 - ts).abs();
-            da.total_cmp(&db)
-        })
+    /// The point nearest to the screen position `(ts, value)` under `mapping`'s scale: by
+    /// time first, then by value among series sampled at about the same time.
+    pub fn nearest(&self, ts: f64, value: Option<f64>) -> Option<Point> {
+        let mut best: Option<(f64, f64, Point)> = None;
+        for p in self.points() {
+            let dt = (p.ts as f64 - ts).abs();
+            let dv = value.map_or(0.0, |v| (p.value - v).abs());
+            let better = match &best {
+                None => true,
+                Some((bt, bv, _)) => dt < *bt || (dt == *bt && dv < *bv),
+            };
+            if better {
+                best = Some((dt, dv, p));
+            }
+        }
+        best.map(|(_, _, p)| p)
     }
 }
 
-/// The y range for `points`: the declared range when there is one (widened if data falls
+/// The y range for `values`: the declared range when there is one (widened if data falls
 /// outside it), otherwise the data's extent with 5 % headroom on each side.
-pub fn value_range<'a>(
-    points: impl Iterator<Item = &'a Point>,
-    declared: Option<(f64, f64)>,
-) -> (f64, f64) {
-    let (lo, hi) = points
-        .map(|p| p.value)
+pub fn value_range(values: impl Iterator<Item = f64>, declared: Option<(f64, f64)>) -> (f64, f64) {
+    let (lo, hi) = values
         .filter(|v| v.is_finite())
         .fold(None, |acc: Option<(f64, f64)>, v| match acc {
             None => Some((v, v)),
@@ -205,17 +312,26 @@ impl Mapping {
         self.t.0 + (x - x0) / (x1 - x0) * (self.t.1 - self.t.0)
     }
 
+    /// The value under screen y.
+    pub fn value_at(&self, y: f64) -> f64 {
+        let (y0, y1) = self.y_px;
+        if y1 == y0 {
+            return self.v.0;
+        }
+        self.v.0 + (y1 - y) / (y1 - y0) * (self.v.1 - self.v.0)
+    }
+
     /// The screen position of a point.
-    pub fn to_screen(&self, p: &Point) -> (f64, f64) {
+    pub fn to_screen(&self, ts: i64, value: f64) -> (f64, f64) {
         let fx = if self.t.1 == self.t.0 {
             0.5
         } else {
-            (p.ts as f64 - self.t.0) / (self.t.1 - self.t.0)
+            (ts as f64 - self.t.0) / (self.t.1 - self.t.0)
         };
         let fy = if self.v.1 == self.v.0 {
             0.5
         } else {
-            (p.value - self.v.0) / (self.v.1 - self.v.0)
+            (value - self.v.0) / (self.v.1 - self.v.0)
         };
         // Screen y grows downwards: the top of the area shows the largest value.
         (
@@ -229,27 +345,48 @@ impl Mapping {
 mod tests {
     use super::*;
 
+    fn s(name: &str) -> SeriesName {
+        SeriesName::parse(name).unwrap()
+    }
+
     fn p(ts: i64, value: f64) -> Point {
-        Point { ts, value }
+        sp("a", ts, value)
+    }
+
+    fn sp(series: &str, ts: i64, value: f64) -> Point {
+        Point {
+            series: s(series),
+            ts,
+            value,
+        }
+    }
+
+    fn ts_of(w: &Window, series: &str) -> Vec<i64> {
+        w.series()
+            .find(|(n, _)| n.as_str() == series)
+            .map(|(_, v)| v.iter().map(|x| x.ts).collect())
+            .unwrap_or_default()
     }
 
     #[test]
-    fn window_slides_and_keeps_order() {
+    fn window_slides_per_series_and_keeps_order() {
         let mut w = Window::new(3);
         for i in 0..5 {
-            w.push(p(i, i as f64));
+            w.push(&p(i, i as f64));
         }
-        assert_eq!(w.len(), 3);
-        let ts: Vec<i64> = w.points().map(|p| p.ts).collect();
-        assert_eq!(ts, vec![2, 3, 4]);
-        assert_eq!(w.latest(), Some(&p(4, 4.0)));
+        w.push(&sp("b", 10, 1.0));
+        assert_eq!(w.len(), 4);
+        assert_eq!(w.series_count(), 2);
+        assert_eq!(ts_of(&w, "a"), vec![2, 3, 4]);
+        assert_eq!(ts_of(&w, "b"), vec![10]);
+        assert_eq!(w.latest(), Some(&sp("b", 10, 1.0)));
     }
 
     #[test]
     fn window_capacity_is_at_least_one() {
         let mut w = Window::new(0);
-        w.push(p(1, 1.0));
-        w.push(p(2, 2.0));
+        w.push(&p(1, 1.0));
+        w.push(&p(2, 2.0));
         assert_eq!(w.len(), 1);
         assert_eq!(w.capacity(), 1);
     }
@@ -258,55 +395,101 @@ mod tests {
     fn window_memory_is_bounded() {
         let mut w = Window::new(DEFAULT_WINDOW);
         for i in 0..10_000 {
-            w.push(p(i, 0.0));
+            w.push(&sp(&format!("s{}", i % 100), i, 0.0));
         }
-        assert_eq!(w.len(), DEFAULT_WINDOW);
+        assert_eq!(w.series_count(), MAX_SERIES);
+        assert_eq!(w.len(), DEFAULT_WINDOW * MAX_SERIES);
+    }
+
+    #[test]
+    fn snapshot_replaces_and_gap_join_marks_and_dedupes() {
+        let mut w = Window::new(10);
+        w.replace(&[p(1, 1.0), p(2, 2.0), sp("b", 2, 5.0)]);
+        assert_eq!(w.len(), 3);
+        assert_eq!(w.gaps(), 0);
+        // After missed events: 2 is already shown, 7 and 8 are new, b gets a gap too.
+        w.join_after_gap(&[p(2, 2.0), p(7, 7.0), p(8, 8.0), sp("b", 9, 6.0)]);
+        assert_eq!(ts_of(&w, "a"), vec![1, 2, 7, 8]);
+        assert_eq!(w.gaps(), 2);
+        let flags: Vec<bool> = w
+            .series()
+            .next()
+            .unwrap()
+            .1
+            .iter()
+            .map(|s| s.gap_before)
+            .collect();
+        assert_eq!(flags, vec![false, false, true, false]);
+        // A series the window did not have starts without a gap marker.
+        w.join_after_gap(&[sp("c", 9, 1.0)]);
+        assert_eq!(w.gaps(), 2);
+        w.replace(&[]);
+        assert!(w.is_empty());
+        assert_eq!(w.latest(), None);
+    }
+
+    #[test]
+    fn gap_marker_leaves_with_its_predecessor() {
+        let mut w = Window::new(2);
+        w.push(&p(1, 1.0));
+        w.join_after_gap(&[p(5, 5.0)]);
+        assert_eq!(w.gaps(), 1);
+        w.push(&p(6, 6.0));
+        assert_eq!(ts_of(&w, "a"), vec![5, 6]);
+        assert_eq!(w.gaps(), 0);
     }
 
     #[test]
     fn time_range_never_empty() {
         let mut w = Window::new(5);
         assert_eq!(w.time_range(), None);
-        w.push(p(10_000, 1.0));
+        w.push(&p(10_000, 1.0));
         assert_eq!(w.time_range(), Some((9_500, 10_500)));
-        w.push(p(12_000, 1.0));
+        w.push(&p(12_000, 1.0));
         assert_eq!(w.time_range(), Some((10_000, 12_000)));
-        w.push(p(16_000, 1.0));
+        w.push(&p(16_000, 1.0));
         assert_eq!(w.spacing_ms(), Some(3000.0));
+        w.push(&sp("b", 8_000, 1.0));
+        assert_eq!(w.time_range(), Some((8_000, 16_000)));
     }
 
     #[test]
-    fn nearest_point_by_time() {
+    fn nearest_point_by_time_then_value() {
         let mut w = Window::new(5);
         for ts in [1000, 2000, 3000] {
-            w.push(p(ts, ts as f64));
+            w.push(&p(ts, ts as f64));
+            w.push(&sp("b", ts, 0.0));
         }
         assert!(w.contains(&p(2000, 2000.0)));
         assert!(!w.contains(&p(2000, 1.0)));
-        assert_eq!(w.nearest(2400.0).unwrap().ts, 2000);
-        assert_eq!(w.nearest(2600.0).unwrap().ts, 3000);
-        assert_eq!(w.nearest(-5.0).unwrap().ts, 1000);
-        assert!(Window::new(2).nearest(1.0).is_none());
+        assert_eq!(w.nearest(2400.0, Some(1900.0)).unwrap(), p(2000, 2000.0));
+        assert_eq!(w.nearest(2600.0, Some(10.0)).unwrap(), sp("b", 3000, 0.0));
+        assert_eq!(w.nearest(-5.0, None).unwrap().ts, 1000);
+        assert!(Window::new(2).nearest(1.0, None).is_none());
     }
 
     #[test]
     fn declared_range_is_kept_and_widened_by_outliers() {
-        let pts = [p(0, 10.0), p(1, 90.0)];
-        assert_eq!(value_range(pts.iter(), Some((0.0, 100.0))), (0.0, 100.0));
-        let out = [p(0, -5.0), p(1, 120.0)];
-        assert_eq!(value_range(out.iter(), Some((0.0, 100.0))), (-5.0, 120.0));
-        assert_eq!(value_range([].iter(), Some((0.0, 100.0))), (0.0, 100.0));
+        assert_eq!(
+            value_range([10.0, 90.0].into_iter(), Some((0.0, 100.0))),
+            (0.0, 100.0)
+        );
+        assert_eq!(
+            value_range([-5.0, 120.0].into_iter(), Some((0.0, 100.0))),
+            (-5.0, 120.0)
+        );
+        assert_eq!(
+            value_range([].into_iter(), Some((0.0, 100.0))),
+            (0.0, 100.0)
+        );
     }
 
     #[test]
     fn fitted_range_has_headroom() {
-        let pts = [p(0, 10.0), p(1, 20.0)];
-        assert_eq!(value_range(pts.iter(), None), (9.5, 20.5));
-        let flat = [p(0, 50.0), p(1, 50.0)];
-        assert_eq!(value_range(flat.iter(), None), (45.0, 55.0));
-        let zero = [p(0, 0.0)];
-        assert_eq!(value_range(zero.iter(), None), (-1.0, 1.0));
-        assert_eq!(value_range([].iter(), None), (0.0, 1.0));
+        assert_eq!(value_range([10.0, 20.0].into_iter(), None), (9.5, 20.5));
+        assert_eq!(value_range([50.0, 50.0].into_iter(), None), (45.0, 55.0));
+        assert_eq!(value_range([0.0].into_iter(), None), (-1.0, 1.0));
+        assert_eq!(value_range([].into_iter(), None), (0.0, 1.0));
     }
 
     #[test]
@@ -357,8 +540,9 @@ mod tests {
             v: (0.0, 100.0),
         };
         assert_eq!(m.ts_at(250.0), 1500.0);
-        assert_eq!(m.to_screen(&p(1500, 50.0)), (250.0, 110.0));
-        assert_eq!(m.to_screen(&p(2000, 100.0)), (450.0, 10.0));
-        assert_eq!(m.to_screen(&p(1000, 0.0)), (50.0, 210.0));
+        assert_eq!(m.value_at(110.0), 50.0);
+        assert_eq!(m.to_screen(1500, 50.0), (250.0, 110.0));
+        assert_eq!(m.to_screen(2000, 100.0), (450.0, 10.0));
+        assert_eq!(m.to_screen(1000, 0.0), (50.0, 210.0));
     }
 }

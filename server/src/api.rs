@@ -1,14 +1,16 @@
-//! The HTTP API handlers: SSE subscription, health, and JSON errors for everything else
-//! under `/api`.
+//! The HTTP API handlers: SSE subscription, health, metrics, and JSON errors for everything
+//! else under `/api`. Publishing is in `ingest`.
 
 use crate::viewer::{self, BodyOptions};
 use crate::AppState;
-use app::model::{ErrorBody, Health, StreamName};
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
-use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
+use app::model::{ErrorBody, EventId, Health, StreamName};
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use std::collections::HashMap;
 use std::time::Duration;
 
 /// An API failure: an HTTP status and an [`ErrorBody`].
@@ -17,7 +19,12 @@ pub struct ApiError {
     pub status: StatusCode,
     pub kind: &'static str,
     pub detail: String,
+    header: Option<(HeaderName, HeaderValue)>,
 }
+
+/// Marks a response as a refused request of this kind, for the metrics.
+#[derive(Clone, Copy, Debug)]
+pub struct Rejected(pub &'static str);
 
 impl ApiError {
     pub fn new(status: StatusCode, kind: &'static str, detail: impl Into<String>) -> Self {
@@ -25,7 +32,14 @@ impl ApiError {
             status,
             kind,
             detail: detail.into(),
+            header: None,
         }
+    }
+
+    /// Adds a header to the answer (`Retry-After`, `WWW-Authenticate`).
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.header = Some((name, value));
+        self
     }
 }
 
@@ -35,11 +49,25 @@ impl IntoResponse for ApiError {
             error: self.kind.to_owned(),
             detail: self.detail,
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some((name, value)) = self.header {
+            response.headers_mut().insert(name, value);
+        }
+        response.extensions_mut().insert(Rejected(self.kind));
+        response
     }
 }
 
-fn stream_name(path: Result<Path<String>, PathRejection>) -> Result<StreamName, ApiError> {
+/// Middleware: counts every refused request by kind.
+pub async fn count_rejections(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let response = next.run(req).await;
+    if let Some(Rejected(kind)) = response.extensions().get::<Rejected>() {
+        state.metrics.reject(kind);
+    }
+    response
+}
+
+pub fn stream_name(path: Result<Path<String>, PathRejection>) -> Result<StreamName, ApiError> {
     let Path(raw) =
         path.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_path", e.body_text()))?;
     StreamName::parse(&raw).map_err(|e| {
@@ -51,12 +79,49 @@ fn stream_name(path: Result<Path<String>, PathRejection>) -> Result<StreamName, 
     })
 }
 
+/// Where a viewer resumes: the `Last-Event-ID` header (sent by a reconnecting
+/// `EventSource`) wins over `?last_event_id=` (set by a page that rendered a window).
+fn resume_from(
+    headers: &HeaderMap,
+    query: &HashMap<String, String>,
+) -> Result<Option<EventId>, ApiError> {
+    let bad = |source: &str, e: &dyn std::fmt::Display| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_last_event_id",
+            format!("{source}: {e}"),
+        )
+    };
+    if let Some(value) = headers.get("last-event-id") {
+        let text = value
+            .to_str()
+            .map_err(|_| bad("Last-Event-ID header", &"not visible ASCII"))?;
+        // An empty header is what a browser sends before it has seen any id.
+        if !text.trim().is_empty() {
+            return text
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|e| bad("Last-Event-ID header", &e));
+        }
+    }
+    match query.get("last_event_id") {
+        Some(v) if !v.is_empty() => v.parse().map(Some).map_err(|e| bad("last_event_id", &e)),
+        _ => Ok(None),
+    }
+}
+
 /// `GET /api/streams/{name}/events`: the stream as Server-Sent Events.
 pub async fn stream_events(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let name = stream_name(path)?;
+    let Query(query) = query
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))?;
+    let resume = resume_from(&headers, &query)?;
     let stream = state.hub.get(&name).ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
@@ -64,19 +129,35 @@ pub async fn stream_events(
             format!("there is no stream named \"{name}\""),
         )
     })?;
+    let sse = &state.settings.sse;
+    let retry_after = || {
+        // Whole seconds, rounded up: at least the browser's own reconnect delay.
+        let secs = sse.retry_ms.div_ceil(1000).max(1);
+        HeaderValue::from_str(&secs.to_string()).unwrap_or(HeaderValue::from_static("1"))
+    };
     if state.shutdown.is_cancelled() {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "shutting_down",
             "the server is shutting down",
-        ));
+        )
+        .with_header(header::RETRY_AFTER, retry_after()));
     }
-    let sse = &state.settings.sse;
+    let admission = state.hub.admit().map_err(|e| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_viewers",
+            e.to_string(),
+        )
+        .with_header(header::RETRY_AFTER, retry_after())
+    })?;
     let opts = BodyOptions {
         retry_ms: sse.retry_ms,
         keep_alive: Duration::from_millis(sse.keep_alive_ms),
+        lifetime: (sse.max_connection_ms > 0).then(|| Duration::from_millis(sse.max_connection_ms)),
     };
-    let body = viewer::body(stream.subscribe(), opts, state.shutdown.clone());
+    let viewer = stream.subscribe(resume, admission);
+    let body = viewer::body(viewer, opts, state.shutdown.clone());
     let mut response = body.into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -87,6 +168,21 @@ pub async fn stream_events(
     // nginx buffers proxied responses unless told not to; an event stream must not wait.
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     Ok(response)
+}
+
+/// `GET /metrics`: Prometheus text format (OpenMetrics).
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            ),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        state.metrics.encode(),
+    )
+        .into_response()
 }
 
 /// `GET /healthz`: 200 with every stream's counters while serving, 503 once shutting down.

@@ -26,7 +26,11 @@ pub struct Config {
 pub struct Settings {
     pub demo: DemoSettings,
     pub sse: SseSettings,
-    pub hub: HubSettings,
+    pub history: HistorySettings,
+    pub streams: StreamSettings,
+    pub ingest: IngestSettings,
+    pub limits: LimitSettings,
+    pub auth: AuthSettings,
     pub shutdown: ShutdownSettings,
 }
 
@@ -48,13 +52,116 @@ pub struct SseSettings {
     pub retry_ms: u64,
     /// A comment is sent after this long without events, so idle connections stay open.
     pub keep_alive_ms: u64,
+    /// A connection is closed after about this long (0: never); the browser reconnects and
+    /// resumes without a gap. Keeps load balanced and long-lived proxies honest.
+    pub max_connection_ms: u64,
+}
+
+/// What each stream remembers.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct HistorySettings {
+    /// Recent events kept for resuming viewers; a viewer further behind is reset.
+    pub ring_events: usize,
+    /// The most bytes those events may take per stream (the oldest go first).
+    pub ring_bytes: usize,
+    /// Points per series in the snapshot a new viewer (and the first paint) gets.
+    pub window: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
-pub struct HubSettings {
-    /// How many events a viewer may fall behind before it skips ahead.
-    pub viewer_buffer: usize,
+pub struct StreamSettings {
+    /// Whether publishing to an unknown stream creates it (otherwise: 404).
+    pub auto_create: bool,
+    /// The most streams the server holds.
+    pub max: usize,
+    /// The most series one stream may have.
+    pub max_series: usize,
+    /// Streams that exist from the start, whether or not anyone publishes.
+    pub declared: Vec<StreamName>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct IngestSettings {
+    /// The largest request body accepted by `POST /api/streams/{name}/points`.
+    pub max_body_bytes: usize,
+    /// The most points in one request.
+    pub max_points: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct LimitSettings {
+    /// The most event-stream connections at once; more get 503 with `Retry-After`.
+    pub max_viewers: usize,
+}
+
+/// Optional bearer tokens. Empty means open.
+#[derive(Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AuthSettings {
+    /// Required to publish (`Authorization: Bearer <token>`).
+    pub publish_token: Secret,
+    /// Required to view pages and event streams.
+    pub view_token: Secret,
+}
+
+/// A token: compared in constant time, never printed.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(token: &str) -> Self {
+        Secret(token.to_owned())
+    }
+
+    pub fn is_set(&self) -> bool {
+        !self.0.is_empty()
+    }
+
+    /// Whether `given` is this token, in time independent of where they differ.
+    pub fn matches(&self, given: &str) -> bool {
+        let (a, b) = (self.0.as_bytes(), given.as_bytes());
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
+
+    fn problem(&self) -> Option<&'static str> {
+        let t = &self.0;
+        if t.is_empty() {
+            None
+        } else if t.len() < 16 || t.len() > 512 {
+            Some("must be 16 to 512 characters long")
+        } else if !t
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._~+/=-".contains(&b))
+        {
+            Some("may only use letters, digits and . _ ~ + / = -")
+        } else {
+            None
+        }
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.is_set() {
+            "Secret(***)"
+        } else {
+            "Secret(unset)"
+        })
+    }
+}
+
+impl std::fmt::Debug for AuthSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthSettings")
+            .field("publish_token", &self.publish_token)
+            .field("view_token", &self.view_token)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -81,14 +188,45 @@ impl Default for SseSettings {
         SseSettings {
             retry_ms: 2000,
             keep_alive_ms: 15_000,
+            max_connection_ms: 3_600_000,
         }
     }
 }
 
-impl Default for HubSettings {
+impl Default for HistorySettings {
     fn default() -> Self {
-        HubSettings {
-            viewer_buffer: 1024,
+        HistorySettings {
+            ring_events: 1024,
+            ring_bytes: 8 << 20,
+            window: 120,
+        }
+    }
+}
+
+impl Default for StreamSettings {
+    fn default() -> Self {
+        StreamSettings {
+            auto_create: true,
+            max: 100,
+            max_series: 16,
+            declared: Vec::new(),
+        }
+    }
+}
+
+impl Default for IngestSettings {
+    fn default() -> Self {
+        IngestSettings {
+            max_body_bytes: 1 << 20,
+            max_points: 10_000,
+        }
+    }
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        LimitSettings {
+            max_viewers: 10_000,
         }
     }
 }
@@ -196,8 +334,51 @@ pub const ENV_OVERRIDES: &[(&str, Apply)] = &[
     ("LIVECHART_SSE_KEEP_ALIVE_MS", |s, v| {
         parse_u64(v).map(|n| s.sse.keep_alive_ms = n)
     }),
-    ("LIVECHART_HUB_VIEWER_BUFFER", |s, v| {
-        parse_u64(v).map(|n| s.hub.viewer_buffer = n as usize)
+    ("LIVECHART_SSE_MAX_CONNECTION_MS", |s, v| {
+        parse_u64(v).map(|n| s.sse.max_connection_ms = n)
+    }),
+    ("LIVECHART_HISTORY_RING_EVENTS", |s, v| {
+        parse_usize(v).map(|n| s.history.ring_events = n)
+    }),
+    ("LIVECHART_HISTORY_RING_BYTES", |s, v| {
+        parse_usize(v).map(|n| s.history.ring_bytes = n)
+    }),
+    ("LIVECHART_HISTORY_WINDOW", |s, v| {
+        parse_usize(v).map(|n| s.history.window = n)
+    }),
+    ("LIVECHART_STREAMS_AUTO_CREATE", |s, v| {
+        parse_bool(v).map(|b| s.streams.auto_create = b)
+    }),
+    ("LIVECHART_STREAMS_MAX", |s, v| {
+        parse_usize(v).map(|n| s.streams.max = n)
+    }),
+    ("LIVECHART_STREAMS_MAX_SERIES", |s, v| {
+        parse_usize(v).map(|n| s.streams.max_series = n)
+    }),
+    ("LIVECHART_STREAMS_DECLARED", |s, v| {
+        v.split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(|n| StreamName::parse(n).map_err(|e| format!("stream {n:?}: {e}")))
+            .collect::<Result<Vec<_>, _>>()
+            .map(|names| s.streams.declared = names)
+    }),
+    ("LIVECHART_INGEST_MAX_BODY_BYTES", |s, v| {
+        parse_usize(v).map(|n| s.ingest.max_body_bytes = n)
+    }),
+    ("LIVECHART_INGEST_MAX_POINTS", |s, v| {
+        parse_usize(v).map(|n| s.ingest.max_points = n)
+    }),
+    ("LIVECHART_LIMITS_MAX_VIEWERS", |s, v| {
+        parse_usize(v).map(|n| s.limits.max_viewers = n)
+    }),
+    ("LIVECHART_AUTH_PUBLISH_TOKEN", |s, v| {
+        s.auth.publish_token = Secret::new(v);
+        Ok(())
+    }),
+    ("LIVECHART_AUTH_VIEW_TOKEN", |s, v| {
+        s.auth.view_token = Secret::new(v);
+        Ok(())
     }),
     ("LIVECHART_SHUTDOWN_GRACE_MS", |s, v| {
         parse_u64(v).map(|n| s.shutdown.grace_ms = n)
@@ -214,7 +395,12 @@ pub fn apply_env(
         if let Some(value) = lookup(var) {
             apply(&mut next, value.trim()).map_err(|message| ConfigError::Env {
                 var,
-                value: value.clone(),
+                // A token's value is never repeated back.
+                value: if var.ends_with("_TOKEN") {
+                    "***".to_owned()
+                } else {
+                    value.clone()
+                },
                 message,
             })?;
         }
@@ -224,6 +410,11 @@ pub fn apply_env(
 }
 
 fn parse_u64(v: &str) -> Result<u64, String> {
+    v.parse()
+        .map_err(|_| "expected a whole non-negative number".to_owned())
+}
+
+fn parse_usize(v: &str) -> Result<usize, String> {
     v.parse()
         .map_err(|_| "expected a whole non-negative number".to_owned())
 }
@@ -248,13 +439,60 @@ impl Settings {
         range("demo.interval-ms", self.demo.interval_ms, 1, 86_400_000);
         range("sse.retry-ms", self.sse.retry_ms, 100, 600_000);
         range("sse.keep-alive-ms", self.sse.keep_alive_ms, 100, 3_600_000);
+        if self.sse.max_connection_ms != 0 {
+            range(
+                "sse.max-connection-ms",
+                self.sse.max_connection_ms,
+                1000,
+                604_800_000,
+            );
+        }
+        let h = &self.history;
+        range("history.ring-events", h.ring_events as u64, 16, 1_048_576);
+        range("history.ring-bytes", h.ring_bytes as u64, 64 << 10, 1 << 32);
+        range("history.window", h.window as u64, 1, 100_000);
+        range("streams.max", self.streams.max as u64, 1, 100_000);
+        range("streams.max-series", self.streams.max_series as u64, 1, 64);
         range(
-            "hub.viewer-buffer",
-            self.hub.viewer_buffer as u64,
-            16,
-            1_048_576,
+            "ingest.max-body-bytes",
+            self.ingest.max_body_bytes as u64,
+            1024,
+            1 << 30,
+        );
+        range(
+            "ingest.max-points",
+            self.ingest.max_points as u64,
+            1,
+            1_000_000,
+        );
+        range(
+            "limits.max-viewers",
+            self.limits.max_viewers as u64,
+            1,
+            1_000_000,
         );
         range("shutdown.grace-ms", self.shutdown.grace_ms, 0, 600_000);
+        if h.ring_events < h.window {
+            problems.push(format!(
+                "livechart.history.ring-events = {}: must be at least history.window ({})",
+                h.ring_events, h.window
+            ));
+        }
+        if self.streams.declared.len() + usize::from(self.demo.enabled) > self.streams.max {
+            problems.push(format!(
+                "livechart.streams.declared: {} streams (with the demo) exceed streams.max = {}",
+                self.streams.declared.len() + usize::from(self.demo.enabled),
+                self.streams.max
+            ));
+        }
+        for (key, secret) in [
+            ("auth.publish-token", &self.auth.publish_token),
+            ("auth.view-token", &self.auth.view_token),
+        ] {
+            if let Some(problem) = secret.problem() {
+                problems.push(format!("livechart.{key}: {problem}"));
+            }
+        }
         let (min, max) = (self.demo.min, self.demo.max);
         if !min.is_finite() {
             problems.push(format!(
@@ -313,6 +551,42 @@ mod tests {
         let problems = s.validate().unwrap_err();
         assert_eq!(problems.len(), 3, "{problems:?}");
         assert!(problems[0].starts_with("livechart.demo.interval-ms = 0"));
+    }
+
+    #[test]
+    fn tokens_are_checked_and_never_printed() {
+        let mut s = Settings::default();
+        s.auth.publish_token = Secret::new("short");
+        let problems = s.validate().unwrap_err();
+        assert_eq!(
+            problems,
+            ["livechart.auth.publish-token: must be 16 to 512 characters long"]
+        );
+        s.auth.publish_token = Secret::new("a-long-enough-token-1234");
+        assert!(s.validate().is_ok());
+        assert!(s.auth.publish_token.matches("a-long-enough-token-1234"));
+        assert!(!s.auth.publish_token.matches("a-long-enough-token-1235"));
+        assert!(!s.auth.publish_token.matches(""));
+        assert!(!format!("{s:?}").contains("a-long-enough"));
+        let err = apply_env(&mut s, |k| {
+            (k == "LIVECHART_STREAMS_MAX").then(|| "lots".to_owned())
+        })
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("LIVECHART_STREAMS_MAX=\"lots\""),
+            "{err}"
+        );
+        let err = apply_env(&mut s, |k| match k {
+            "LIVECHART_AUTH_VIEW_TOKEN" => Some("x".repeat(20)),
+            "LIVECHART_STREAMS_DECLARED" => Some("ok, bad name".to_owned()),
+            _ => None,
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("\"bad name\""), "{err}");
+        assert!(
+            !s.auth.view_token.is_set(),
+            "nothing applied after an error"
+        );
     }
 
     #[test]

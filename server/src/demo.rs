@@ -2,7 +2,7 @@
 
 use crate::config::DemoSettings;
 use crate::hub::Stream;
-use app::model::Point;
+use app::model::NewPoint;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::task::JoinHandle;
@@ -27,10 +27,13 @@ pub fn spawn(
             let raw = settings.min + rng.f64() * (settings.max - settings.min);
             // Two decimals read better in a terminal and in tooltips.
             let value = ((raw * 100.0).round() / 100.0).clamp(settings.min, settings.max);
-            if let Err(e) = stream.publish_point(&Point {
-                ts: now_ms(),
+            let now = now_ms();
+            let point = NewPoint {
+                series: None,
+                ts: Some(now),
                 value,
-            }) {
+            };
+            if let Err(e) = stream.publish(&[point], now) {
                 tracing::warn!(stream = %stream.name(), "demo point not published: {e}");
             }
         }

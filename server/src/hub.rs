@@ -1,92 +1,296 @@
-//! The fan-out hub: named streams, each numbering its events and encoding each one exactly
-//! once into shared bytes that every viewer receives by reference.
+//! The fan-out hub: named streams, each numbering its events, encoding each one exactly once
+//! into shared bytes, and keeping two bounded histories: a ring of recent *events* (to resume
+//! viewers without a gap) and a window of recent *points* per series (the snapshot a new
+//! viewer and the first paint start from).
+//!
+//! Viewers have no queue of their own. A viewer is a cursor into its stream's ring: it wakes
+//! when the stream's sequence number moves, takes every frame from its cursor on (as one
+//! chunk), and advances. A viewer whose cursor has fallen out of the ring is resynchronised
+//! with a `reset` and a snapshot. So a viewer costs the same however far behind it is, and
+//! the memory of all viewers together is the ring.
 
 use crate::sse;
-use app::model::{event_name, Point, StreamName, StreamStatus};
+use app::model::{
+    event_name, EventId, NewPoint, Point, Reset, ResetReason, SeriesName, Snapshot, StreamName,
+    StreamStatus,
+};
 use bytes::Bytes;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use tokio::sync::broadcast;
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard};
+use tokio::sync::watch;
 
-/// One encoded SSE event. Cloning it clones a reference, not the bytes.
+/// The hub's limits, from the configuration.
 #[derive(Clone, Debug)]
-pub struct Frame {
-    pub id: u64,
-    pub bytes: Bytes,
+pub struct Limits {
+    pub ring_events: usize,
+    pub ring_bytes: usize,
+    pub window: usize,
+    pub max_streams: usize,
+    pub max_series: usize,
+    pub max_viewers: usize,
+}
+
+/// One encoded event. Cloning it clones a reference, not the bytes.
+#[derive(Clone, Debug)]
+struct Frame {
+    seq: u64,
+    bytes: Bytes,
 }
 
 /// All streams of this server.
 pub struct Hub {
+    epoch: u64,
+    limits: Limits,
     streams: RwLock<BTreeMap<StreamName, Arc<Stream>>>,
-    viewer_buffer: usize,
+    viewers: Arc<AtomicUsize>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum PublishError {
+    #[error("there is no stream named \"{0}\" and streams are not created on publish here")]
+    UnknownStream(StreamName),
+    #[error("the server already has its maximum of {0} streams")]
+    TooManyStreams(usize),
+    #[error(
+        "this would give the stream {total} series ({new} new: {names}); at most {max} are allowed"
+    )]
+    TooManySeries {
+        total: usize,
+        new: usize,
+        names: String,
+        max: usize,
+    },
+    #[error("the stream has {} series ({}): say which one with \"series\"", .series.len(), names(.series))]
+    AmbiguousSeries {
+        index: usize,
+        series: Vec<SeriesName>,
+    },
+    #[error("value {value} is not a finite number")]
+    NotFinite { index: usize, value: f64 },
+}
+
+impl PublishError {
+    /// The point the error is about, for errors about one point.
+    pub fn index(&self) -> Option<usize> {
+        match self {
+            PublishError::AmbiguousSeries { index, .. } | PublishError::NotFinite { index, .. } => {
+                Some(*index)
+            }
+            _ => None,
+        }
+    }
+}
+
+fn names(series: &[SeriesName]) -> String {
+    series
+        .iter()
+        .map(SeriesName::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// No more viewers fit.
+#[derive(Debug, thiserror::Error)]
+#[error("the server has its maximum of {0} viewers connected")]
+pub struct TooManyViewers(pub usize);
+
+/// One admitted connection, counted until dropped.
+pub struct Admission(Arc<AtomicUsize>);
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Hub {
-    /// `viewer_buffer` bounds how many frames a viewer may fall behind before it skips ahead:
-    /// the memory a slow viewer can pin is bounded by it.
-    pub fn new(viewer_buffer: usize) -> Self {
+    /// `epoch` tells this run's event ids from those of earlier runs: use something that
+    /// differs per start, such as the start time in milliseconds.
+    pub fn new(limits: Limits, epoch: u64) -> Self {
         Hub {
+            epoch,
+            limits,
             streams: RwLock::new(BTreeMap::new()),
-            viewer_buffer: viewer_buffer.max(1),
+            viewers: Arc::new(AtomicUsize::new(0)),
         }
     }
 
-    /// The stream of that name, created if it does not exist yet.
-    pub fn stream(&self, name: &StreamName) -> Arc<Stream> {
-        if let Some(s) = self.get(name) {
-            return s;
-        }
-        let mut streams = self.streams.write().unwrap_or_else(PoisonError::into_inner);
-        streams
-            .entry(name.clone())
-            .or_insert_with(|| Arc::new(Stream::new(name.clone(), self.viewer_buffer)))
-            .clone()
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     pub fn get(&self, name: &StreamName) -> Option<Arc<Stream>> {
-        self.streams
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(name)
-            .cloned()
+        read(&self.streams).get(name).cloned()
     }
 
-    /// A snapshot of every stream's counters, ordered by name.
-    pub fn status(&self) -> Vec<StreamStatus> {
-        let streams = self.streams.read().unwrap_or_else(PoisonError::into_inner);
-        streams.values().map(|s| s.status()).collect()
+    /// The stream of that name, created if there is room.
+    pub fn declare(&self, name: &StreamName) -> Result<Arc<Stream>, PublishError> {
+        if let Some(s) = self.get(name) {
+            return Ok(s);
+        }
+        let mut streams = self.streams.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(s) = streams.get(name) {
+            return Ok(s.clone());
+        }
+        if streams.len() >= self.limits.max_streams {
+            return Err(PublishError::TooManyStreams(self.limits.max_streams));
+        }
+        let stream = Arc::new(Stream::new(name.clone(), self.epoch, self.limits.clone()));
+        streams.insert(name.clone(), stream.clone());
+        tracing::info!(stream = %name, "stream created");
+        Ok(stream)
     }
+
+    /// Publishes a batch as one event, creating the stream first when `create` allows. All or
+    /// nothing: on any error no event exists and no stream was created.
+    pub fn publish(
+        &self,
+        name: &StreamName,
+        batch: &[NewPoint],
+        create: bool,
+        now_ms: i64,
+    ) -> Result<EventId, PublishError> {
+        if let Some(stream) = self.get(name) {
+            return stream.publish(batch, now_ms);
+        }
+        if !create {
+            return Err(PublishError::UnknownStream(name.clone()));
+        }
+        // A new stream has no series yet: the batch alone must fit.
+        let distinct: BTreeSet<SeriesName> = batch
+            .iter()
+            .map(|p| p.series.clone().unwrap_or_else(SeriesName::default_series))
+            .collect();
+        check_series_limit(0, &distinct, self.limits.max_series)?;
+        let stream = self.declare(name)?;
+        let result = stream.publish(batch, now_ms);
+        if result.is_err() {
+            let mut streams = self.streams.write().unwrap_or_else(PoisonError::into_inner);
+            if streams.get(name).is_some_and(|s| s.last_seq() == 0) {
+                streams.remove(name);
+            }
+        }
+        result
+    }
+
+    /// Admits one more viewer connection, or refuses when the limit is reached.
+    pub fn admit(&self) -> Result<Admission, TooManyViewers> {
+        let max = self.limits.max_viewers;
+        self.viewers
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .map(|_| Admission(self.viewers.clone()))
+            .map_err(|_| TooManyViewers(max))
+    }
+
+    /// Viewer connections open now, over all streams.
+    pub fn viewers(&self) -> usize {
+        self.viewers.load(Ordering::Relaxed)
+    }
+
+    pub fn streams(&self) -> Vec<Arc<Stream>> {
+        read(&self.streams).values().cloned().collect()
+    }
+
+    /// Every stream's state, ordered by name.
+    pub fn status(&self) -> Vec<StreamStatus> {
+        self.streams().iter().map(|s| s.status()).collect()
+    }
+}
+
+fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn check_series_limit(
+    existing: usize,
+    new: &BTreeSet<SeriesName>,
+    max: usize,
+) -> Result<(), PublishError> {
+    if existing + new.len() > max {
+        let shown: Vec<SeriesName> = new.iter().take(5).cloned().collect();
+        let more = if new.len() > 5 { ", …" } else { "" };
+        return Err(PublishError::TooManySeries {
+            total: existing + new.len(),
+            new: new.len(),
+            names: format!("{}{more}", names(&shown)),
+            max,
+        });
+    }
+    Ok(())
 }
 
 /// One named stream.
 pub struct Stream {
     name: StreamName,
-    /// The id of the next event. Held while a frame is encoded and sent, so that frames enter
-    /// the channel in id order.
-    next_id: Mutex<u64>,
-    tx: broadcast::Sender<Frame>,
-    viewers: AtomicUsize,
-    published: AtomicU64,
+    epoch: u64,
+    limits: Limits,
+    state: RwLock<State>,
+    /// The last sequence number, for waking viewers. One value however many events were
+    /// published: a woken viewer reads what it needs from the ring.
+    seq_tx: watch::Sender<u64>,
+    /// The encoded snapshot of the current window, reused until the next publish.
+    snapshot_cache: Mutex<Option<(u64, Bytes)>>,
+    counters: Counters,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum PublishError {
-    #[error("value {0} is not a finite number")]
-    NotFinite(f64),
-    #[error("cannot encode the event: {0}")]
-    Encode(#[from] serde_json::Error),
+/// What metrics report about a stream.
+#[derive(Default)]
+pub struct Counters {
+    pub viewers: AtomicUsize,
+    pub events: AtomicU64,
+    pub points: AtomicU64,
+    /// Events written to viewers (each event counted once per viewer).
+    pub delivered: AtomicU64,
+    pub resumed: AtomicU64,
+    /// Resets by reason, in [`ResetReason`] order.
+    pub resets: [AtomicU64; 4],
+}
+
+struct State {
+    last_seq: u64,
+    /// Frames `last_seq - ring.len() + 1 ..= last_seq`, oldest first.
+    ring: VecDeque<Frame>,
+    ring_bytes: usize,
+    window: BTreeMap<SeriesName, VecDeque<(i64, f64)>>,
+}
+
+impl State {
+    /// The oldest sequence number still in the ring (`last_seq + 1` when it is empty).
+    fn first_seq(&self) -> u64 {
+        self.ring.front().map_or(self.last_seq + 1, |f| f.seq)
+    }
+}
+
+/// Where a new viewer starts.
+enum Start {
+    /// Right after this sequence number, from the ring.
+    Resume(u64),
+    /// With the current window, after a `reset` if it is not a fresh start.
+    Snapshot(Option<(ResetReason, String)>),
 }
 
 impl Stream {
-    fn new(name: StreamName, viewer_buffer: usize) -> Self {
-        let (tx, _) = broadcast::channel(viewer_buffer);
+    fn new(name: StreamName, epoch: u64, limits: Limits) -> Self {
         Stream {
             name,
-            next_id: Mutex::new(1),
-            tx,
-            viewers: AtomicUsize::new(0),
-            published: AtomicU64::new(0),
+            epoch,
+            state: RwLock::new(State {
+                last_seq: 0,
+                ring: VecDeque::with_capacity(limits.ring_events.min(4096)),
+                ring_bytes: 0,
+                window: BTreeMap::new(),
+            }),
+            limits,
+            seq_tx: watch::Sender::new(0),
+            snapshot_cache: Mutex::new(None),
+            counters: Counters::default(),
         }
     }
 
@@ -94,61 +298,244 @@ impl Stream {
         &self.name
     }
 
-    /// Publishes one point as a `point` event and returns its id.
-    pub fn publish_point(&self, point: &Point) -> Result<u64, PublishError> {
-        if !point.value.is_finite() {
-            return Err(PublishError::NotFinite(point.value));
-        }
-        let json = serde_json::to_string(point)?;
-        Ok(self.publish(event_name::POINT, &json))
+    pub fn counters(&self) -> &Counters {
+        &self.counters
     }
 
-    /// Numbers an event, encodes it once and hands it to every current viewer.
-    pub fn publish(&self, event: &str, data: &str) -> u64 {
-        let mut next = self.next_id.lock().unwrap_or_else(PoisonError::into_inner);
-        let id = *next;
-        *next += 1;
-        let frame = Frame {
-            id,
-            bytes: sse::encode_event(id, event, data),
+    fn id(&self, seq: u64) -> EventId {
+        EventId {
+            epoch: self.epoch,
+            seq,
+        }
+    }
+
+    pub fn last_seq(&self) -> u64 {
+        read(&self.state).last_seq
+    }
+
+    /// Publishes a batch of points as one `points` event and returns its id. Series are
+    /// resolved and limits checked before anything changes.
+    pub fn publish(&self, batch: &[NewPoint], now_ms: i64) -> Result<EventId, PublishError> {
+        let mut st = self.state.write().unwrap_or_else(PoisonError::into_inner);
+        let only: Option<SeriesName> = match st.window.len() {
+            0 => Some(SeriesName::default_series()),
+            1 => st.window.keys().next().cloned(),
+            _ => None,
         };
-        // An error only means that nobody is watching right now.
-        let _ = self.tx.send(frame);
-        self.published.fetch_add(1, Ordering::Relaxed);
-        id
-    }
-
-    /// Starts receiving every event published from now on.
-    pub fn subscribe(self: &Arc<Self>) -> Viewer {
-        self.viewers.fetch_add(1, Ordering::Relaxed);
-        Viewer {
-            rx: self.tx.subscribe(),
-            stream: self.clone(),
-            skipped: 0,
+        let mut points = Vec::with_capacity(batch.len());
+        let mut new_series = BTreeSet::new();
+        for (index, p) in batch.iter().enumerate() {
+            if !p.value.is_finite() {
+                return Err(PublishError::NotFinite {
+                    index,
+                    value: p.value,
+                });
+            }
+            let series = match (&p.series, &only) {
+                (Some(s), _) => s.clone(),
+                (None, Some(s)) => s.clone(),
+                (None, None) => {
+                    return Err(PublishError::AmbiguousSeries {
+                        index,
+                        series: st.window.keys().cloned().collect(),
+                    })
+                }
+            };
+            if !st.window.contains_key(&series) {
+                new_series.insert(series.clone());
+            }
+            points.push(Point {
+                series,
+                ts: p.ts.unwrap_or(now_ms),
+                value: p.value,
+            });
         }
+        check_series_limit(st.window.len(), &new_series, self.limits.max_series)?;
+
+        // Valid: from here on nothing fails.
+        let seq = st.last_seq + 1;
+        let id = self.id(seq);
+        let data = serde_json::to_string(&points).unwrap_or_else(|_| unreachable_json());
+        let bytes = sse::encode_event(Some(id), event_name::POINTS, &data);
+        st.last_seq = seq;
+        st.ring_bytes += bytes.len();
+        st.ring.push_back(Frame { seq, bytes });
+        while st.ring.len() > self.limits.ring_events
+            || (st.ring_bytes > self.limits.ring_bytes && st.ring.len() > 1)
+        {
+            if let Some(old) = st.ring.pop_front() {
+                st.ring_bytes -= old.bytes.len();
+            }
+        }
+        let window = self.limits.window;
+        for p in &points {
+            let samples = st.window.entry(p.series.clone()).or_default();
+            if samples.len() == window {
+                samples.pop_front();
+            }
+            samples.push_back((p.ts, p.value));
+        }
+        drop(st);
+        self.counters.events.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .points
+            .fetch_add(points.len() as u64, Ordering::Relaxed);
+        self.seq_tx.send_replace(seq);
+        Ok(id)
     }
 
-    pub fn viewers(&self) -> usize {
-        self.viewers.load(Ordering::Relaxed)
+    /// The current window and the id of the last event in it.
+    pub fn snapshot(&self) -> Snapshot {
+        snapshot_of(&read(&self.state), self.epoch)
+    }
+
+    /// The snapshot as an encoded `snapshot` event (id: the last event), encoded once per
+    /// stream position however many viewers start from it.
+    fn snapshot_frame(&self, st: &State) -> Bytes {
+        let mut cache = self
+            .snapshot_cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some((seq, bytes)) = cache.as_ref() {
+            if *seq == st.last_seq {
+                return bytes.clone();
+            }
+        }
+        let snapshot = snapshot_of(st, self.epoch);
+        let data = serde_json::to_string(&snapshot).unwrap_or_else(|_| unreachable_json());
+        let bytes = sse::encode_event(snapshot.last_id, event_name::SNAPSHOT, &data);
+        *cache = Some((st.last_seq, bytes.clone()));
+        bytes
+    }
+
+    /// A `reset` event followed by the snapshot. The reset has no id, so a client's last id
+    /// only moves with the snapshot.
+    fn reset_frames(&self, st: &State, reason: ResetReason, detail: String) -> Bytes {
+        self.counters.resets[reason as usize].fetch_add(1, Ordering::Relaxed);
+        let data =
+            serde_json::to_string(&Reset { reason, detail }).unwrap_or_else(|_| unreachable_json());
+        let mut out = sse::encode_event(None, event_name::RESET, &data).to_vec();
+        out.extend_from_slice(&self.snapshot_frame(st));
+        Bytes::from(out)
+    }
+
+    fn start_for(&self, st: &State, resume: Option<EventId>) -> Start {
+        let Some(id) = resume else {
+            return Start::Snapshot(None);
+        };
+        let current = self.id(st.last_seq);
+        if id.epoch != self.epoch {
+            return Start::Snapshot(Some((
+                ResetReason::Restarted,
+                format!("event {id} is from an earlier run of the server; the stream is now at {current}"),
+            )));
+        }
+        if id.seq > st.last_seq {
+            return Start::Snapshot(Some((
+                ResetReason::UnknownId,
+                format!("event {id} was never sent; the stream is at {current}"),
+            )));
+        }
+        if id.seq + 1 < st.first_seq() {
+            return Start::Snapshot(Some((
+                ResetReason::TooOld,
+                format!(
+                    "events after {id} are no longer held (the oldest held is {})",
+                    self.id(st.first_seq())
+                ),
+            )));
+        }
+        Start::Resume(id.seq)
+    }
+
+    /// Starts a viewer after `resume` (replaying what it missed from the ring) or, without
+    /// one, with a snapshot. Position and snapshot are taken under one lock: nothing
+    /// published meanwhile is missed or sent twice.
+    pub fn subscribe(self: &Arc<Self>, resume: Option<EventId>, admission: Admission) -> Viewer {
+        let rx = self.seq_tx.subscribe();
+        let st = read(&self.state);
+        let (cursor, pending) = match self.start_for(&st, resume) {
+            Start::Resume(seq) => {
+                self.counters.resumed.fetch_add(1, Ordering::Relaxed);
+                (seq + 1, None)
+            }
+            Start::Snapshot(None) => (st.last_seq + 1, Some(self.snapshot_frame(&st))),
+            Start::Snapshot(Some((reason, detail))) => (
+                st.last_seq + 1,
+                Some(self.reset_frames(&st, reason, detail)),
+            ),
+        };
+        drop(st);
+        self.counters.viewers.fetch_add(1, Ordering::Relaxed);
+        Viewer {
+            stream: self.clone(),
+            rx,
+            cursor,
+            pending,
+            _admission: admission,
+        }
     }
 
     pub fn status(&self) -> StreamStatus {
-        let next = *self.next_id.lock().unwrap_or_else(PoisonError::into_inner);
+        let st = read(&self.state);
         StreamStatus {
             name: self.name.clone(),
-            viewers: self.viewers(),
-            published: self.published.load(Ordering::Relaxed),
-            last_id: (next > 1).then(|| next - 1),
+            series: st.window.keys().cloned().collect(),
+            viewers: self.counters.viewers.load(Ordering::Relaxed),
+            published: self.counters.events.load(Ordering::Relaxed),
+            last_id: (st.last_seq > 0).then(|| self.id(st.last_seq)),
+            history: st.ring.len(),
         }
     }
+
+    /// (events, bytes) held in the ring.
+    pub fn ring_usage(&self) -> (usize, usize) {
+        let st = read(&self.state);
+        (st.ring.len(), st.ring_bytes)
+    }
+
+    pub fn series_count(&self) -> usize {
+        read(&self.state).window.len()
+    }
+}
+
+fn snapshot_of(st: &State, epoch: u64) -> Snapshot {
+    let points = st
+        .window
+        .iter()
+        .flat_map(|(series, samples)| {
+            samples.iter().map(|&(ts, value)| Point {
+                series: series.clone(),
+                ts,
+                value,
+            })
+        })
+        .collect();
+    Snapshot {
+        last_id: Some(EventId {
+            epoch,
+            seq: st.last_seq,
+        }),
+        points,
+    }
+}
+
+/// Points, snapshots and resets are plain structs of strings and finite numbers: JSON
+/// encoding them cannot fail.
+fn unreachable_json() -> String {
+    unreachable!("encoding a point, snapshot or reset as JSON cannot fail")
 }
 
 /// One subscriber's position in a stream. Dropping it (the connection ended) releases
 /// everything it held.
 pub struct Viewer {
-    rx: broadcast::Receiver<Frame>,
     stream: Arc<Stream>,
-    skipped: u64,
+    rx: watch::Receiver<u64>,
+    /// The next sequence number to send.
+    cursor: u64,
+    /// What to send before anything from the ring (the snapshot, after a reset if any).
+    pending: Option<Bytes>,
+    _admission: Admission,
 }
 
 /// What a viewer gets when it asks for more.
@@ -163,46 +550,70 @@ pub enum Next {
 const MAX_COALESCED_BYTES: usize = 64 * 1024;
 
 impl Viewer {
-    /// Waits for the next frame, then takes everything else already pending (up to
+    /// Waits until there is something to send, then takes everything pending (up to
     /// [`MAX_COALESCED_BYTES`]) so that a burst costs one write, not one per event.
     pub async fn next(&mut self) -> Next {
-        let first = loop {
-            match self.rx.recv().await {
-                Ok(frame) => break frame,
-                Err(broadcast::error::RecvError::Lagged(n)) => self.skipped += n,
-                Err(broadcast::error::RecvError::Closed) => return Next::Closed,
-            }
-        };
-        let mut buf: Option<Vec<u8>> = None;
+        if let Some(bytes) = self.pending.take() {
+            return Next::Frames(bytes);
+        }
         loop {
-            let len = buf.as_ref().map_or(first.bytes.len(), Vec::len);
-            if len >= MAX_COALESCED_BYTES {
-                break;
+            self.rx.borrow_and_update();
+            if let Some(bytes) = self.take_ready() {
+                return Next::Frames(bytes);
             }
-            match self.rx.try_recv() {
-                Ok(frame) => buf
-                    .get_or_insert_with(|| {
-                        let mut v = Vec::with_capacity(first.bytes.len() * 4);
-                        v.extend_from_slice(&first.bytes);
-                        v
-                    })
-                    .extend_from_slice(&frame.bytes),
-                Err(broadcast::error::TryRecvError::Lagged(n)) => self.skipped += n,
-                Err(_) => break,
+            if self.rx.changed().await.is_err() {
+                return Next::Closed;
             }
         }
-        Next::Frames(buf.map_or(first.bytes, Bytes::from))
     }
 
-    /// Events this viewer missed because it fell more than the viewer buffer behind.
-    pub fn skipped(&self) -> u64 {
-        self.skipped
+    fn take_ready(&mut self) -> Option<Bytes> {
+        let st = read(&self.stream.state);
+        if self.cursor > st.last_seq {
+            return None;
+        }
+        let first = st.first_seq();
+        if self.cursor < first {
+            // Fell out of the ring: what it missed is gone, so start it over.
+            let detail = format!(
+                "this connection fell {} events behind, more than the {} held",
+                st.last_seq + 1 - self.cursor,
+                st.ring.len()
+            );
+            let bytes = self.stream.reset_frames(&st, ResetReason::Lagged, detail);
+            self.cursor = st.last_seq + 1;
+            return Some(bytes);
+        }
+        let start = (self.cursor - first) as usize;
+        let mut frames = st.ring.range(start..);
+        let head = frames.next()?;
+        let mut sent = 1u64;
+        let chunk = if self.cursor == st.last_seq {
+            head.bytes.clone()
+        } else {
+            let mut buf = Vec::with_capacity(MAX_COALESCED_BYTES.min(head.bytes.len() * 8));
+            buf.extend_from_slice(&head.bytes);
+            for frame in frames {
+                if buf.len() + frame.bytes.len() > MAX_COALESCED_BYTES {
+                    break;
+                }
+                buf.extend_from_slice(&frame.bytes);
+                sent += 1;
+            }
+            Bytes::from(buf)
+        };
+        self.cursor += sent;
+        self.stream
+            .counters
+            .delivered
+            .fetch_add(sent, Ordering::Relaxed);
+        Some(chunk)
     }
 }
 
 impl Drop for Viewer {
     fn drop(&mut self) {
-        self.stream.viewers.fetch_sub(1, Ordering::Relaxed);
+        self.stream.counters.viewers.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -214,77 +625,208 @@ mod tests {
         StreamName::parse(s).unwrap()
     }
 
-    #[tokio::test]
-    async fn ids_increase_and_frames_are_shared() {
-        let hub = Hub::new(16);
-        let s = hub.stream(&name("t"));
-        let mut a = s.subscribe();
-        let mut b = s.subscribe();
-        let p = Point { ts: 1, value: 2.0 };
-        assert_eq!(s.publish_point(&p).unwrap(), 1);
-        assert_eq!(s.publish_point(&p).unwrap(), 2);
-        let (Next::Frames(fa), Next::Frames(fb)) = (a.next().await, b.next().await) else {
-            panic!("stream closed")
-        };
-        // Both viewers got the two frames in one chunk, and the very same bytes.
-        let text = std::str::from_utf8(&fa).unwrap();
-        assert!(text.starts_with("id: 1\nevent: point\n"), "{text}");
-        assert!(text.contains("id: 2\n"));
-        assert_eq!(fa, fb);
-        assert_eq!(s.status().last_id, Some(2));
-        assert_eq!(s.status().published, 2);
+    fn limits(ring: usize) -> Limits {
+        Limits {
+            ring_events: ring,
+            ring_bytes: 1 << 20,
+            window: 3,
+            max_streams: 4,
+            max_series: 2,
+            max_viewers: 3,
+        }
+    }
+
+    fn pt(value: f64) -> NewPoint {
+        NewPoint {
+            series: None,
+            ts: Some(1),
+            value,
+        }
+    }
+
+    async fn text(v: &mut Viewer) -> String {
+        match v.next().await {
+            Next::Frames(b) => String::from_utf8(b.to_vec()).unwrap(),
+            Next::Closed => panic!("closed"),
+        }
+    }
+
+    fn ids(text: &str) -> Vec<u64> {
+        text.lines()
+            .filter_map(|l| l.strip_prefix("id: "))
+            .map(|id| id.split_once('-').unwrap().1.parse().unwrap())
+            .collect()
     }
 
     #[tokio::test]
-    async fn single_frame_is_not_copied() {
-        let hub = Hub::new(16);
-        let s = hub.stream(&name("t"));
-        let mut a = s.subscribe();
-        s.publish("e", "x");
-        let Next::Frames(chunk) = a.next().await else {
-            panic!()
-        };
-        // Exactly one event: the chunk is the shared frame itself.
-        assert_eq!(&chunk[..], b"id: 1\nevent: e\ndata: x\n\n");
+    async fn fresh_viewer_gets_snapshot_then_live_frames_shared() {
+        let hub = Hub::new(limits(16), 0xab);
+        let s = hub.declare(&name("t")).unwrap();
+        s.publish(&[pt(1.0)], 0).unwrap();
+        let mut a = s.subscribe(None, hub.admit().unwrap());
+        let mut b = s.subscribe(None, hub.admit().unwrap());
+        let first = text(&mut a).await;
+        assert!(first.starts_with("id: ab-1\nevent: snapshot\n"), "{first}");
+        assert!(first.contains(r#""points":[{"series":"value","ts":1,"value":1.0}]"#));
+        assert_eq!(text(&mut b).await, first);
+        assert_eq!(s.publish(&[pt(2.0)], 0).unwrap().to_string(), "ab-2");
+        assert_eq!(s.publish(&[pt(3.0)], 0).unwrap().seq, 3);
+        let (ta, tb) = (text(&mut a).await, text(&mut b).await);
+        // Both frames in one chunk, and the very same bytes for both viewers.
+        assert_eq!(ids(&ta), vec![2, 3]);
+        assert_eq!(ta, tb);
+        assert_eq!(hub.viewers(), 2);
+        drop(a);
+        assert_eq!(hub.viewers(), 1);
+        assert_eq!(s.status().viewers, 1);
+    }
+
+    #[tokio::test]
+    async fn resume_replays_exactly_what_was_missed() {
+        let hub = Hub::new(limits(16), 7);
+        let s = hub.declare(&name("t")).unwrap();
+        for v in 0..5 {
+            s.publish(&[pt(v as f64)], 0).unwrap();
+        }
+        let mut v = s.subscribe(Some(EventId { epoch: 7, seq: 2 }), hub.admit().unwrap());
+        assert_eq!(ids(&text(&mut v).await), vec![3, 4, 5]);
+        s.publish(&[pt(9.0)], 0).unwrap();
+        assert_eq!(ids(&text(&mut v).await), vec![6]);
+        // Up to date: nothing is replayed, the next event is live.
+        let mut w = s.subscribe(Some(EventId { epoch: 7, seq: 6 }), hub.admit().unwrap());
+        s.publish(&[pt(9.0)], 0).unwrap();
+        assert_eq!(ids(&text(&mut w).await), vec![7]);
+    }
+
+    #[tokio::test]
+    async fn stale_foreign_and_future_ids_reset() {
+        let hub = Hub::new(limits(16), 7);
+        let s = hub.declare(&name("t")).unwrap();
+        for v in 0..40 {
+            s.publish(&[pt(v as f64)], 0).unwrap();
+        }
+        for (resume, reason) in [
+            (EventId { epoch: 7, seq: 3 }, "too_old"),
+            (EventId { epoch: 6, seq: 39 }, "restarted"),
+            (EventId { epoch: 7, seq: 41 }, "unknown_id"),
+        ] {
+            let mut v = s.subscribe(Some(resume), hub.admit().unwrap());
+            let t = text(&mut v).await;
+            assert!(t.starts_with("event: reset\n"), "{t}");
+            assert!(t.contains(&format!(r#""reason":"{reason}""#)), "{t}");
+            assert!(t.contains("id: 7-40\nevent: snapshot\n"), "{t}");
+        }
+        // The oldest resumable id: everything after it is still held.
+        let mut v = s.subscribe(Some(EventId { epoch: 7, seq: 24 }), hub.admit().unwrap());
+        assert_eq!(ids(&text(&mut v).await), (25..=40).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn a_viewer_behind_the_ring_is_resynced() {
+        let hub = Hub::new(limits(16), 1);
+        let s = hub.declare(&name("t")).unwrap();
+        let mut slow = s.subscribe(None, hub.admit().unwrap());
+        text(&mut slow).await;
+        for v in 0..20 {
+            s.publish(&[pt(v as f64)], 0).unwrap();
+        }
+        let t = text(&mut slow).await;
+        assert!(t.contains(r#""reason":"lagged""#), "{t}");
+        assert!(t.contains("id: 1-20\nevent: snapshot"), "{t}");
+        // The window has the last 3 points.
+        assert!(
+            t.contains(r#"{"series":"value","ts":1,"value":17.0}"#),
+            "{t}"
+        );
+        s.publish(&[pt(0.0)], 0).unwrap();
+        assert_eq!(ids(&text(&mut slow).await), vec![21]);
+        assert_eq!(
+            s.counters().resets[ResetReason::Lagged as usize].load(Ordering::Relaxed),
+            1
+        );
     }
 
     #[test]
-    fn non_finite_values_are_refused() {
-        let hub = Hub::new(4);
-        let s = hub.stream(&name("t"));
-        for v in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
-            assert!(s.publish_point(&Point { ts: 0, value: v }).is_err());
-        }
-        assert_eq!(s.status().last_id, None);
-    }
-
-    #[tokio::test]
-    async fn viewers_are_counted_and_released() {
-        let hub = Hub::new(4);
-        let s = hub.stream(&name("t"));
-        let a = s.subscribe();
-        let b = s.subscribe();
-        assert_eq!(s.viewers(), 2);
-        drop(a);
-        assert_eq!(s.viewers(), 1);
-        drop(b);
-        assert_eq!(s.viewers(), 0);
-    }
-
-    #[tokio::test]
-    async fn a_slow_viewer_skips_ahead_with_bounded_buffer() {
-        let hub = Hub::new(4);
-        let s = hub.stream(&name("t"));
-        let mut slow = s.subscribe();
-        for _ in 0..10 {
-            s.publish("e", "x");
-        }
-        let Next::Frames(chunk) = slow.next().await else {
-            panic!()
+    fn publish_is_all_or_nothing() {
+        let hub = Hub::new(limits(16), 1);
+        let t = name("t");
+        let named = |s: &str, v: f64| NewPoint {
+            series: Some(SeriesName::parse(s).unwrap()),
+            ts: None,
+            value: v,
         };
-        let text = std::str::from_utf8(&chunk).unwrap();
-        // Only the last four frames were still buffered.
-        assert!(text.starts_with("id: 7\n"), "{text}");
-        assert_eq!(slow.skipped(), 6);
+        hub.publish(&t, &[named("a", 1.0), named("b", 2.0)], true, 5)
+            .unwrap();
+        let s = hub.get(&t).unwrap();
+        // Which series? The stream has two.
+        let err = hub
+            .publish(&t, &[named("a", 1.0), pt(2.0)], true, 5)
+            .unwrap_err();
+        assert_eq!(err.index(), Some(1));
+        assert!(err.to_string().contains("2 series (a, b)"), "{err}");
+        // A third series is one too many; a bad value anywhere refuses the batch.
+        let err = hub.publish(&t, &[named("c", 1.0)], true, 5).unwrap_err();
+        assert!(
+            matches!(err, PublishError::TooManySeries { total: 3, .. }),
+            "{err}"
+        );
+        let err = hub
+            .publish(&t, &[named("a", 1.0), named("a", f64::NAN)], true, 5)
+            .unwrap_err();
+        assert_eq!(err.index(), Some(1));
+        assert_eq!(s.last_seq(), 1);
+        assert_eq!(s.snapshot().points.len(), 2);
+        assert_eq!(
+            s.snapshot().points[0].ts,
+            5,
+            "server time when ts is absent"
+        );
+        // Unknown streams: refused without auto-create, and never half-created.
+        let u = name("u");
+        assert_eq!(
+            hub.publish(&u, &[pt(1.0)], false, 0),
+            Err(PublishError::UnknownStream(u.clone()))
+        );
+        let too_many = [named("x", 1.0), named("y", 1.0), named("z", 1.0)];
+        assert!(hub.publish(&u, &too_many, true, 0).is_err());
+        assert!(hub.get(&u).is_none());
+    }
+
+    #[test]
+    fn stream_and_viewer_limits() {
+        let hub = Hub::new(limits(16), 1);
+        for i in 0..4 {
+            hub.declare(&name(&format!("s{i}"))).unwrap();
+        }
+        assert_eq!(
+            hub.declare(&name("s9")).err(),
+            Some(PublishError::TooManyStreams(4))
+        );
+        assert!(
+            hub.declare(&name("s0")).is_ok(),
+            "existing streams are still found"
+        );
+        let a: Vec<_> = (0..3).map(|_| hub.admit().unwrap()).collect();
+        assert!(hub.admit().is_err());
+        drop(a);
+        assert!(hub.admit().is_ok());
+    }
+
+    #[test]
+    fn ring_is_bounded_by_events_and_bytes() {
+        let mut l = limits(16);
+        l.ring_bytes = 1000;
+        let hub = Hub::new(l, 1);
+        let s = hub.declare(&name("t")).unwrap();
+        for v in 0..100 {
+            s.publish(&[pt(v as f64)], 0).unwrap();
+        }
+        let (events, bytes) = s.ring_usage();
+        assert!(
+            events <= 16 && bytes <= 1000,
+            "{events} events, {bytes} bytes"
+        );
+        assert!(events > 5);
+        assert_eq!(s.snapshot().points.len(), 3);
     }
 }

@@ -2,21 +2,28 @@
 //! has its module; this file only puts them together.
 
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod demo;
 pub mod hub;
+pub mod ingest;
+pub mod metrics;
+pub mod publish;
 pub mod sse;
 pub mod viewer;
 
+use app::model::{Snapshot, StreamName};
+use app::server_data::{ServerStreams, StreamDirectory};
 use app::{shell, App};
 use axum::extract::FromRef;
 use axum::response::Redirect;
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 use axum::Router;
 use config::{Config, Settings};
-use hub::Hub;
+use hub::{Hub, Limits};
 use leptos::config::LeptosOptions;
 use leptos_axum::{generate_route_list, LeptosRoutes};
+use metrics::Metrics;
 use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -30,27 +37,57 @@ use tower_http::compression::CompressionLayer;
 pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub hub: Arc<Hub>,
+    pub metrics: Arc<Metrics>,
     pub settings: Arc<Settings>,
     /// Cancelled when shutdown begins: viewers end their streams, sources stop.
     pub shutdown: CancellationToken,
 }
 
-/// All routes: the API, the server-rendered page, and the static site as fallback.
+/// Pages read the hub through this while rendering.
+struct HubDirectory(Arc<Hub>);
+
+impl StreamDirectory for HubDirectory {
+    fn snapshot(&self, stream: &StreamName) -> Option<Snapshot> {
+        self.0.get(stream).map(|s| s.snapshot())
+    }
+
+    fn names(&self) -> Vec<StreamName> {
+        self.0.streams().iter().map(|s| s.name().clone()).collect()
+    }
+}
+
+/// All routes: the API, the server-rendered pages, and the static site as fallback.
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let options = state.leptos_options.clone();
+    let directory = ServerStreams(Arc::new(HubDirectory(state.hub.clone())));
     Router::new()
         .route("/api/streams/{name}/events", get(api::stream_events))
+        .route("/api/streams/{name}/points", post(ingest::publish_points))
         .route("/api/{*rest}", any(api::not_found))
         .route("/healthz", get(api::healthz))
+        .route("/metrics", get(api::metrics))
         // Browsers ask for /favicon.ico whatever the page links; the icon is an SVG.
         .route(
             "/favicon.ico",
             get(|| async { Redirect::permanent("/favicon.svg") }),
         )
         .method_not_allowed_fallback(api::method_not_allowed)
-        .leptos_routes(&state, routes, move || shell(options.clone()))
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || leptos::prelude::provide_context(directory.clone()),
+            move || shell(options.clone()),
+        )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_view,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            api::count_rejections,
+        ))
         // Pages, JS and WASM shrink several times over; the default predicate leaves event
         // streams (text/event-stream) and images uncompressed.
         .layer(CompressionLayer::new())
@@ -77,19 +114,33 @@ pub async fn serve(
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let settings = Arc::new(config.settings);
-    let hub = Arc::new(Hub::new(settings.hub.viewer_buffer));
+    let limits = Limits {
+        ring_events: settings.history.ring_events,
+        ring_bytes: settings.history.ring_bytes,
+        window: settings.history.window,
+        max_streams: settings.streams.max,
+        max_series: settings.streams.max_series,
+        max_viewers: settings.limits.max_viewers,
+    };
+    // Ids from an earlier run must not be mistaken for this run's: the epoch is the start time.
+    let epoch = u64::try_from(demo::now_ms()).unwrap_or(0);
+    let hub = Arc::new(Hub::new(limits, epoch));
     let shutdown = CancellationToken::new();
 
+    // Validation checked that these fit within streams.max.
+    for name in &settings.streams.declared {
+        hub.declare(name).map_err(std::io::Error::other)?;
+    }
     if settings.demo.enabled {
-        demo::spawn(
-            hub.stream(&settings.demo.stream),
-            settings.demo.clone(),
-            shutdown.clone(),
-        );
+        let stream = hub
+            .declare(&settings.demo.stream)
+            .map_err(std::io::Error::other)?;
+        demo::spawn(stream, settings.demo.clone(), shutdown.clone());
     }
 
     let state = AppState {
         leptos_options: config.leptos,
+        metrics: Arc::new(Metrics::new(hub.clone())),
         hub,
         settings: settings.clone(),
         shutdown: shutdown.clone(),

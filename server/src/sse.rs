@@ -2,22 +2,26 @@
 //! exactly once, and an incremental parser for clients of ours (tests, and later the publisher
 //! and the load generator) that read a stream.
 
+use app::model::EventId;
 use bytes::Bytes;
 use std::fmt::Write;
 
 /// A comment line that keeps idle connections (and the proxies in between) open.
 pub const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
 
-/// Encodes one event. `data` is split at every line break (`\n`, `\r\n` or `\r`) into several
+/// Encodes one event; without an id, a client's last event id stays as it was. `data` is split at every line break (`\n`, `\r\n` or `\r`) into several
 /// `data:` lines, which the client joins back with `\n`.
-pub fn encode_event(id: u64, event: &str, data: &str) -> Bytes {
+pub fn encode_event(id: Option<EventId>, event: &str, data: &str) -> Bytes {
     debug_assert!(
         !event.contains(['\n', '\r']),
         "event names are single-line constants"
     );
     let mut out = String::with_capacity(data.len() + event.len() + 40);
     // Writing into a String cannot fail.
-    let _ = write!(out, "id: {id}\nevent: {event}\n");
+    if let Some(id) = id {
+        let _ = write!(out, "id: {id}\n");
+    }
+    let _ = write!(out, "event: {event}\n");
     for line in split_lines(data) {
         out.push_str("data: ");
         out.push_str(line);
@@ -167,30 +171,40 @@ impl SseParser {
 mod tests {
     use super::*;
 
+    fn eid(seq: u64) -> EventId {
+        EventId { epoch: 0, seq }
+    }
+
     fn text(b: &Bytes) -> &str {
         std::str::from_utf8(b).unwrap()
     }
 
     #[test]
     fn encodes_id_event_and_data() {
-        let b = encode_event(7, "point", r#"{"ts":1,"value":2.5}"#);
+        let b = encode_event(Some(eid(7)), "point", r#"{"ts":1,"value":2.5}"#);
         assert_eq!(
             text(&b),
-            "id: 7\nevent: point\ndata: {\"ts\":1,\"value\":2.5}\n\n"
+            "id: 0-7\nevent: point\ndata: {\"ts\":1,\"value\":2.5}\n\n"
         );
     }
 
     #[test]
     fn multi_line_data_becomes_several_data_lines() {
-        let b = encode_event(1, "note", "one\ntwo\r\nthree\rfour");
+        let b = encode_event(Some(eid(1)), "note", "one\ntwo\r\nthree\rfour");
         assert_eq!(
             text(&b),
-            "id: 1\nevent: note\ndata: one\ndata: two\ndata: three\ndata: four\n\n"
+            "id: 0-1\nevent: note\ndata: one\ndata: two\ndata: three\ndata: four\n\n"
         );
-        let b = encode_event(2, "note", "");
-        assert_eq!(text(&b), "id: 2\nevent: note\ndata: \n\n");
-        let b = encode_event(3, "note", "trailing\n");
-        assert_eq!(text(&b), "id: 3\nevent: note\ndata: trailing\ndata: \n\n");
+        let b = encode_event(Some(eid(2)), "note", "");
+        assert_eq!(text(&b), "id: 0-2\nevent: note\ndata: \n\n");
+        let b = encode_event(Some(eid(3)), "note", "trailing\n");
+        assert_eq!(text(&b), "id: 0-3\nevent: note\ndata: trailing\ndata: \n\n");
+    }
+
+    #[test]
+    fn events_without_id_have_no_id_line() {
+        let b = encode_event(None, "reset", "{}");
+        assert_eq!(text(&b), "event: reset\ndata: {}\n\n");
     }
 
     #[test]
@@ -203,12 +217,12 @@ mod tests {
     fn parser_round_trips_the_encoder() {
         for data in ["{\"a\":1}", "one\ntwo", "", "a\r\nb\rc", "trailing\n"] {
             let mut p = SseParser::new();
-            let items = p.push(&encode_event(42, "x", data));
+            let items = p.push(&encode_event(Some(eid(42)), "x", data));
             let expected = data.replace("\r\n", "\n").replace('\r', "\n");
             assert_eq!(
                 items,
                 vec![SseItem::Event(SseEvent {
-                    id: Some("42".into()),
+                    id: Some("0-42".into()),
                     event: "x".into(),
                     data: expected
                 })]
@@ -222,7 +236,11 @@ mod tests {
         stream.extend_from_slice(&encode_retry(1500));
         stream.extend_from_slice(KEEP_ALIVE);
         for id in 1..=3 {
-            stream.extend_from_slice(&encode_event(id, "point", &format!("{{\"n\":{id}}}")));
+            stream.extend_from_slice(&encode_event(
+                Some(eid(id)),
+                "point",
+                &format!("{{\"n\":{id}}}"),
+            ));
         }
         let crlf = String::from_utf8(stream.clone())
             .unwrap()
@@ -242,7 +260,7 @@ mod tests {
                         other => panic!("unexpected {other:?}"),
                     })
                     .collect();
-                assert_eq!(ids, ["1", "2", "3"]);
+                assert_eq!(ids, ["0-1", "0-2", "0-3"]);
             }
         }
     }

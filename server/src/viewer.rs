@@ -1,6 +1,8 @@
-//! One viewer's HTTP response body: `retry:` once, then every frame of the stream as it comes
-//! (bursts coalesced into one write), a keep-alive comment when idle, and a clean end with a
-//! reconnect hint when the server shuts down.
+//! One viewer's HTTP response body: `retry:` once, then what the viewer has to send (snapshot
+//! or replay, then live frames; bursts coalesced into one write), a keep-alive comment when
+//! idle, and a clean end with a reconnect hint when the server shuts down or the connection
+//! has lived its maximum lifetime. Either way the browser reconnects with `Last-Event-ID` and
+//! resumes where it was.
 
 use crate::hub::{Next, Viewer};
 use crate::sse;
@@ -14,6 +16,8 @@ use tokio_util::sync::CancellationToken;
 pub struct BodyOptions {
     pub retry_ms: u64,
     pub keep_alive: Duration,
+    /// When the connection is closed for the client to reconnect (`None`: never).
+    pub lifetime: Option<Duration>,
 }
 
 enum Phase {
@@ -28,18 +32,25 @@ struct State {
     shutdown: CancellationToken,
     phase: Phase,
     idle_until: Instant,
+    end_at: Option<Instant>,
 }
 
 /// The streaming body for one connection. It owns the [`Viewer`]: when the client goes away,
 /// hyper drops the body, and with it the subscription.
 pub fn body(viewer: Viewer, opts: BodyOptions, shutdown: CancellationToken) -> Body {
-    let idle_until = Instant::now() + opts.keep_alive;
+    let now = Instant::now();
+    let idle_until = now + opts.keep_alive;
+    // Up to 10 % earlier, so that viewers who connected together do not all reconnect together.
+    let end_at = opts
+        .lifetime
+        .map(|l| now + l.mul_f64(1.0 - fastrand::f64() * 0.1));
     let state = State {
         viewer,
         opts,
         shutdown,
         phase: Phase::Start,
         idle_until,
+        end_at,
     };
     Body::from_stream(futures_util::stream::unfold(state, |mut st| async move {
         let chunk = next_chunk(&mut st).await?;
@@ -68,7 +79,18 @@ async fn next_chunk(st: &mut State) -> Option<Bytes> {
                     Next::Closed => None,
                 },
                 _ = tokio::time::sleep_until(st.idle_until) => Some(Bytes::from_static(sse::KEEP_ALIVE)),
+                _ = sleep_until_opt(st.end_at) => {
+                    st.phase = Phase::Done;
+                    Some(Bytes::from_static(b": connection lifetime reached, reconnect\n\n"))
+                }
             }
         }
+    }
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }

@@ -1,0 +1,28 @@
+//! What the server lends the pages while rendering them: the streams it has and their current
+//! windows. The server provides a [`ServerStreams`] context; in the browser there is none, and
+//! pages fall back to what the event stream sends.
+
+use crate::model::{Snapshot, StreamName};
+use std::sync::Arc;
+
+/// Read access to the server's streams.
+pub trait StreamDirectory: Send + Sync {
+    /// The current window of a stream and the id of its last event, if the stream exists.
+    fn snapshot(&self, stream: &StreamName) -> Option<Snapshot>;
+    /// Every stream, by name.
+    fn names(&self) -> Vec<StreamName>;
+}
+
+/// The context the server provides while rendering pages.
+#[derive(Clone)]
+pub struct ServerStreams(pub Arc<dyn StreamDirectory>);
+
+/// The stream's current window, when rendering on the server.
+pub fn snapshot(stream: &StreamName) -> Option<Snapshot> {
+    leptos::prelude::use_context::<ServerStreams>().and_then(|s| s.0.snapshot(stream))
+}
+
+/// Every stream's name, when rendering on the server.
+pub fn names() -> Vec<StreamName> {
+    leptos::prelude::use_context::<ServerStreams>().map_or_else(Vec::new, |s| s.0.names())
+}

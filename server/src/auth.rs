@@ -1,0 +1,120 @@
+//! Bearer tokens: one to publish, one to view. Either is optional; a token is compared in
+//! constant time and never logged or echoed.
+
+use crate::api::ApiError;
+use crate::config::Secret;
+use crate::AppState;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+/// The cookie a page opened with `?token=` sets, so that its event streams are let in too.
+pub const VIEW_COOKIE: &str = "livechart_token";
+
+/// The token in `Authorization: Bearer <token>`: `Ok(None)` without the header, `Err` when
+/// the header is there but not a bearer token.
+fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(|t| Some(t.trim()))
+        .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <token>`"))
+}
+
+fn unauthorized(detail: &str) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", detail).with_header(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"livechart\""),
+    )
+}
+
+fn forbidden(what: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        format!("the {what} token given is not the right one"),
+    )
+}
+
+/// Publishing needs the publish token, when one is configured.
+pub fn require_publish(secret: &Secret, headers: &HeaderMap) -> Result<(), ApiError> {
+    if !secret.is_set() {
+        return Ok(());
+    }
+    match bearer(headers)? {
+        None => Err(unauthorized(
+            "publishing needs a token: send `Authorization: Bearer <token>`",
+        )),
+        Some(t) if secret.matches(t) => Ok(()),
+        Some(_) => Err(forbidden("publish")),
+    }
+}
+
+/// Paths anyone may fetch even when viewing needs a token: health, metrics, the static
+/// assets (code and styles, no data).
+fn is_public(path: &str) -> bool {
+    path == "/healthz"
+        || path == "/metrics"
+        || path.starts_with("/pkg/")
+        || path.starts_with("/favicon.")
+}
+
+fn cookie_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == VIEW_COOKIE)
+        .map(|(_, v)| v)
+}
+
+fn query_token(query: Option<&str>) -> Option<String> {
+    form_urlencoded::parse(query?.as_bytes())
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v.into_owned())
+}
+
+/// Middleware: with a view token configured, pages and event streams need it, as a bearer
+/// token, the `livechart_token` cookie, or `?token=` (which then sets the cookie).
+pub async fn require_view(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let secret = &state.settings.auth.view_token;
+    if !secret.is_set() || is_public(req.uri().path()) {
+        return next.run(req).await;
+    }
+    let from_query = query_token(req.uri().query());
+    let given = match bearer(req.headers()) {
+        Err(e) => return e.into_response(),
+        Ok(Some(t)) => Some(t.to_owned()),
+        Ok(None) => cookie_token(req.headers())
+            .map(str::to_owned)
+            .or_else(|| from_query.clone()),
+    };
+    match given {
+        None => unauthorized(
+            "viewing needs a token: open the page with ?token=<token>, or send `Authorization: Bearer <token>`",
+        )
+        .into_response(),
+        Some(t) if !secret.matches(&t) => forbidden("view").into_response(),
+        Some(t) => {
+            let mut response = next.run(req).await;
+            if from_query.as_deref() == Some(t.as_str()) {
+                // Tokens are restricted to cookie-safe characters (see config validation).
+                let cookie = format!("{VIEW_COOKIE}={t}; Path=/; HttpOnly; SameSite=Strict");
+                if let Ok(v) = HeaderValue::from_str(&cookie) {
+                    response.headers_mut().append(header::SET_COOKIE, v);
+                }
+            }
+            response
+        }
+    }
+}

@@ -1,0 +1,357 @@
+//! `POST /api/streams/{name}/points`: one point, an array of points (`application/json`) or
+//! one point per line (`application/x-ndjson`).
+//!
+//! The whole body is read (within the size limit) and every point validated before the hub
+//! sees any of them: a batch is published as one event, or not at all. Errors say what was
+//! wrong and where: `points[3].value`, `line 7`.
+
+use crate::api::{stream_name, ApiError};
+use crate::{auth, demo, AppState};
+use app::model::{NewPoint, PublishReceipt, SeriesName, MAX_TS};
+use axum::body::Body;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::Json;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde_json::{Map, Value};
+
+/// How the body is framed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// One point object, or an array of them.
+    Json,
+    /// One point object per line; blank lines are skipped.
+    Ndjson,
+}
+
+const ACCEPTED: &str = "send application/json (one point or an array of points) or \
+                        application/x-ndjson (one point per line)";
+
+/// The body's format, from `Content-Type` (parameters such as `charset` are ignored).
+pub fn format(headers: &HeaderMap) -> Result<Format, ApiError> {
+    let unsupported = |detail: String| {
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            detail,
+        )
+    };
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Err(unsupported(format!("no Content-Type: {ACCEPTED}")));
+    };
+    let mime = value
+        .to_str()
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    match mime.as_str() {
+        "application/json" => Ok(Format::Json),
+        "application/x-ndjson" | "application/ndjson" | "application/jsonl" => Ok(Format::Ndjson),
+        _ => Err(unsupported(format!(
+            "Content-Type {:?} is not accepted: {ACCEPTED}",
+            value.to_str().unwrap_or("(not text)")
+        ))),
+    }
+}
+
+fn invalid(kind: &'static str, detail: String) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, kind, detail)
+}
+
+fn too_many(n: usize, max: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too_many_points",
+        format!("{n} points in one request; at most {max} are accepted (split the batch)"),
+    )
+}
+
+/// Parses and validates a whole body. Returns the points and, for each, where it was in the
+/// body (for errors found later, such as an ambiguous series).
+pub fn parse(
+    body: &[u8],
+    format: Format,
+    max_points: usize,
+) -> Result<(Vec<NewPoint>, Vec<String>), ApiError> {
+    let mut points = Vec::new();
+    let mut places = Vec::new();
+    match format {
+        Format::Json => {
+            let value: Value = serde_json::from_slice(body)
+                .map_err(|e| invalid("invalid_json", format!("body: invalid JSON: {e}")))?;
+            match value {
+                Value::Array(items) => {
+                    if items.len() > max_points {
+                        return Err(too_many(items.len(), max_points));
+                    }
+                    for (i, item) in items.into_iter().enumerate() {
+                        let at = format!("points[{i}]");
+                        points.push(point(item, &at)?);
+                        places.push(at);
+                    }
+                }
+                other => {
+                    points.push(point(other, "body")?);
+                    places.push("body".to_owned());
+                }
+            }
+        }
+        Format::Ndjson => {
+            for (i, line) in body.split(|&b| b == b'\n').enumerate() {
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                if points.len() == max_points {
+                    let total = points.len()
+                        + body
+                            .split(|&b| b == b'\n')
+                            .skip(i)
+                            .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+                            .count();
+                    return Err(too_many(total, max_points));
+                }
+                let at = format!("line {}", i + 1);
+                let value: Value = serde_json::from_slice(line).map_err(|e| {
+                    let full = e.to_string();
+                    let msg = full
+                        .strip_suffix(&format!(" at line {} column {}", e.line(), e.column()))
+                        .unwrap_or(&full);
+                    invalid(
+                        "invalid_json",
+                        format!("{at}: invalid JSON at column {}: {msg}", e.column()),
+                    )
+                })?;
+                points.push(point(value, &at)?);
+                places.push(at);
+            }
+        }
+    }
+    if points.is_empty() {
+        return Err(invalid(
+            "no_points",
+            "the body holds no points: send at least one, e.g. {\"value\": 21.5}".to_owned(),
+        ));
+    }
+    Ok((points, places))
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// One point from its JSON, checked field by field.
+fn point(value: Value, at: &str) -> Result<NewPoint, ApiError> {
+    let bad = |detail: String| invalid("invalid_point", detail);
+    let Value::Object(map) = value else {
+        return Err(bad(format!(
+            "{at}: expected a point object like {{\"series\": \"temp\", \"value\": 21.5}}, got {}",
+            kind(&value)
+        )));
+    };
+    if let Some(k) = map
+        .keys()
+        .find(|k| !matches!(k.as_str(), "series" | "ts" | "value"))
+    {
+        return Err(bad(format!(
+            "{at}: unknown field {k:?} (a point has \"series\", \"ts\" and \"value\")"
+        )));
+    }
+    let value = match map.get("value") {
+        None | Some(Value::Null) => {
+            return Err(bad(format!(
+                "{at}.value: missing (every point needs a number)"
+            )))
+        }
+        // serde_json only produces finite numbers (it refuses NaN, Infinity and 1e400).
+        Some(Value::Number(n)) => n
+            .as_f64()
+            .filter(|v| v.is_finite())
+            .ok_or_else(|| bad(format!("{at}.value: {n} is not a finite number")))?,
+        Some(other) => {
+            return Err(bad(format!(
+                "{at}.value: expected a number, got {}",
+                kind(other)
+            )))
+        }
+    };
+    Ok(NewPoint {
+        series: series(&map, at)?,
+        ts: ts(&map, at)?,
+        value,
+    })
+}
+
+fn series(map: &Map<String, Value>, at: &str) -> Result<Option<SeriesName>, ApiError> {
+    match map.get("series") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => SeriesName::parse(s).map(Some).map_err(|e| {
+            invalid(
+                "invalid_point",
+                format!("{at}.series: series name {s:?}: {e}"),
+            )
+        }),
+        Some(other) => Err(invalid(
+            "invalid_point",
+            format!("{at}.series: expected a string, got {}", kind(other)),
+        )),
+    }
+}
+
+fn ts(map: &Map<String, Value>, at: &str) -> Result<Option<i64>, ApiError> {
+    let bad = |detail: String| invalid("invalid_point", format!("{at}.ts: {detail}"));
+    match map.get("ts") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => match n.as_i64() {
+            Some(ts) if (0..=MAX_TS).contains(&ts) => Ok(Some(ts)),
+            Some(ts) => Err(bad(format!(
+                "{ts} is out of range (0 to {MAX_TS} milliseconds since the Unix epoch)"
+            ))),
+            None => Err(bad(format!(
+                "{n} is not a whole number of milliseconds since the Unix epoch"
+            ))),
+        },
+        Some(other) => Err(bad(format!(
+            "expected milliseconds since the Unix epoch as a number, got {}",
+            kind(other)
+        ))),
+    }
+}
+
+/// Reads the body, refusing more than `limit` bytes with 413.
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<u8>, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the body is larger than the {limit} bytes accepted (split the batch)"),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes().to_vec()),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
+        Err(e) => Err(invalid(
+            "body_unreadable",
+            format!("the body could not be read: {e}"),
+        )),
+    }
+}
+
+/// `POST /api/streams/{name}/points`.
+pub async fn publish_points(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<PublishReceipt>, ApiError> {
+    let settings = &state.settings;
+    auth::require_publish(&settings.auth.publish_token, &headers)?;
+    let name = stream_name(path)?;
+    let format = format(&headers)?;
+    let bytes = read_body(&headers, body, settings.ingest.max_body_bytes).await?;
+    let (points, places) = parse(&bytes, format, settings.ingest.max_points)?;
+    let id = state
+        .hub
+        .publish(&name, &points, settings.streams.auto_create, demo::now_ms())
+        .map_err(|e| {
+            use crate::hub::PublishError as E;
+            let (status, kind) = match &e {
+                E::UnknownStream(_) => (StatusCode::NOT_FOUND, "unknown_stream"),
+                E::TooManyStreams(_) => (StatusCode::UNPROCESSABLE_ENTITY, "too_many_streams"),
+                E::TooManySeries { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "too_many_series"),
+                E::AmbiguousSeries { .. } => (StatusCode::BAD_REQUEST, "ambiguous_series"),
+                E::NotFinite { .. } => (StatusCode::BAD_REQUEST, "invalid_point"),
+            };
+            let place = e.index().and_then(|i| places.get(i));
+            let detail = match place {
+                Some(at) => format!("{at}: {e}"),
+                None => format!("stream \"{name}\": {e}"),
+            };
+            ApiError::new(status, kind, detail)
+        })?;
+    tracing::debug!(stream = %name, %id, points = points.len(), "published");
+    Ok(Json(PublishReceipt {
+        id,
+        points: points.len(),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(body: &str, format: Format) -> (String, String) {
+        let e = parse(body.as_bytes(), format, 3).unwrap_err();
+        (e.kind.to_owned(), e.detail)
+    }
+
+    #[test]
+    fn json_single_array_and_ndjson() {
+        let (p, at) = parse(br#"{"value": 1}"#, Format::Json, 3).unwrap();
+        assert_eq!(p.len(), 1);
+        assert_eq!(at, ["body"]);
+        let (p, at) = parse(
+            br#"[{"series":"a","ts":5,"value":1.5},{"value":-2}]"#,
+            Format::Json,
+            3,
+        )
+        .unwrap();
+        assert_eq!(p[0].series.as_ref().unwrap().as_str(), "a");
+        assert_eq!((p[0].ts, p[1].ts, p[1].value), (Some(5), None, -2.0));
+        assert_eq!(at, ["points[0]", "points[1]"]);
+        let (p, at) = parse(b"{\"value\":1}\r\n\n  \n{\"value\":2}\n", Format::Ndjson, 3).unwrap();
+        assert_eq!(p.len(), 2);
+        assert_eq!(at, ["line 1", "line 4"]);
+    }
+
+    #[test]
+    fn errors_say_where() {
+        let (k, d) = err(r#"[{"value":1},{"value":"x"}]"#, Format::Json);
+        assert_eq!(
+            (k.as_str(), d.as_str()),
+            (
+                "invalid_point",
+                "points[1].value: expected a number, got a string"
+            )
+        );
+        let (k, d) = err("{\"value\":1}\n{\"value\":\n", Format::Ndjson);
+        assert_eq!(k, "invalid_json");
+        assert!(d.starts_with("line 2: invalid JSON at column"), "{d}");
+        let (_, d) = err(r#"{"value":1,"val":2}"#, Format::Json);
+        assert!(d.contains("unknown field \"val\""), "{d}");
+        let (_, d) = err(r#"{"value":1,"ts":1.5}"#, Format::Json);
+        assert!(d.starts_with("body.ts: 1.5 is not a whole number"), "{d}");
+        let (k, d) = err(
+            "[{\"value\":1},{\"value\":1},{\"value\":1},{\"value\":1}]",
+            Format::Json,
+        );
+        assert_eq!(k, "too_many_points");
+        assert!(d.starts_with("4 points"), "{d}");
+        let (k, d) = err(
+            "{\"value\":1}\n{\"value\":1}\n{\"value\":1}\n\n{\"value\":1}\n{\"value\":1}",
+            Format::Ndjson,
+        );
+        assert_eq!(k, "too_many_points");
+        assert!(d.starts_with("5 points"), "{d}");
+        assert_eq!(err("[]", Format::Json).0, "no_points");
+        assert_eq!(err("\n\n", Format::Ndjson).0, "no_points");
+    }
+}

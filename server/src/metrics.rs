@@ -1,0 +1,170 @@
+//! `GET /metrics`: Prometheus (OpenMetrics) text, via the `prometheus-client` crate.
+//!
+//! Per-stream numbers live in the hub as plain atomics (the hot path only adds to them) and
+//! are read at scrape time by a collector; only request rejections are counted here.
+
+use crate::hub::Hub;
+use app::model::ResetReason;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: String,
+}
+
+/// The registry and the counters handlers update.
+pub struct Metrics {
+    registry: Registry,
+    rejected: Family<ReasonLabel, Counter>,
+}
+
+impl Metrics {
+    pub fn new(hub: Arc<Hub>) -> Self {
+        let mut registry = Registry::default();
+        let rejected = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "livechart_rejected_requests",
+            "API requests refused, by error kind (the `error` field of the answer)",
+            rejected.clone(),
+        );
+        registry.register_collector(Box::new(HubCollector(hub)));
+        Metrics { registry, rejected }
+    }
+
+    /// Counts one refused request.
+    pub fn reject(&self, kind: &str) {
+        self.rejected
+            .get_or_create(&ReasonLabel {
+                reason: kind.to_owned(),
+            })
+            .inc();
+    }
+
+    /// The text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// Reads the hub's counters at scrape time.
+#[derive(Debug)]
+struct HubCollector(Arc<Hub>);
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub").field("epoch", &self.epoch()).finish()
+    }
+}
+
+impl Collector for HubCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let hub = &self.0;
+        let streams = hub.streams();
+
+        let gauge = ConstGauge::new(hub.viewers() as i64);
+        gauge.encode(encoder.encode_descriptor(
+            "livechart_connections",
+            "Event-stream connections open, over all streams",
+            None,
+            gauge.metric_type(),
+        )?)?;
+        let gauge = ConstGauge::new(streams.len() as i64);
+        gauge.encode(encoder.encode_descriptor(
+            "livechart_streams",
+            "Streams the server holds",
+            None,
+            gauge.metric_type(),
+        )?)?;
+
+        type Read = fn(&crate::hub::Stream) -> u64;
+        let counters: [(&str, &str, Read); 4] = [
+            ("livechart_events_published", "Events published", |s| {
+                s.counters().events.load(Ordering::Relaxed)
+            }),
+            ("livechart_points_published", "Points published", |s| {
+                s.counters().points.load(Ordering::Relaxed)
+            }),
+            (
+                "livechart_events_delivered",
+                "Events written to viewers, once per viewer",
+                |s| s.counters().delivered.load(Ordering::Relaxed),
+            ),
+            (
+                "livechart_resumes",
+                "Viewers resumed from the history without a gap",
+                |s| s.counters().resumed.load(Ordering::Relaxed),
+            ),
+        ];
+        for (name, help, read) in counters {
+            let mut family = encoder.encode_descriptor(
+                name,
+                help,
+                None,
+                prometheus_client::metrics::MetricType::Counter,
+            )?;
+            for s in &streams {
+                ConstCounter::new(read(s))
+                    .encode(family.encode_family(&[("stream", s.name().as_str())])?)?;
+            }
+        }
+
+        let gauges: [(&str, &str, Read); 4] = [
+            ("livechart_viewers", "Viewers connected", |s| {
+                s.counters().viewers.load(Ordering::Relaxed) as u64
+            }),
+            (
+                "livechart_ring_events",
+                "Events held for resuming viewers",
+                |s| s.ring_usage().0 as u64,
+            ),
+            ("livechart_ring_bytes", "Bytes of the events held", |s| {
+                s.ring_usage().1 as u64
+            }),
+            ("livechart_series", "Series of the stream", |s| {
+                s.series_count() as u64
+            }),
+        ];
+        for (name, help, read) in gauges {
+            let mut family = encoder.encode_descriptor(
+                name,
+                help,
+                None,
+                prometheus_client::metrics::MetricType::Gauge,
+            )?;
+            for s in &streams {
+                ConstGauge::new(read(s) as i64)
+                    .encode(family.encode_family(&[("stream", s.name().as_str())])?)?;
+            }
+        }
+
+        let mut family = encoder.encode_descriptor(
+            "livechart_resets",
+            "Viewers reset instead of resumed (lagged: resynchronised after falling behind)",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        for s in &streams {
+            for reason in [
+                ResetReason::TooOld,
+                ResetReason::Restarted,
+                ResetReason::UnknownId,
+                ResetReason::Lagged,
+            ] {
+                let n = s.counters().resets[reason as usize].load(Ordering::Relaxed);
+                let labels = [("stream", s.name().as_str()), ("reason", reason.as_str())];
+                ConstCounter::new(n).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        Ok(())
+    }
+}
