@@ -162,6 +162,9 @@ struct Connection {
     gap_pending: Cell<bool>,
 }
 
+/// What a connection does with one of its `EventSource`'s events.
+type Handler = fn(&Rc<Connection>, &MessageEvent);
+
 struct OpenSource {
     es: EventSource,
     _callbacks: Vec<Closure<dyn FnMut(MessageEvent)>>,
@@ -210,7 +213,7 @@ impl Connection {
             }
         };
         let weak = Rc::downgrade(this);
-        let handler = |f: fn(&Rc<Connection>, &MessageEvent)| {
+        let handler = |f: Handler| {
             let weak = weak.clone();
             Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
                 if let Some(c) = weak.upgrade() {
@@ -226,7 +229,7 @@ impl Connection {
         es.set_onopen(Some(on_open.as_ref().unchecked_ref()));
         es.set_onerror(Some(on_error.as_ref().unchecked_ref()));
         let mut callbacks = vec![on_open, on_error];
-        let listeners: [(&str, fn(&Rc<Connection>, &MessageEvent)); 3] = [
+        let listeners: [(&str, Handler); 3] = [
             (event_name::POINTS, |c, ev| c.on_points(ev)),
             (event_name::SNAPSHOT, |c, ev| c.on_snapshot(ev)),
             (event_name::RESET, |c, ev| c.on_reset(ev)),

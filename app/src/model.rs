@@ -36,6 +36,7 @@ pub struct Point {
 /// A point as a publisher sends it: the series may be left out when the stream has a single
 /// series, the timestamp when the server's clock will do.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewPoint {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub series: Option<SeriesName>,

@@ -5,7 +5,7 @@ use crate::api::ApiError;
 use crate::config::Secret;
 use crate::AppState;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -88,7 +88,9 @@ fn query_token(query: Option<&str>) -> Option<String> {
 /// token, the `livechart_token` cookie, or `?token=` (which then sets the cookie).
 pub async fn require_view(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let secret = &state.settings.auth.view_token;
-    if !secret.is_set() || is_public(req.uri().path()) {
+    // Viewing is reading: publishing (POST) has its own token.
+    let reading = matches!(*req.method(), Method::GET | Method::HEAD);
+    if !secret.is_set() || !reading || is_public(req.uri().path()) {
         return next.run(req).await;
     }
     let from_query = query_token(req.uri().query());

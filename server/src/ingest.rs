@@ -140,6 +140,15 @@ pub fn parse(
     Ok((points, places))
 }
 
+/// `points[1].value`, `body.value`, `line 3: value`.
+fn field(at: &str, name: &str) -> String {
+    if at.starts_with("line ") {
+        format!("{at}: {name}")
+    } else {
+        format!("{at}.{name}")
+    }
+}
+
 fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
@@ -171,17 +180,21 @@ fn point(value: Value, at: &str) -> Result<NewPoint, ApiError> {
     let value = match map.get("value") {
         None | Some(Value::Null) => {
             return Err(bad(format!(
-                "{at}.value: missing (every point needs a number)"
+                "{}: missing (every point needs a number)",
+                field(at, "value")
             )))
         }
         // serde_json only produces finite numbers (it refuses NaN, Infinity and 1e400).
-        Some(Value::Number(n)) => n
-            .as_f64()
-            .filter(|v| v.is_finite())
-            .ok_or_else(|| bad(format!("{at}.value: {n} is not a finite number")))?,
+        Some(Value::Number(n)) => n.as_f64().filter(|v| v.is_finite()).ok_or_else(|| {
+            bad(format!(
+                "{}: {n} is not a finite number",
+                field(at, "value")
+            ))
+        })?,
         Some(other) => {
             return Err(bad(format!(
-                "{at}.value: expected a number, got {}",
+                "{}: expected a number, got {}",
+                field(at, "value"),
                 kind(other)
             )))
         }
@@ -199,18 +212,22 @@ fn series(map: &Map<String, Value>, at: &str) -> Result<Option<SeriesName>, ApiE
         Some(Value::String(s)) => SeriesName::parse(s).map(Some).map_err(|e| {
             invalid(
                 "invalid_point",
-                format!("{at}.series: series name {s:?}: {e}"),
+                format!("{}: series name {s:?}: {e}", field(at, "series")),
             )
         }),
         Some(other) => Err(invalid(
             "invalid_point",
-            format!("{at}.series: expected a string, got {}", kind(other)),
+            format!(
+                "{}: expected a string, got {}",
+                field(at, "series"),
+                kind(other)
+            ),
         )),
     }
 }
 
 fn ts(map: &Map<String, Value>, at: &str) -> Result<Option<i64>, ApiError> {
-    let bad = |detail: String| invalid("invalid_point", format!("{at}.ts: {detail}"));
+    let bad = |detail: String| invalid("invalid_point", format!("{}: {detail}", field(at, "ts")));
     match map.get("ts") {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => match n.as_i64() {

@@ -1,7 +1,8 @@
-//! The `livechart` binary: reads the configuration, binds, serves.
+//! The `livechart` binary: the server (default), or `livechart publish`, which feeds a stream
+//! from standard input.
 
-use clap::Parser;
-use livechart_server::{bind, config, serve, shutdown_signal};
+use clap::{Parser, Subcommand};
+use livechart_server::{bind, config, publish, serve, shutdown_signal};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
@@ -13,6 +14,17 @@ struct Cli {
     /// The configuration file (default: ./Leptos.toml when it exists).
     #[arg(long, env = "LIVECHART_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the pages and the API (the default).
+    Serve,
+    /// Read points from standard input (numbers, series=value pairs or JSON points, one line
+    /// each) and publish them to a stream, retrying while the server is unreachable.
+    Publish(publish::Args),
 }
 
 #[tokio::main]
@@ -23,6 +35,9 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    if let Some(Command::Publish(args)) = cli.command {
+        return ExitCode::from(publish::run(args).await);
+    }
 
     let config = match config::load(cli.config.as_deref()) {
         Ok(config) => config,

@@ -1,1 +1,308 @@
+//! `livechart publish`: reads points from standard input and posts them to a stream in
+//! batches, so that `sensor_reader | livechart publish --stream robot` just works.
+//!
+//! Each line is a bare number (`21.5`), one or more `series=value` pairs (`temp=21.5
+//! hum=40`), or a JSON point (`{"series": "temp", "value": 21.5}`). A line is stamped with the
+//! time it was read unless it carries `ts`. Accepted points wait in a bounded buffer while the
+//! server is unreachable; when the buffer is full, reading stops (and says so) until there is
+//! room again, so no accepted line is ever dropped.
 
+use app::model::{ErrorBody, NewPoint, PublishReceipt, SeriesName, StreamName};
+use std::io::BufRead;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Options of `livechart publish`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The stream to publish to.
+    #[arg(long, value_parser = |s: &str| StreamName::parse(s))]
+    pub stream: StreamName,
+    /// The server's base URL.
+    #[arg(long, env = "LIVECHART_URL", default_value = "http://127.0.0.1:3000")]
+    pub url: String,
+    /// The publish token, when the server requires one.
+    #[arg(long, env = "LIVECHART_PUBLISH_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// The series of bare numbers (default: the stream's single series).
+    #[arg(long, value_parser = |s: &str| SeriesName::parse(s))]
+    pub series: Option<SeriesName>,
+    /// The most points in one request.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub batch: u32,
+    /// How long to wait for more lines before sending a batch, in milliseconds.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub linger_ms: u64,
+    /// How many points may wait while the server is unreachable.
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    pub buffer: u32,
+    /// The longest wait between retries, in milliseconds.
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    pub max_retry_ms: u64,
+}
+
+/// Parses one input line into points (none for a blank line or a `#` comment).
+pub fn parse_line(
+    line: &str,
+    series: Option<&SeriesName>,
+    now_ms: i64,
+) -> Result<Vec<NewPoint>, String> {
+    let line = line.trim();
+    if line.is_empty() || line.starts_with('#') {
+        return Ok(Vec::new());
+    }
+    if line.starts_with('{') {
+        let mut p: NewPoint =
+            serde_json::from_str(line).map_err(|e| format!("not a JSON point: {e}"))?;
+        p.ts.get_or_insert(now_ms);
+        return Ok(vec![p]);
+    }
+    let number = |text: &str| -> Result<f64, String> {
+        text.parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .ok_or_else(|| format!("{text:?} is not a finite number"))
+    };
+    let tokens: Vec<&str> = line
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|t| !t.is_empty())
+        .collect();
+    if let [single] = tokens.as_slice() {
+        if !single.contains('=') {
+            return Ok(vec![NewPoint {
+                series: series.cloned(),
+                ts: Some(now_ms),
+                value: number(single)?,
+            }]);
+        }
+    }
+    tokens
+        .iter()
+        .map(|t| {
+            let (name, value) = t.split_once('=').ok_or_else(|| {
+                format!("{t:?}: expected a number, series=value pairs, or a JSON point")
+            })?;
+            let name = SeriesName::parse(name).map_err(|e| format!("series {name:?}: {e}"))?;
+            Ok(NewPoint {
+                series: Some(name),
+                ts: Some(now_ms),
+                value: number(value)?,
+            })
+        })
+        .collect()
+}
+
+/// Runs the publisher until standard input ends and everything read is published. Returns
+/// the process exit code.
+pub async fn run(args: Args) -> u8 {
+    let base = args.url.trim_end_matches('/');
+    let endpoint = format!("{base}/api/streams/{}/points", args.stream);
+    if reqwest::Url::parse(&endpoint).is_err() {
+        eprintln!("livechart publish: --url {:?} is not a valid URL", args.url);
+        return 2;
+    }
+    let (tx, rx) = mpsc::channel::<NewPoint>(args.buffer as usize);
+    let series = args.series.clone();
+    let buffer = args.buffer;
+    let reader = std::thread::spawn(move || read_stdin(tx, series.as_ref(), buffer));
+    let code = send_batches(rx, &endpoint, &args).await;
+    // The reader ends by itself at end of input; after a fatal error, do not wait for it.
+    if code == 0 {
+        let _ = reader.join();
+    }
+    code
+}
+
+/// Reads lines into the channel; blocks (and says so) while the channel is full.
+fn read_stdin(tx: mpsc::Sender<NewPoint>, series: Option<&SeriesName>, buffer: u32) {
+    let stdin = std::io::stdin();
+    let mut skipped = 0u64;
+    for (i, line) in stdin.lock().lines().enumerate() {
+        let line = match line {
+            Ok(line) => line,
+            Err(e) => {
+                eprintln!("livechart publish: cannot read standard input: {e}");
+                break;
+            }
+        };
+        let points = match parse_line(&line, series, crate::demo::now_ms()) {
+            Ok(points) => points,
+            Err(e) => {
+                skipped += 1;
+                eprintln!("livechart publish: line {}: {e}; skipped", i + 1);
+                continue;
+            }
+        };
+        for p in points {
+            match tx.try_send(p) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(p)) => {
+                    eprintln!(
+                        "livechart publish: buffer full ({buffer} points waiting for the server); \
+                         reading paused"
+                    );
+                    if tx.blocking_send(p).is_err() {
+                        return;
+                    }
+                    eprintln!("livechart publish: reading resumed");
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => return,
+            }
+        }
+    }
+    if skipped > 0 {
+        eprintln!("livechart publish: {skipped} unreadable lines skipped");
+    }
+}
+
+async fn send_batches(mut rx: mpsc::Receiver<NewPoint>, endpoint: &str, args: &Args) -> u8 {
+    let client = match reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(30))
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("livechart publish: cannot start an HTTP client: {e}");
+            return 1;
+        }
+    };
+    let linger = Duration::from_millis(args.linger_ms);
+    let (mut sent_points, mut requests) = (0u64, 0u64);
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        let deadline = tokio::time::Instant::now() + linger;
+        while batch.len() < args.batch as usize {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(p)) => batch.push(p),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        match post_until_done(&client, endpoint, args, &batch).await {
+            Ok(()) => {
+                sent_points += batch.len() as u64;
+                requests += 1;
+            }
+            Err(message) => {
+                eprintln!("livechart publish: {message}");
+                return 1;
+            }
+        }
+    }
+    eprintln!("livechart publish: published {sent_points} points in {requests} requests");
+    0
+}
+
+/// Posts one batch, retrying with backoff while the server is unreachable or overloaded.
+/// Fails only when the server refuses the batch itself (which retrying cannot fix).
+async fn post_until_done(
+    client: &reqwest::Client,
+    endpoint: &str,
+    args: &Args,
+    batch: &[NewPoint],
+) -> Result<(), String> {
+    let body = serde_json::to_vec(batch).map_err(|e| format!("cannot encode points: {e}"))?;
+    let mut delay = Duration::from_millis(100);
+    let max_delay = Duration::from_millis(args.max_retry_ms);
+    let mut failing = false;
+    loop {
+        let mut request = client
+            .post(endpoint)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.clone());
+        if let Some(token) = &args.token {
+            request = request.bearer_auth(token);
+        }
+        let problem = match request.send().await {
+            Ok(response) if response.status().is_success() => {
+                if failing {
+                    eprintln!("livechart publish: server reachable again");
+                }
+                if let Ok(receipt) = response.json::<PublishReceipt>().await {
+                    tracing::debug!(id = %receipt.id, points = receipt.points, "published");
+                }
+                return Ok(());
+            }
+            Ok(response) => {
+                let status = response.status();
+                let detail = match response.json::<ErrorBody>().await {
+                    Ok(e) => format!("{}: {}", e.error, e.detail),
+                    Err(_) => "no details".to_owned(),
+                };
+                let retryable = status.is_server_error()
+                    || status == reqwest::StatusCode::TOO_MANY_REQUESTS
+                    || status == reqwest::StatusCode::REQUEST_TIMEOUT;
+                if !retryable {
+                    return Err(format!(
+                        "the server refused a batch of {} points ({status}): {detail}",
+                        batch.len()
+                    ));
+                }
+                format!("server answered {status} ({detail})")
+            }
+            Err(e) => format!("cannot reach {endpoint}: {e}"),
+        };
+        if !failing {
+            eprintln!(
+                "livechart publish: {problem}; retrying (up to every {} ms), {} points held",
+                max_delay.as_millis(),
+                batch.len()
+            );
+            failing = true;
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(max_delay);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(name: &str) -> SeriesName {
+        SeriesName::parse(name).unwrap()
+    }
+
+    #[test]
+    fn lines_of_every_form() {
+        let p = parse_line(" 21.5 ", None, 7).unwrap();
+        assert_eq!(
+            p,
+            vec![NewPoint {
+                series: None,
+                ts: Some(7),
+                value: 21.5
+            }]
+        );
+        let p = parse_line("3", Some(&s("temp")), 7).unwrap();
+        assert_eq!(p[0].series, Some(s("temp")));
+        let p = parse_line("temp=21.5 hum=40,co2=400", None, 7).unwrap();
+        let names: Vec<_> = p.iter().map(|p| p.series.clone().unwrap()).collect();
+        assert_eq!(names, [s("temp"), s("hum"), s("co2")]);
+        let p = parse_line(r#"{"series":"a","value":1,"ts":5}"#, None, 7).unwrap();
+        assert_eq!(p[0].ts, Some(5));
+        let p = parse_line(r#"{"value":1}"#, None, 7).unwrap();
+        assert_eq!(p[0].ts, Some(7), "stamped when read");
+        assert!(parse_line("", None, 0).unwrap().is_empty());
+        assert!(parse_line("# header", None, 0).unwrap().is_empty());
+    }
+
+    #[test]
+    fn bad_lines_say_why() {
+        for (line, says) in [
+            ("abc", "not a finite number"),
+            ("NaN", "not a finite number"),
+            ("inf", "not a finite number"),
+            ("1 2", "series=value"),
+            ("a b=1", "series=value"),
+            ("bad name=1", "series=value"),
+            ("t@=1", "series \"t@\""),
+            ("t=x", "not a finite number"),
+            (r#"{"value":"1"}"#, "not a JSON point"),
+            (r#"{"value":1,"extra":2}"#, "not a JSON point"),
+        ] {
+            let err = parse_line(line, None, 0).unwrap_err();
+            assert!(err.contains(says), "{line}: {err}");
+        }
+    }
+}

@@ -19,9 +19,9 @@ pub fn encode_event(id: Option<EventId>, event: &str, data: &str) -> Bytes {
     let mut out = String::with_capacity(data.len() + event.len() + 40);
     // Writing into a String cannot fail.
     if let Some(id) = id {
-        let _ = write!(out, "id: {id}\n");
+        let _ = writeln!(out, "id: {id}");
     }
-    let _ = write!(out, "event: {event}\n");
+    let _ = writeln!(out, "event: {event}");
     for line in split_lines(data) {
         out.push_str("data: ");
         out.push_str(line);

@@ -2,8 +2,8 @@
 
 mod common;
 
-use app::model::{ErrorBody, Point};
-use common::{run_to_exit, wait_for_health, EventReader, TestServer};
+use app::model::ErrorBody;
+use common::{points, run_to_exit, seq, snapshot, wait_for_health, EventReader, TestServer};
 use livechart_server::sse::SseItem;
 use std::time::Duration;
 
@@ -25,23 +25,22 @@ async fn headers_format_and_increasing_ids() {
     assert_eq!(h["cache-control"], "no-cache");
     assert_eq!(h["x-accel-buffering"], "no");
 
-    // `retry:` comes first, once.
+    // `retry:` comes first, once, then the current window.
     assert_eq!(reader.next_item(PATIENCE).await, Some(SseItem::Retry(1500)));
+    let first = reader.next_event(PATIENCE).await;
+    let window = snapshot(&first);
+    assert_eq!(window.last_id.map(|id| id.seq), Some(seq(&first)));
 
-    let mut last_id = 0u64;
-    for i in 0..8 {
+    let mut last_id = seq(&first);
+    for _ in 0..8 {
         let e = reader.next_event(PATIENCE).await;
-        assert_eq!(e.event, "point");
-        let id: u64 =
-            e.id.as_deref()
-                .expect("every event has an id")
-                .parse()
-                .expect("numeric id");
-        if i > 0 {
-            assert_eq!(id, last_id + 1, "ids increase by one with nothing skipped");
-        }
+        let id = seq(&e);
+        assert_eq!(id, last_id + 1, "ids increase by one with nothing skipped");
         last_id = id;
-        let p: Point = serde_json::from_str(&e.data).expect("data is a Point");
+        let batch = points(&e);
+        assert_eq!(batch.len(), 1, "the demo publishes one point per event");
+        let p = &batch[0];
+        assert_eq!(p.series.as_str(), "value");
         assert!(
             (0.0..=100.0).contains(&p.value),
             "demo value {} out of 0..=100",
@@ -59,10 +58,11 @@ async fn headers_format_and_increasing_ids() {
 async fn the_configured_rate_sets_the_cadence() {
     let server = fast();
     let mut reader = EventReader::open(&server.url("/api/streams/demo/events")).await;
+    reader.next_event(PATIENCE).await; // the snapshot
     let mut ts = Vec::new();
     for _ in 0..9 {
         let e = reader.next_event(PATIENCE).await;
-        ts.push(serde_json::from_str::<Point>(&e.data).unwrap().ts);
+        ts.push(points(&e)[0].ts);
     }
     let mut gaps: Vec<i64> = ts.windows(2).map(|w| w[1] - w[0]).collect();
     gaps.sort_unstable();
@@ -84,9 +84,11 @@ async fn two_clients_see_the_same_events() {
     let url = server.url("/api/streams/demo/events");
     let mut a = EventReader::open(&url).await;
     let mut b = EventReader::open(&url).await;
+    a.next_event(PATIENCE).await; // snapshots
+    b.next_event(PATIENCE).await;
     let mut ea = vec![a.next_event(PATIENCE).await];
     let mut eb = vec![b.next_event(PATIENCE).await];
-    let id = |e: &livechart_server::sse::SseEvent| e.id.clone().unwrap().parse::<u64>().unwrap();
+    let id = seq;
     // Align on the first id both have seen, then compare five events.
     let start = id(&ea[0]).max(id(&eb[0]));
     for (reader, events) in [(&mut a, &mut ea), (&mut b, &mut eb)] {
@@ -291,6 +293,8 @@ async fn the_page_is_rendered_on_the_server() {
     assert!(html.contains(r#"data-stream="demo""#), "{html}");
     assert!(html.contains(r#"data-state="connecting""#));
     assert!(html.contains("<canvas"));
+    // The first paint is drawn on the server: an SVG chart behind the canvas.
+    assert!(html.contains("<svg"), "no server-drawn chart");
     assert!(
         html.contains("/pkg/livechart.js"),
         "the page loads the WASM glue"
@@ -298,6 +302,16 @@ async fn the_page_is_rendered_on_the_server() {
 
     let missing = reqwest::get(server.url("/no/such/page")).await.unwrap();
     assert_eq!(missing.status(), 404);
+    for bad in [
+        "/streams/no%20way",
+        "/streams/demo?window=0",
+        "/streams/demo?window=x",
+    ] {
+        let resp = reqwest::get(server.url(bad)).await.unwrap();
+        assert_eq!(resp.status(), 400, "{bad}");
+        let html = resp.text().await.unwrap();
+        assert!(html.contains("Bad address"), "{bad}: {html}");
+    }
 }
 
 #[test]

@@ -25,13 +25,23 @@ pub struct TestServer {
 impl TestServer {
     /// Starts the server with the shipped configuration plus `env` overrides.
     pub fn start(env: &[(&str, &str)]) -> Self {
+        Self::spawn(env, Stdio::inherit())
+    }
+
+    /// Starts the server with its log (standard error) written to `log`.
+    pub fn start_logged(env: &[(&str, &str)], log: &std::path::Path) -> Self {
+        let file = std::fs::File::create(log).expect("create the log file");
+        Self::spawn(env, Stdio::from(file))
+    }
+
+    fn spawn(env: &[(&str, &str)], stderr: Stdio) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_livechart"));
         cmd.current_dir(workspace_root())
             .env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
             .env("RUST_LOG", "warn")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(stderr);
         let mut child = cmd.spawn().expect("start the livechart binary");
         let stdout = child.stdout.take().expect("piped stdout");
         let mut line = String::new();
@@ -105,11 +115,16 @@ pub struct EventReader {
 
 impl EventReader {
     pub async fn open(url: &str) -> Self {
-        let response = reqwest::Client::new()
-            .get(url)
-            .send()
-            .await
-            .expect("connect");
+        Self::open_with(url, &[]).await
+    }
+
+    /// Opens with extra request headers (`Last-Event-ID`, `Authorization`).
+    pub async fn open_with(url: &str, headers: &[(&str, &str)]) -> Self {
+        let mut request = reqwest::Client::new().get(url);
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        let response = request.send().await.expect("connect");
         assert_eq!(response.status(), 200, "GET {url}");
         EventReader {
             response_headers: response.headers().clone(),
@@ -147,6 +162,72 @@ impl EventReader {
             }
         }
     }
+}
+
+/// The sequence number of an event's `EPOCH-SEQ` id.
+pub fn seq(e: &SseEvent) -> u64 {
+    id(e).seq
+}
+
+pub fn id(e: &SseEvent) -> app::model::EventId {
+    e.id.as_deref()
+        .expect("the event has an id")
+        .parse()
+        .expect("the id is EPOCH-SEQ")
+}
+
+/// The points of a `points` event.
+pub fn points(e: &SseEvent) -> Vec<app::model::Point> {
+    assert_eq!(e.event, "points", "{e:?}");
+    serde_json::from_str(&e.data).expect("points data is a JSON array of points")
+}
+
+/// The snapshot of a `snapshot` event.
+pub fn snapshot(e: &SseEvent) -> app::model::Snapshot {
+    assert_eq!(e.event, "snapshot", "{e:?}");
+    serde_json::from_str(&e.data).expect("snapshot data")
+}
+
+/// Posts a body to a stream's points endpoint; returns the status and the JSON answer.
+pub async fn publish_raw(
+    server: &TestServer,
+    stream: &str,
+    content_type: Option<&str>,
+    body: impl Into<reqwest::Body>,
+    token: Option<&str>,
+) -> (u16, serde_json::Value) {
+    let mut request = reqwest::Client::new()
+        .post(server.url(&format!("/api/streams/{stream}/points")))
+        .body(body);
+    if let Some(ct) = content_type {
+        request = request.header("content-type", ct);
+    }
+    if let Some(t) = token {
+        request = request.header("authorization", format!("Bearer {t}"));
+    }
+    let response = request.send().await.expect("POST points");
+    let status = response.status().as_u16();
+    let json = response.json().await.unwrap_or(serde_json::Value::Null);
+    (status, json)
+}
+
+/// Publishes JSON and expects success; returns the event's sequence number.
+pub async fn publish(server: &TestServer, stream: &str, json: &str) -> u64 {
+    let (status, answer) = publish_raw(
+        server,
+        stream,
+        Some("application/json"),
+        json.to_owned(),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "publish {json}: {answer}");
+    let id: app::model::EventId = answer["id"]
+        .as_str()
+        .expect("id")
+        .parse()
+        .expect("EPOCH-SEQ");
+    id.seq
 }
 
 /// Polls `GET /healthz` until `pred` holds; panics after `limit`.
