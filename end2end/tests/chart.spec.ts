@@ -65,20 +65,25 @@ test("the window slides at 20 points", async ({ page }) => {
 });
 
 /** Serves a fixed event stream instead of the live one (the browser then waits 10 minutes
- * before reconnecting): deterministic points for tests that look at positions. */
+ * before reconnecting): an empty snapshot replaces what the page rendered, then `events`,
+ * for tests that need deterministic points. */
 async function fixedStream(page: Page, events: string[]): Promise<void> {
-  const body = "retry: 600000\n\n" + events.map((e) => e + "\n\n").join("");
-  await page.route("**/api/streams/demo/events", (route) =>
+  const snapshot = `id: 1-0\nevent: snapshot\ndata: {"last_id": "1-0", "points": []}`;
+  const body = "retry: 600000\n\n" + [snapshot, ...events].map((e) => e + "\n\n").join("");
+  await page.route("**/api/streams/demo/events*", (route) =>
     route.fulfill({ status: 200, headers: { "content-type": "text/event-stream" }, body }),
   );
 }
+
+/** A `points` event with one point of the default series. */
+const pointEvent = (id: number, ts: number | string, value: number) =>
+  `id: 1-${id}\nevent: points\ndata: [{"series": "value", "ts": ${JSON.stringify(ts)}, "value": ${value}}]`;
 
 test("hovering shows the nearest point's time and value, next to it", async ({ page }) => {
   const problems = watchProblems(page);
   // Ten points one second apart on a whole minute: value (s + 1) * 10 at second s.
   const t0 = Math.floor(Date.now() / 60_000) * 60_000;
-  await fixedStream(page, Array.from({ length: 10 }, (_, i) =>
-    `id: ${i + 1}\nevent: point\ndata: {"ts": ${t0 + i * 1000}, "value": ${(i + 1) * 10}}`));
+  await fixedStream(page, Array.from({ length: 10 }, (_, i) => pointEvent(i + 1, t0 + i * 1000, (i + 1) * 10)));
   await page.goto("/");
   await expect(chart(page)).toHaveAttribute("data-count", "10");
   const canvas = page.locator("figure.chart canvas");
@@ -130,15 +135,15 @@ test("malformed event data is logged and skipped, never fatal", async ({ page })
   page.on("console", (m) => { if (m.type() === "warning") warnings.push(m.text()); });
   const now = Date.now();
   await fixedStream(page, [
-    `id: 1\nevent: point\ndata: {"ts": ${now}, "value": 11.5}`,
-    `id: 2\nevent: point\ndata: {"ts": "yesterday", "value": 1}`,
-    `id: 3\nevent: point\ndata: not json at all`,
-    `id: 4\nevent: point\ndata: {"ts": ${now + 1000}, "value": 42}`,
+    pointEvent(1, now, 11.5),
+    pointEvent(2, "yesterday", 1),
+    `id: 1-3\nevent: points\ndata: not json at all`,
+    pointEvent(4, now + 1000, 42),
   ]);
   await page.goto("/");
   await expect.poll(() => rows(page).count()).toBe(2);
   expect(await rows(page).evaluateAll((trs) => trs.map((tr) => tr.getAttribute("data-value")))).toEqual(["11.5", "42"]);
-  await expect(chart(page)).toHaveAttribute("data-last-id", "4");
+  await expect(chart(page)).toHaveAttribute("data-last-id", "1-4");
   await expect.poll(() => warnings.filter((w) => w.includes("malformed")).length).toBe(2);
   expect(problems).toEqual([]);
 });
@@ -153,11 +158,12 @@ test("leaving the page closes its EventSource", async ({ page, request }) => {
   await expect(chart(page)).toHaveAttribute("data-state", "live");
   await expect.poll(viewers).toBe(1);
   // Client-side navigation unmounts the chart component.
-  await page.getByRole("link", { name: "About & API" }).click();
+  const nav = page.getByRole("navigation", { name: "Main" });
+  await nav.getByRole("link", { name: "About & API" }).click();
   await expect(page.getByRole("heading", { name: "About Livechart" })).toBeVisible();
   await expect.poll(viewers).toBe(0);
   // And coming back subscribes again.
-  await page.getByRole("link", { name: "Live chart" }).click();
+  await nav.getByRole("link", { name: "Live chart" }).click();
   await expect(chart(page)).toHaveAttribute("data-state", "live");
   await expect.poll(viewers).toBe(1);
   expect(problems).toEqual([]);
@@ -166,8 +172,7 @@ test("leaving the page closes its EventSource", async ({ page, request }) => {
 test("a burst of events is drawn once per animation frame, not once per event", async ({ page }) => {
   const problems = watchProblems(page);
   const start = Date.now();
-  await fixedStream(page, Array.from({ length: 300 }, (_, k) =>
-    `id: ${k + 1}\nevent: point\ndata: {"ts": ${start + (k + 1) * 10}, "value": ${(k + 1) % 100}}`));
+  await fixedStream(page, Array.from({ length: 300 }, (_, k) => pointEvent(k + 1, start + (k + 1) * 10, (k + 1) % 100)));
   // Count the page's animation frames from the very start.
   await page.addInitScript(() => {
     const w = window as unknown as { frames_seen: number };
@@ -176,7 +181,7 @@ test("a burst of events is drawn once per animation frame, not once per event", 
     requestAnimationFrame(tick);
   });
   await page.goto("/");
-  await expect(chart(page)).toHaveAttribute("data-last-id", "300");
+  await expect(chart(page)).toHaveAttribute("data-last-id", "1-300");
   await expect(chart(page)).toHaveAttribute("data-count", "20");
   const draws = Number(await chart(page).getAttribute("data-draws"));
   const frames = await page.evaluate(() => (window as unknown as { frames_seen: number }).frames_seen);

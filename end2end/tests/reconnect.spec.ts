@@ -26,6 +26,10 @@ test("stopping the server shows Reconnecting…, restarting it goes live again",
   await expect(status).toHaveText("Live");
   // New points arrive after the restart.
   await expect.poll(() => rows.last().getAttribute("data-ts")).not.toBe(lastTsWhileDown);
+  // The restarted server's history is new (another epoch): the chart was told, and marks
+  // the gap instead of joining the lines across the outage.
+  await expect(page.locator("figure.chart")).toHaveAttribute("data-resets", "1");
+  await expect(page.locator("figure.chart")).toHaveAttribute("data-gaps", "1");
   await artifact(page, "live-again");
   expect(pageErrors).toEqual([]);
 });

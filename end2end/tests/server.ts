@@ -1,5 +1,5 @@
 // Starting and stopping our own server instances, for tests that restart the server.
-import { test, Page } from "@playwright/test";
+import { test, APIRequestContext, Page } from "@playwright/test";
 import { spawn, ChildProcess } from "node:child_process";
 import path from "node:path";
 
@@ -38,7 +38,8 @@ export function serverEnv(port: number): Record<string, string> {
 
 export class Server {
   private child?: ChildProcess;
-  constructor(readonly port: number) {}
+  /** `env`: extra LIVECHART_* settings for this server. */
+  constructor(readonly port: number, readonly env: Record<string, string> = {}) {}
 
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
@@ -48,7 +49,7 @@ export class Server {
   async start(): Promise<void> {
     const child = spawn(path.join(ROOT, "target/release/livechart"), [], {
       cwd: ROOT,
-      env: serverEnv(this.port),
+      env: { ...serverEnv(this.port), ...this.env },
       stdio: ["ignore", "ignore", "inherit"],
     });
     this.child = child;
@@ -75,4 +76,15 @@ export class Server {
     await exited;
     this.child = undefined;
   }
+}
+
+/** Publishes points to a stream of the server at `base`; fails the test on an error. */
+export async function publish(
+  request: APIRequestContext,
+  base: string,
+  stream: string,
+  points: { series?: string; ts?: number; value: number }[],
+): Promise<void> {
+  const r = await request.post(`${base}/api/streams/${stream}/points`, { data: points });
+  if (!r.ok()) throw new Error(`publish to ${stream}: ${r.status()} ${await r.text()}`);
 }
