@@ -150,13 +150,25 @@ fn AboutPage() -> impl IntoView {
             <p class="lede">"A self-hosted live chart: programs publish points, the server fans them out over Server-Sent Events, and this page draws them."</p>
         </header>
         <section class="prose">
-            <h2>"Read a stream from a terminal"</h2>
-            <pre><code>"curl -N http://127.0.0.1:3000/api/streams/demo/events"</code></pre>
-            <p>"Each event has an " <code>"id"</code> " (increasing by one), the name "
-               <code>"point"</code> " and a JSON point: " <code>r#"{"ts": 1763700000123, "value": 21.5}"#</code>
-               " where " <code>"ts"</code> " is milliseconds since the Unix epoch."</p>
-            <h2>"Health"</h2>
-            <p><code>"GET /healthz"</code> " lists every stream with its viewers and last event id."</p>
+            <h2>"Publish"</h2>
+            <pre><code>{r#"curl -X POST http://127.0.0.1:3000/api/streams/robot/points \
+    -H 'Content-Type: application/json' \
+    -d '[{"series": "temp", "value": 21.5}, {"series": "hum", "value": 40}]'"#}</code></pre>
+            <p>"A point is " <code>r#"{"series": "temp", "ts": 1763700000123, "value": 21.5}"#</code>
+               ": " <code>"ts"</code> " is milliseconds since the Unix epoch (the server's clock when left out), "
+               <code>"series"</code> " may be left out on a stream with one series. Send one point, an array, or NDJSON ("
+               <code>"application/x-ndjson"</code> "). Or pipe numbers and " <code>"series=value"</code> " lines into "
+               <code>"livechart publish --stream robot"</code> "."</p>
+            <h2>"Watch"</h2>
+            <pre><code>"curl -N http://127.0.0.1:3000/api/streams/robot/events"</code></pre>
+            <p>"A new subscriber first gets a " <code>"snapshot"</code> " (the current window), then a "
+               <code>"points"</code> " event per publish. Ids are " <code>"EPOCH-SEQ"</code>
+               "; send the last one as " <code>"Last-Event-ID"</code> " (or " <code>"?last_event_id="</code>
+               ") to resume without a gap. When that is impossible the server says so with a "
+               <code>"reset"</code> " event, and the chart marks the gap."</p>
+            <h2>"Health and metrics"</h2>
+            <p><code>"GET /healthz"</code> " lists every stream with its series, viewers and last event id; "
+               <code>"GET /metrics"</code> " is Prometheus text."</p>
         </section>
     }
 }

@@ -10,6 +10,7 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetri
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -87,63 +88,67 @@ impl Collector for HubCollector {
         )?)?;
 
         type Read = fn(&crate::hub::Stream) -> u64;
-        let counters: [(&str, &str, Read); 4] = [
-            ("livechart_events_published", "Events published", |s| {
-                s.counters().events.load(Ordering::Relaxed)
-            }),
-            ("livechart_points_published", "Points published", |s| {
-                s.counters().points.load(Ordering::Relaxed)
-            }),
+        // (name, help, is a counter (else a gauge), how to read it)
+        let per_stream: [(&str, &str, bool, Read); 8] = [
+            (
+                "livechart_events_published",
+                "Events published",
+                true,
+                |s| s.counters().events.load(Ordering::Relaxed),
+            ),
+            (
+                "livechart_points_published",
+                "Points published",
+                true,
+                |s| s.counters().points.load(Ordering::Relaxed),
+            ),
             (
                 "livechart_events_delivered",
                 "Events written to viewers, once per viewer",
+                true,
                 |s| s.counters().delivered.load(Ordering::Relaxed),
             ),
             (
                 "livechart_resumes",
                 "Viewers resumed from the history without a gap",
+                true,
                 |s| s.counters().resumed.load(Ordering::Relaxed),
             ),
-        ];
-        for (name, help, read) in counters {
-            let mut family = encoder.encode_descriptor(
-                name,
-                help,
-                None,
-                prometheus_client::metrics::MetricType::Counter,
-            )?;
-            for s in &streams {
-                ConstCounter::new(read(s))
-                    .encode(family.encode_family(&[("stream", s.name().as_str())])?)?;
-            }
-        }
-
-        let gauges: [(&str, &str, Read); 4] = [
-            ("livechart_viewers", "Viewers connected", |s| {
+            ("livechart_viewers", "Viewers connected", false, |s| {
                 s.counters().viewers.load(Ordering::Relaxed) as u64
             }),
             (
                 "livechart_ring_events",
                 "Events held for resuming viewers",
+                false,
                 |s| s.ring_usage().0 as u64,
             ),
-            ("livechart_ring_bytes", "Bytes of the events held", |s| {
-                s.ring_usage().1 as u64
-            }),
-            ("livechart_series", "Series of the stream", |s| {
+            (
+                "livechart_ring_bytes",
+                "Bytes of the events held",
+                false,
+                |s| s.ring_usage().1 as u64,
+            ),
+            ("livechart_series", "Series of the stream", false, |s| {
                 s.series_count() as u64
             }),
         ];
-        for (name, help, read) in gauges {
-            let mut family = encoder.encode_descriptor(
-                name,
-                help,
-                None,
-                prometheus_client::metrics::MetricType::Gauge,
-            )?;
+        for (name, help, counter, read) in per_stream {
+            let kind = if counter {
+                MetricType::Counter
+            } else {
+                MetricType::Gauge
+            };
+            let mut family = encoder.encode_descriptor(name, help, None, kind)?;
             for s in &streams {
-                ConstGauge::new(read(s) as i64)
-                    .encode(family.encode_family(&[("stream", s.name().as_str())])?)?;
+                let labels = [("stream", s.name().as_str())];
+                let metric = family.encode_family(&labels)?;
+                let value = read(s);
+                if counter {
+                    ConstCounter::new(value).encode(metric)?;
+                } else {
+                    ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX)).encode(metric)?;
+                }
             }
         }
 
@@ -151,7 +156,7 @@ impl Collector for HubCollector {
             "livechart_resets",
             "Viewers reset instead of resumed (lagged: resynchronised after falling behind)",
             None,
-            prometheus_client::metrics::MetricType::Counter,
+            MetricType::Counter,
         )?;
         for s in &streams {
             for reason in [
