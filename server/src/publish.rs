@@ -151,7 +151,7 @@ fn read_stdin(tx: mpsc::Sender<NewPoint>, series: Option<&SeriesName>, buffer: u
         }
     }
     if skipped > 0 {
-        eprintln!("livechart publish: {skipped} unreadable lines skipped");
+        eprintln!("livechart publish: {skipped} unreadable line(s) skipped");
     }
 }
 
@@ -189,7 +189,12 @@ async fn send_batches(mut rx: mpsc::Receiver<NewPoint>, endpoint: &str, args: &A
             }
         }
     }
-    eprintln!("livechart publish: published {sent_points} points in {requests} requests");
+    let plural = |n: u64, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    eprintln!(
+        "livechart publish: published {} in {}",
+        plural(sent_points, "point"),
+        plural(requests, "request")
+    );
     0
 }
 
