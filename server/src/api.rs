@@ -58,11 +58,14 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Middleware: counts every refused request by kind.
+/// Middleware: counts (and logs, at debug level) every refused request by kind. Only the
+/// path is logged: queries and headers may hold tokens.
 pub async fn count_rejections(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
     let response = next.run(req).await;
     if let Some(Rejected(kind)) = response.extensions().get::<Rejected>() {
         state.metrics.reject(kind);
+        tracing::debug!(%method, %path, status = response.status().as_u16(), kind, "request refused");
     }
     response
 }
