@@ -120,10 +120,6 @@ impl Hub {
         self.epoch
     }
 
-    pub fn limits(&self) -> &Limits {
-        &self.limits
-    }
-
     pub fn get(&self, name: &StreamName) -> Option<Arc<Stream>> {
         read(&self.streams).get(name).cloned()
     }
