@@ -88,7 +88,7 @@ pub fn LiveChart(
     let mut first = Window::new(window);
     first.replace(&initial.points);
     #[cfg(feature = "ssr")]
-    let first_paint = crate::plot::svg(&first, &title, y_range, now_ms());
+    let first_paint = crate::plot::svg(&first, &title, y_range, crate::model::now_ms());
     #[cfg(not(feature = "ssr"))]
     let first_paint = String::new();
 
@@ -247,15 +247,6 @@ pub fn LiveChart(
             </table>
         </figure>
     }
-}
-
-/// Milliseconds since the Unix epoch on the server.
-#[cfg(feature = "ssr")]
-fn now_ms() -> i64 {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Minutes east of UTC in the viewer's time zone (the server renders no local times).

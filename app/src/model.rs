@@ -308,6 +308,16 @@ impl SeriesName {
     }
 }
 
+/// Milliseconds since the Unix epoch by this machine's clock (0 if the clock is before it).
+/// Native only: in the browser, time comes from `Date.now()`.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn now_ms() -> i64 {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 /// The SSE endpoint of a stream, relative to the site root.
 pub fn events_path(stream: &StreamName) -> String {
     format!("/api/streams/{stream}/events")

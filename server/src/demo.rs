@@ -2,9 +2,9 @@
 
 use crate::config::DemoSettings;
 use crate::hub::Stream;
-use app::model::NewPoint;
+use app::model::{now_ms, NewPoint};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
@@ -38,11 +38,4 @@ pub fn spawn(
             }
         }
     })
-}
-
-/// Milliseconds since the Unix epoch (0 if the clock is before it).
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }

@@ -6,8 +6,8 @@
 //! wrong and where: `points[3].value`, `line 7`.
 
 use crate::api::{stream_name, ApiError};
-use crate::{auth, demo, AppState};
-use app::model::{NewPoint, PublishReceipt, SeriesName, MAX_TS};
+use crate::{auth, AppState};
+use app::model::{now_ms, NewPoint, PublishReceipt, SeriesName, MAX_TS};
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
@@ -287,7 +287,7 @@ pub async fn publish_points(
     let (points, places) = parse(&bytes, format, settings.ingest.max_points)?;
     let id = state
         .hub
-        .publish(&name, &points, settings.streams.auto_create, demo::now_ms())
+        .publish(&name, &points, settings.streams.auto_create, now_ms())
         .map_err(|e| {
             use crate::hub::PublishError as E;
             let (status, kind) = match &e {

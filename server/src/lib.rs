@@ -123,7 +123,7 @@ pub async fn serve(
         max_viewers: settings.limits.max_viewers,
     };
     // Ids from an earlier run must not be mistaken for this run's: the epoch is the start time.
-    let epoch = u64::try_from(demo::now_ms()).unwrap_or(0);
+    let epoch = u64::try_from(app::model::now_ms()).unwrap_or(0);
     let hub = Arc::new(Hub::new(limits, epoch));
     let shutdown = CancellationToken::new();
 

@@ -125,7 +125,7 @@ fn read_stdin(tx: mpsc::Sender<NewPoint>, series: Option<&SeriesName>, buffer: u
                 break;
             }
         };
-        let points = match parse_line(&line, series, crate::demo::now_ms()) {
+        let points = match parse_line(&line, series, app::model::now_ms()) {
             Ok(points) => points,
             Err(e) => {
                 skipped += 1;

@@ -91,7 +91,7 @@ async fn published_points_reach_every_subscriber_in_order() {
 }
 
 fn app_now() -> i64 {
-    livechart_server::demo::now_ms()
+    app::model::now_ms()
 }
 
 /// (content type, stream, body, status, error kind, something the detail must say)
