@@ -326,34 +326,34 @@ pub const ENV_OVERRIDES: &[(&str, Apply)] = &[
             .map_err(|e| e.to_string())
     }),
     ("LIVECHART_DEMO_INTERVAL_MS", |s, v| {
-        parse_u64(v).map(|n| s.demo.interval_ms = n)
+        parse_whole(v).map(|n| s.demo.interval_ms = n)
     }),
     ("LIVECHART_SSE_RETRY_MS", |s, v| {
-        parse_u64(v).map(|n| s.sse.retry_ms = n)
+        parse_whole(v).map(|n| s.sse.retry_ms = n)
     }),
     ("LIVECHART_SSE_KEEP_ALIVE_MS", |s, v| {
-        parse_u64(v).map(|n| s.sse.keep_alive_ms = n)
+        parse_whole(v).map(|n| s.sse.keep_alive_ms = n)
     }),
     ("LIVECHART_SSE_MAX_CONNECTION_MS", |s, v| {
-        parse_u64(v).map(|n| s.sse.max_connection_ms = n)
+        parse_whole(v).map(|n| s.sse.max_connection_ms = n)
     }),
     ("LIVECHART_HISTORY_RING_EVENTS", |s, v| {
-        parse_usize(v).map(|n| s.history.ring_events = n)
+        parse_whole(v).map(|n| s.history.ring_events = n)
     }),
     ("LIVECHART_HISTORY_RING_BYTES", |s, v| {
-        parse_usize(v).map(|n| s.history.ring_bytes = n)
+        parse_whole(v).map(|n| s.history.ring_bytes = n)
     }),
     ("LIVECHART_HISTORY_WINDOW", |s, v| {
-        parse_usize(v).map(|n| s.history.window = n)
+        parse_whole(v).map(|n| s.history.window = n)
     }),
     ("LIVECHART_STREAMS_AUTO_CREATE", |s, v| {
         parse_bool(v).map(|b| s.streams.auto_create = b)
     }),
     ("LIVECHART_STREAMS_MAX", |s, v| {
-        parse_usize(v).map(|n| s.streams.max = n)
+        parse_whole(v).map(|n| s.streams.max = n)
     }),
     ("LIVECHART_STREAMS_MAX_SERIES", |s, v| {
-        parse_usize(v).map(|n| s.streams.max_series = n)
+        parse_whole(v).map(|n| s.streams.max_series = n)
     }),
     ("LIVECHART_STREAMS_DECLARED", |s, v| {
         v.split(',')
@@ -364,13 +364,13 @@ pub const ENV_OVERRIDES: &[(&str, Apply)] = &[
             .map(|names| s.streams.declared = names)
     }),
     ("LIVECHART_INGEST_MAX_BODY_BYTES", |s, v| {
-        parse_usize(v).map(|n| s.ingest.max_body_bytes = n)
+        parse_whole(v).map(|n| s.ingest.max_body_bytes = n)
     }),
     ("LIVECHART_INGEST_MAX_POINTS", |s, v| {
-        parse_usize(v).map(|n| s.ingest.max_points = n)
+        parse_whole(v).map(|n| s.ingest.max_points = n)
     }),
     ("LIVECHART_LIMITS_MAX_VIEWERS", |s, v| {
-        parse_usize(v).map(|n| s.limits.max_viewers = n)
+        parse_whole(v).map(|n| s.limits.max_viewers = n)
     }),
     ("LIVECHART_AUTH_PUBLISH_TOKEN", |s, v| {
         s.auth.publish_token = Secret::new(v);
@@ -381,7 +381,7 @@ pub const ENV_OVERRIDES: &[(&str, Apply)] = &[
         Ok(())
     }),
     ("LIVECHART_SHUTDOWN_GRACE_MS", |s, v| {
-        parse_u64(v).map(|n| s.shutdown.grace_ms = n)
+        parse_whole(v).map(|n| s.shutdown.grace_ms = n)
     }),
 ];
 
@@ -409,12 +409,8 @@ pub fn apply_env(
     Ok(())
 }
 
-fn parse_u64(v: &str) -> Result<u64, String> {
-    v.parse()
-        .map_err(|_| "expected a whole non-negative number".to_owned())
-}
-
-fn parse_usize(v: &str) -> Result<usize, String> {
+/// A whole non-negative number (`u64` for durations, `usize` for sizes and counts).
+fn parse_whole<T: std::str::FromStr>(v: &str) -> Result<T, String> {
     v.parse()
         .map_err(|_| "expected a whole non-negative number".to_owned())
 }
