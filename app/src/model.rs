@@ -18,6 +18,11 @@ pub mod event_name {
     /// The viewer could not be resumed without a gap, a [`Reset`](super::Reset); a `snapshot`
     /// follows.
     pub const RESET: &str = "reset";
+    /// On a multiplexed connection: every stream of the server, [`Vec<StreamInfo>`]
+    /// (super::StreamInfo), first and whenever a stream, a series or a description is added.
+    pub const STREAMS: &str = "streams";
+    /// A task's state, a [`TaskProgress`](super::TaskProgress).
+    pub const PROGRESS: &str = "progress";
 }
 
 /// The series a point without one belongs to, on a stream that has no series yet.
@@ -181,6 +186,249 @@ pub struct ErrorBody {
     pub detail: String,
 }
 
+/// How a stream wants to be shown; everything is optional. Set with
+/// `PUT /api/streams/{name}` (or by the source that owns the stream).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamMeta {
+    /// A human title for the chart (the stream's name when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// The unit of the values, shown on the value axis, e.g. `°C` or `%`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    /// A fixed value axis from `min` to `max` (both or neither); without it the axis fits
+    /// the data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+}
+
+/// The longest title and unit accepted, in characters.
+pub const MAX_TITLE_LEN: usize = 80;
+pub const MAX_UNIT_LEN: usize = 16;
+
+impl StreamMeta {
+    /// Checks lengths, characters and the range; the error names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        for (field, text, max) in [
+            ("title", &self.title, MAX_TITLE_LEN),
+            ("unit", &self.unit, MAX_UNIT_LEN),
+        ] {
+            let Some(text) = text else { continue };
+            let len = text.chars().count();
+            if len == 0 || len > max {
+                return Err(format!(
+                    "\"{field}\" must be 1 to {max} characters, not {len}"
+                ));
+            }
+            if let Some((i, c)) = text.chars().enumerate().find(|(_, c)| c.is_control()) {
+                return Err(format!(
+                    "\"{field}\" has the control character {c:?} at position {i}"
+                ));
+            }
+        }
+        match (self.min, self.max) {
+            (None, None) => Ok(()),
+            (Some(lo), Some(hi)) if lo.is_finite() && hi.is_finite() && lo < hi => Ok(()),
+            (Some(lo), Some(hi)) => Err(format!(
+                "\"min\" ({lo}) must be below \"max\" ({hi}), both finite"
+            )),
+            _ => Err("give both \"min\" and \"max\" for a fixed range, or neither".to_owned()),
+        }
+    }
+
+    /// The fixed value range, when the stream declares one.
+    pub fn range(&self) -> Option<(f64, f64)> {
+        self.min.zip(self.max)
+    }
+}
+
+/// A stream as the dashboard lists it (`streams` events, `GET /api/streams`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StreamInfo {
+    pub name: StreamName,
+    #[serde(default)]
+    pub meta: StreamMeta,
+    /// Its series so far, by name.
+    #[serde(default)]
+    pub series: Vec<SeriesName>,
+}
+
+impl StreamInfo {
+    /// The chart's title: the declared one, else the stream's name.
+    pub fn title(&self) -> String {
+        self.meta
+            .title
+            .clone()
+            .unwrap_or_else(|| self.name.to_string())
+    }
+}
+
+/// An event of one stream on a multiplexed connection (`GET /api/events?streams=a,b`): the
+/// stream it belongs to, its id there, and the same data the stream's own endpoint sends.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Tagged<T> {
+    pub stream: StreamName,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<EventId>,
+    pub data: T,
+}
+
+/// Where a multiplexed connection is in each of its streams: `a:EPOCH-SEQ,b:EPOCH-SEQ` on the
+/// wire. The server sends it as the connection's event id after every batch, so a browser's
+/// `Last-Event-ID` resumes every stream at once.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Positions(pub Vec<(StreamName, EventId)>);
+
+impl Positions {
+    pub fn get(&self, stream: &StreamName) -> Option<EventId> {
+        self.0.iter().find(|(s, _)| s == stream).map(|(_, id)| *id)
+    }
+}
+
+impl fmt::Display for Positions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (stream, id)) in self.0.iter().enumerate() {
+            let sep = if i == 0 { "" } else { "," };
+            write!(f, "{sep}{stream}:{id}")?;
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for Positions {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut out: Vec<(StreamName, EventId)> = Vec::new();
+        for (i, part) in s.split(',').map(str::trim).enumerate() {
+            if part.is_empty() {
+                continue;
+            }
+            let (name, id) = part
+                .split_once(':')
+                .ok_or_else(|| format!("item {} ({part:?}) is not STREAM:EPOCH-SEQ", i + 1))?;
+            let name = StreamName::parse(name)
+                .map_err(|e| format!("item {} ({part:?}): stream name: {e}", i + 1))?;
+            let id = id
+                .parse()
+                .map_err(|e| format!("item {} ({part:?}): {e}", i + 1))?;
+            if out.iter().any(|(n, _)| *n == name) {
+                return Err(format!("stream \"{name}\" is given twice"));
+            }
+            out.push((name, id));
+        }
+        Ok(Positions(out))
+    }
+}
+
+/// A task's id, as in `/api/tasks/{id}/events`: 16 hexadecimal digits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TaskId(pub u64);
+
+impl fmt::Display for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+impl FromStr for TaskId {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.len() != 16 || !s.chars().all(|c| c.is_ascii_hexdigit()) {
+            let shown: String = s.chars().take(40).collect();
+            return Err(format!(
+                "{shown:?} is not a task id (16 hexadecimal digits, as POST /api/tasks returned)"
+            ));
+        }
+        u64::from_str_radix(s, 16)
+            .map(TaskId)
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl Serialize for TaskId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for TaskId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// What `POST /api/tasks` accepts (an empty body takes the configured defaults).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskSpec {
+    /// How long the simulated task runs, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    /// In how many steps it reports progress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps: Option<u32>,
+    /// A name to show with its progress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+}
+
+/// What `POST /api/tasks` answers (202 Accepted).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskCreated {
+    pub id: TaskId,
+    /// Where its progress streams: `/api/tasks/{id}/events`.
+    pub events: String,
+}
+
+/// Where a task is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatus {
+    Running,
+    Done,
+    /// Stopped before the end (the server shut down).
+    Cancelled,
+}
+
+impl TaskStatus {
+    pub fn is_final(self) -> bool {
+        !matches!(self, TaskStatus::Running)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Running => "running",
+            TaskStatus::Done => "done",
+            TaskStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// One `progress` event of a task; the last one has a final status, then the stream ends.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TaskProgress {
+    pub id: TaskId,
+    pub label: String,
+    pub step: u32,
+    pub steps: u32,
+    /// 0 to 100.
+    pub percent: f64,
+    pub status: TaskStatus,
+    pub message: String,
+}
+
+/// The SSE endpoint of a task's progress.
+pub fn task_events_path(id: TaskId) -> String {
+    format!("/api/tasks/{id}/events")
+}
+
 /// One stream's state, as `GET /healthz` reports it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StreamStatus {
@@ -201,6 +449,9 @@ pub struct StreamStatus {
 pub struct Health {
     /// `ok` while serving, `shutting_down` once a shutdown has begun.
     pub status: String,
+    /// Event-stream connections open (a multiplexed one counts once).
+    #[serde(default)]
+    pub connections: usize,
     pub streams: Vec<StreamStatus>,
 }
 
@@ -321,6 +572,16 @@ pub fn now_ms() -> i64 {
 /// The SSE endpoint of a stream, relative to the site root.
 pub fn events_path(stream: &StreamName) -> String {
     format!("/api/streams/{stream}/events")
+}
+
+/// The multiplexed SSE endpoint for these streams, resuming each after `from` when given.
+pub fn multiplex_path(streams: &[StreamName], from: &Positions) -> String {
+    let list: Vec<&str> = streams.iter().map(StreamName::as_str).collect();
+    let mut path = format!("/api/events?streams={}", list.join(","));
+    if !from.0.is_empty() {
+        path.push_str(&format!("&last_event_id={from}"));
+    }
+    path
 }
 
 /// The page that shows one stream.
@@ -444,5 +705,65 @@ mod tests {
     fn names_deserialize_validated() {
         assert!(serde_json::from_str::<StreamName>(r#""ok""#).is_ok());
         assert!(serde_json::from_str::<SeriesName>(r#""no way""#).is_err());
+    }
+
+    #[test]
+    fn positions_round_trip_and_refuse_nonsense() {
+        let p: Positions = "a:1f-3, b.x:1f-0".parse().unwrap();
+        assert_eq!(p.to_string(), "a:1f-3,b.x:1f-0");
+        assert_eq!(
+            p.get(&StreamName::parse("b.x").unwrap()),
+            Some(EventId {
+                epoch: 0x1f,
+                seq: 0
+            })
+        );
+        assert_eq!("".parse::<Positions>(), Ok(Positions::default()));
+        for (bad, says) in [
+            ("a", "item 1"),
+            ("a:1-1,b/c:1-1", "item 2"),
+            ("a:1-x", "EPOCH-SEQ"),
+            ("a:1-1,a:1-2", "twice"),
+        ] {
+            let err = bad.parse::<Positions>().unwrap_err();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
+        let path = multiplex_path(&[StreamName::parse("a").unwrap()], &p);
+        assert_eq!(path, "/api/events?streams=a&last_event_id=a:1f-3,b.x:1f-0");
+    }
+
+    #[test]
+    fn task_ids_are_16_hex_digits() {
+        let id = TaskId(0xabc);
+        assert_eq!(id.to_string(), "0000000000000abc");
+        assert_eq!("0000000000000abc".parse::<TaskId>(), Ok(id));
+        assert_eq!(serde_json::to_string(&id).unwrap(), r#""0000000000000abc""#);
+        for bad in ["", "abc", "000000000000abcg", "00000000000000abc"] {
+            assert!(bad.parse::<TaskId>().is_err(), "{bad}");
+        }
+        assert_eq!(task_events_path(id), "/api/tasks/0000000000000abc/events");
+    }
+
+    #[test]
+    fn stream_meta_is_validated_field_by_field() {
+        let ok = StreamMeta {
+            title: Some("Robot arm".into()),
+            unit: Some("°C".into()),
+            min: Some(-10.0),
+            max: Some(50.0),
+        };
+        assert_eq!(ok.validate(), Ok(()));
+        assert_eq!(ok.range(), Some((-10.0, 50.0)));
+        let bad = |f: fn(&mut StreamMeta)| {
+            let mut m = ok.clone();
+            f(&mut m);
+            m.validate().unwrap_err()
+        };
+        assert!(bad(|m| m.title = Some(String::new())).contains("\"title\""));
+        assert!(bad(|m| m.unit = Some("x".repeat(17))).contains("\"unit\""));
+        assert!(bad(|m| m.title = Some("a\nb".into())).contains("control"));
+        assert!(bad(|m| m.min = Some(60.0)).contains("below"));
+        assert!(bad(|m| m.max = None).contains("both"));
+        assert!(serde_json::from_str::<StreamMeta>(r#"{"colour":"red"}"#).is_err());
     }
 }

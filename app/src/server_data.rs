@@ -2,7 +2,7 @@
 //! windows. The server provides a [`ServerStreams`] context; in the browser there is none, and
 //! pages fall back to what the event stream sends.
 
-use crate::model::{Snapshot, StreamName};
+use crate::model::{Snapshot, StreamInfo, StreamName};
 use std::sync::Arc;
 
 /// Read access to the server's streams.
@@ -11,6 +11,8 @@ pub trait StreamDirectory: Send + Sync {
     fn snapshot(&self, stream: &StreamName) -> Option<Snapshot>;
     /// Every stream, by name.
     fn names(&self) -> Vec<StreamName>;
+    /// Every stream with its description and series, by name.
+    fn catalog(&self) -> Vec<StreamInfo>;
 }
 
 /// The context the server provides while rendering pages.
@@ -25,4 +27,9 @@ pub fn snapshot(stream: &StreamName) -> Option<Snapshot> {
 /// Every stream's name, when rendering on the server.
 pub fn names() -> Vec<StreamName> {
     leptos::prelude::use_context::<ServerStreams>().map_or_else(Vec::new, |s| s.0.names())
+}
+
+/// Every stream with its description, when rendering on the server.
+pub fn catalog() -> Vec<StreamInfo> {
+    leptos::prelude::use_context::<ServerStreams>().map_or_else(Vec::new, |s| s.0.catalog())
 }

@@ -1,16 +1,22 @@
 //! The HTTP API handlers: SSE subscription, health, metrics, and JSON errors for everything
 //! else under `/api`. Publishing is in `ingest`.
 
-use crate::viewer::{self, BodyOptions};
-use crate::AppState;
-use app::model::{ErrorBody, EventId, Health, StreamName};
+use crate::hub::{Admission, Stream};
+use crate::viewer::{self, BodyOptions, Feed};
+use crate::{auth, ingest, AppState};
+use app::model::{
+    ErrorBody, EventId, Health, Positions, StreamInfo, StreamMeta, StreamName, MAX_NAME_LEN,
+};
+use axum::body::Body;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use serde::de::DeserializeOwned;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// An API failure: an HTTP status and an [`ErrorBody`].
@@ -114,28 +120,27 @@ fn resume_from(
     }
 }
 
-/// `GET /api/streams/{name}/events`: the stream as Server-Sent Events.
-pub async fn stream_events(
-    State(state): State<AppState>,
-    path: Result<Path<String>, PathRejection>,
+fn query(
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let name = stream_name(path)?;
-    let Query(query) = query
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))?;
-    let resume = resume_from(&headers, &query)?;
-    let stream = state.hub.get(&name).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "unknown_stream",
-            format!("there is no stream named \"{name}\""),
-        )
-    })?;
-    let sse = &state.settings.sse;
+) -> Result<HashMap<String, String>, ApiError> {
+    query
+        .map(|Query(q)| q)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))
+}
+
+fn unknown_stream(name: &StreamName) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "unknown_stream",
+        format!("there is no stream named \"{name}\""),
+    )
+}
+
+/// Lets one more event-stream connection in, or says why not (shutting down, full).
+pub fn admit(state: &AppState) -> Result<Admission, ApiError> {
     let retry_after = || {
         // Whole seconds, rounded up: at least the browser's own reconnect delay.
-        let secs = sse.retry_ms.div_ceil(1000).max(1);
+        let secs = state.settings.sse.retry_ms.div_ceil(1000).max(1);
         HeaderValue::from_str(&secs.to_string()).unwrap_or(HeaderValue::from_static("1"))
     };
     if state.shutdown.is_cancelled() {
@@ -146,22 +151,25 @@ pub async fn stream_events(
         )
         .with_header(header::RETRY_AFTER, retry_after()));
     }
-    let admission = state.hub.admit().map_err(|e| {
+    state.hub.admit().map_err(|e| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "too_many_viewers",
             e.to_string(),
         )
         .with_header(header::RETRY_AFTER, retry_after())
-    })?;
+    })
+}
+
+/// An event-stream response that sends what `feed` produces until either side ends it.
+pub fn event_stream<F: Feed>(state: &AppState, feed: F) -> Response {
+    let sse = &state.settings.sse;
     let opts = BodyOptions {
         retry_ms: sse.retry_ms,
         keep_alive: Duration::from_millis(sse.keep_alive_ms),
         lifetime: (sse.max_connection_ms > 0).then(|| Duration::from_millis(sse.max_connection_ms)),
     };
-    let viewer = stream.subscribe(resume, admission);
-    let body = viewer::body(viewer, opts, state.shutdown.clone());
-    let mut response = body.into_response();
+    let mut response = viewer::body(feed, opts, state.shutdown.clone()).into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -170,7 +178,166 @@ pub async fn stream_events(
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     // nginx buffers proxied responses unless told not to; an event stream must not wait.
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    Ok(response)
+    response
+}
+
+/// `GET /api/streams/{name}/events`: the stream as Server-Sent Events.
+pub async fn stream_events(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    query_: Result<Query<HashMap<String, String>>, QueryRejection>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let name = stream_name(path)?;
+    let resume = resume_from(&headers, &query(query_)?)?;
+    let stream = state.hub.get(&name).ok_or_else(|| unknown_stream(&name))?;
+    let admission = admit(&state)?;
+    Ok(event_stream(&state, stream.subscribe(resume, admission)))
+}
+
+/// The streams of `?streams=a,b,c`: each a valid, existing stream, none twice, not too many.
+fn listed_streams(state: &AppState, list: Option<&String>) -> Result<Vec<Arc<Stream>>, ApiError> {
+    let bad = |detail: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid_streams", detail);
+    let max = state.settings.limits.max_streams_per_connection;
+    let names = list.map_or("", String::as_str);
+    if names.len() > max * (MAX_NAME_LEN + 1) {
+        return Err(bad(format!(
+            "streams: at most {max} streams per connection"
+        )));
+    }
+    let mut streams: Vec<Arc<Stream>> = Vec::new();
+    for (i, raw) in names.split(',').map(str::trim).enumerate() {
+        if raw.is_empty() {
+            continue;
+        }
+        let name = StreamName::parse(raw)
+            .map_err(|e| bad(format!("streams, item {} ({raw:?}): {e}", i + 1)))?;
+        if streams.iter().any(|s| *s.name() == name) {
+            return Err(bad(format!("streams: \"{name}\" is listed twice")));
+        }
+        if streams.len() == max {
+            return Err(bad(format!(
+                "streams: at most {max} streams per connection"
+            )));
+        }
+        streams.push(state.hub.get(&name).ok_or_else(|| unknown_stream(&name))?);
+    }
+    Ok(streams)
+}
+
+/// Where a multiplexed connection resumes: `Last-Event-ID` (what a reconnecting browser sends)
+/// wins over `?last_event_id=`; both are [`Positions`].
+fn positions_from(
+    headers: &HeaderMap,
+    query: &HashMap<String, String>,
+) -> Result<Positions, ApiError> {
+    let bad = |source: &str, e: &dyn std::fmt::Display| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_last_event_id",
+            format!("{source}: {e} (expected STREAM:EPOCH-SEQ,…)"),
+        )
+    };
+    if let Some(value) = headers.get("last-event-id") {
+        let text = value
+            .to_str()
+            .map_err(|_| bad("Last-Event-ID header", &"not visible ASCII"))?;
+        if !text.trim().is_empty() {
+            return text.parse().map_err(|e| bad("Last-Event-ID header", &e));
+        }
+    }
+    match query.get("last_event_id") {
+        Some(v) => v.parse().map_err(|e| bad("last_event_id", &e)),
+        None => Ok(Positions::default()),
+    }
+}
+
+/// `GET /api/events?streams=a,b`: several streams on one connection, plus the catalog.
+pub async fn multiplex_events(
+    State(state): State<AppState>,
+    query_: Result<Query<HashMap<String, String>>, QueryRejection>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let query = query(query_)?;
+    let streams = listed_streams(&state, query.get("streams"))?;
+    let from = positions_from(&headers, &query)?;
+    let admission = admit(&state)?;
+    let viewer = state.hub.subscribe_many(&streams, &from, admission);
+    Ok(event_stream(&state, viewer))
+}
+
+/// `GET /api/streams`: every stream with its description and series.
+pub async fn list_streams(State(state): State<AppState>) -> Json<Vec<StreamInfo>> {
+    Json(state.hub.catalog())
+}
+
+/// A JSON request body as `T`; an empty body is `None`. Errors say where in the body.
+pub async fn json_body<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<Option<T>, ApiError> {
+    let bytes = ingest::read_body(headers, body, limit).await?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !json {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as Content-Type: application/json",
+        ));
+    }
+    let invalid = |detail: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", detail);
+    let mut de = serde_json::Deserializer::from_slice(&bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let at = e.path().to_string();
+        match at.as_str() {
+            "." => invalid(format!("body: {}", e.inner())),
+            _ => invalid(format!("body, field {at}: {}", e.inner())),
+        }
+    })?;
+    de.end().map_err(|e| invalid(format!("body: {e}")))?;
+    Ok(Some(value))
+}
+
+/// `PUT /api/streams/{name}`: sets a stream's title, unit and value range (creating the stream
+/// when publishing would).
+pub async fn describe_stream(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<StreamInfo>, ApiError> {
+    auth::require_publish(&state.settings.auth.publish_token, &headers)?;
+    let name = stream_name(path)?;
+    let meta: StreamMeta = json_body(&headers, body, 64 << 10)
+        .await?
+        .unwrap_or_default();
+    meta.validate().map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_meta",
+            format!("body: {e}"),
+        )
+    })?;
+    let stream = state
+        .hub
+        .describe(&name, meta, state.settings.streams.auto_create)
+        .map_err(|e| match e {
+            crate::hub::PublishError::UnknownStream(n) => unknown_stream(&n),
+            other => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "too_many_streams",
+                other.to_string(),
+            ),
+        })?;
+    Ok(Json(stream.info()))
 }
 
 /// `GET /metrics`: Prometheus text format (OpenMetrics).
@@ -193,6 +360,7 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
     let shutting_down = state.shutdown.is_cancelled();
     let body = Health {
         status: if shutting_down { "shutting_down" } else { "ok" }.to_owned(),
+        connections: state.hub.viewers(),
         streams: state.hub.status(),
     };
     let status = if shutting_down {

@@ -2,7 +2,7 @@
 //! constant time and never logged or echoed.
 
 use crate::api::ApiError;
-use crate::config::Secret;
+use crate::config::{AuthSettings, Secret};
 use crate::AppState;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -55,6 +55,30 @@ pub fn require_publish(secret: &Secret, headers: &HeaderMap) -> Result<(), ApiEr
         )),
         Some(t) if secret.matches(t) => Ok(()),
         Some(_) => Err(forbidden("publish")),
+    }
+}
+
+/// Starting a task is something a viewer does from the page: it needs the view token (as a
+/// bearer token or the page's cookie) when one is configured, or the publish token.
+pub fn require_view_or_publish(auth: &AuthSettings, headers: &HeaderMap) -> Result<(), ApiError> {
+    if !auth.view_token.is_set() {
+        return Ok(());
+    }
+    let given = match bearer(headers)? {
+        Some(t) => Some(t),
+        None => cookie_token(headers),
+    };
+    match given {
+        None => Err(unauthorized(
+            "starting a task needs the view token: send `Authorization: Bearer <token>` or open the page with ?token=",
+        )),
+        Some(t)
+            if auth.view_token.matches(t)
+                || (auth.publish_token.is_set() && auth.publish_token.matches(t)) =>
+        {
+            Ok(())
+        }
+        Some(_) => Err(forbidden("view")),
     }
 }
 

@@ -32,6 +32,82 @@ pub struct Settings {
     pub limits: LimitSettings,
     pub auth: AuthSettings,
     pub shutdown: ShutdownSettings,
+    pub tasks: TaskSettings,
+    pub system: SystemSettings,
+    pub classic: ClassicSettings,
+}
+
+/// Simulated long-running tasks (`POST /api/tasks`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TaskSettings {
+    /// Defaults for a task started without a body.
+    pub duration_ms: u64,
+    pub steps: u32,
+    /// The most a request may ask for.
+    pub max_duration_ms: u64,
+    pub max_steps: u32,
+    /// Tasks running at once; more are refused (429 too_many_tasks).
+    pub max_running: usize,
+    /// Starts allowed per minute, in bursts of up to `burst` (429 rate_limited).
+    pub per_minute: u32,
+    pub burst: u32,
+    /// How long a finished task nobody watched is kept for a late viewer.
+    pub linger_ms: u64,
+}
+
+impl Default for TaskSettings {
+    fn default() -> Self {
+        TaskSettings {
+            duration_ms: 10_000,
+            steps: 20,
+            max_duration_ms: 3_600_000,
+            max_steps: 10_000,
+            max_running: 16,
+            per_minute: 30,
+            burst: 10,
+            linger_ms: 30_000,
+        }
+    }
+}
+
+/// The built-in source of this machine's CPU and memory use.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SystemSettings {
+    pub enabled: bool,
+    pub stream: StreamName,
+    pub interval_ms: u64,
+    /// One series per core besides the total (as many as the stream's series limit allows).
+    pub per_core: bool,
+}
+
+impl Default for SystemSettings {
+    fn default() -> Self {
+        SystemSettings {
+            enabled: true,
+            stream: StreamName::parse("system").expect("'system' is a valid stream name"),
+            interval_ms: 1000,
+            per_core: true,
+        }
+    }
+}
+
+/// The classic two-event-types demo: a `counter` and a `time` series on one stream.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ClassicSettings {
+    pub enabled: bool,
+    pub stream: StreamName,
+}
+
+impl Default for ClassicSettings {
+    fn default() -> Self {
+        ClassicSettings {
+            enabled: true,
+            stream: StreamName::parse("classic").expect("'classic' is a valid stream name"),
+        }
+    }
 }
 
 /// The built-in demo source: a random value once per interval.
@@ -96,6 +172,8 @@ pub struct IngestSettings {
 pub struct LimitSettings {
     /// The most event-stream connections at once; more get 503 with `Retry-After`.
     pub max_viewers: usize,
+    /// The most streams one multiplexed connection (`/api/events?streams=`) follows.
+    pub max_streams_per_connection: usize,
 }
 
 /// Optional bearer tokens. Empty means open.
@@ -198,7 +276,7 @@ impl Default for HistorySettings {
         HistorySettings {
             ring_events: 1024,
             ring_bytes: 8 << 20,
-            window: 120,
+            window: 500,
         }
     }
 }
@@ -227,6 +305,7 @@ impl Default for LimitSettings {
     fn default() -> Self {
         LimitSettings {
             max_viewers: 10_000,
+            max_streams_per_connection: 32,
         }
     }
 }
@@ -372,6 +451,9 @@ pub const ENV_OVERRIDES: &[(&str, Apply)] = &[
     ("LIVECHART_LIMITS_MAX_VIEWERS", |s, v| {
         parse_whole(v).map(|n| s.limits.max_viewers = n)
     }),
+    ("LIVECHART_LIMITS_MAX_STREAMS_PER_CONNECTION", |s, v| {
+        parse_whole(v).map(|n| s.limits.max_streams_per_connection = n)
+    }),
     ("LIVECHART_AUTH_PUBLISH_TOKEN", |s, v| {
         s.auth.publish_token = Secret::new(v);
         Ok(())
@@ -379,6 +461,36 @@ pub const ENV_OVERRIDES: &[(&str, Apply)] = &[
     ("LIVECHART_AUTH_VIEW_TOKEN", |s, v| {
         s.auth.view_token = Secret::new(v);
         Ok(())
+    }),
+    ("LIVECHART_TASKS_DURATION_MS", |s, v| {
+        parse_whole(v).map(|n| s.tasks.duration_ms = n)
+    }),
+    ("LIVECHART_TASKS_STEPS", |s, v| {
+        parse_whole(v).map(|n| s.tasks.steps = n)
+    }),
+    ("LIVECHART_TASKS_MAX_RUNNING", |s, v| {
+        parse_whole(v).map(|n| s.tasks.max_running = n)
+    }),
+    ("LIVECHART_TASKS_PER_MINUTE", |s, v| {
+        parse_whole(v).map(|n| s.tasks.per_minute = n)
+    }),
+    ("LIVECHART_TASKS_BURST", |s, v| {
+        parse_whole(v).map(|n| s.tasks.burst = n)
+    }),
+    ("LIVECHART_TASKS_LINGER_MS", |s, v| {
+        parse_whole(v).map(|n| s.tasks.linger_ms = n)
+    }),
+    ("LIVECHART_SYSTEM_ENABLED", |s, v| {
+        parse_bool(v).map(|b| s.system.enabled = b)
+    }),
+    ("LIVECHART_SYSTEM_INTERVAL_MS", |s, v| {
+        parse_whole(v).map(|n| s.system.interval_ms = n)
+    }),
+    ("LIVECHART_SYSTEM_PER_CORE", |s, v| {
+        parse_bool(v).map(|b| s.system.per_core = b)
+    }),
+    ("LIVECHART_CLASSIC_ENABLED", |s, v| {
+        parse_bool(v).map(|b| s.classic.enabled = b)
     }),
     ("LIVECHART_SHUTDOWN_GRACE_MS", |s, v| {
         parse_whole(v).map(|n| s.shutdown.grace_ms = n)
@@ -467,17 +579,61 @@ impl Settings {
             1,
             1_000_000,
         );
+        range(
+            "limits.max-streams-per-connection",
+            self.limits.max_streams_per_connection as u64,
+            1,
+            1024,
+        );
         range("shutdown.grace-ms", self.shutdown.grace_ms, 0, 600_000);
+        let t = &self.tasks;
+        range("tasks.max-duration-ms", t.max_duration_ms, 100, 86_400_000);
+        range(
+            "tasks.duration-ms",
+            t.duration_ms,
+            100,
+            t.max_duration_ms.max(100),
+        );
+        range("tasks.max-steps", u64::from(t.max_steps), 1, 1_000_000);
+        range(
+            "tasks.steps",
+            u64::from(t.steps),
+            1,
+            u64::from(t.max_steps.max(1)),
+        );
+        range("tasks.max-running", t.max_running as u64, 1, 100_000);
+        range("tasks.per-minute", u64::from(t.per_minute), 1, 1_000_000);
+        range("tasks.burst", u64::from(t.burst), 1, 1_000_000);
+        range("tasks.linger-ms", t.linger_ms, 0, 86_400_000);
+        range(
+            "system.interval-ms",
+            self.system.interval_ms,
+            200,
+            86_400_000,
+        );
         if h.ring_events < h.window {
             problems.push(format!(
                 "livechart.history.ring-events = {}: must be at least history.window ({})",
                 h.ring_events, h.window
             ));
         }
-        if self.streams.declared.len() + usize::from(self.demo.enabled) > self.streams.max {
+        let sources = [
+            ("demo", self.demo.enabled, &self.demo.stream),
+            ("system", self.system.enabled, &self.system.stream),
+            ("classic", self.classic.enabled, &self.classic.stream),
+        ];
+        let built_in: Vec<_> = sources.iter().filter(|s| s.1).collect();
+        for (i, (key, _, name)) in built_in.iter().enumerate() {
+            if let Some((other, _, _)) = built_in[..i].iter().find(|s| s.2 == *name) {
+                problems.push(format!(
+                    "livechart.{key}.stream = \"{name}\": already the stream of livechart.{other}"
+                ));
+            }
+        }
+        if self.streams.declared.len() + built_in.len() > self.streams.max {
             problems.push(format!(
-                "livechart.streams.declared: {} streams (with the demo) exceed streams.max = {}",
-                self.streams.declared.len() + usize::from(self.demo.enabled),
+                "livechart.streams.declared: {} streams (with the built-in sources) exceed streams.max = {}",
+                self.streams.declared.len() + built_in.len(),
                 self.streams.max
             ));
         }

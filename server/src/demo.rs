@@ -39,3 +39,49 @@ pub fn spawn(
         }
     })
 }
+
+/// The classic demo of two event types on one stream: a `counter` event at irregular
+/// intervals and a `time` event every second. Each event type is a series of the stream:
+/// `time` is the seconds of the server's clock (a sawtooth, 0 to 59) and `counter` counts the
+/// counter events since the minute began (a staircase that starts again with each minute), so
+/// both share one 0–60 axis and the legend tells them apart.
+pub fn spawn_classic(stream: Arc<Stream>, shutdown: CancellationToken) -> JoinHandle<()> {
+    stream.set_meta(app::model::StreamMeta {
+        title: Some("Two event types: counter and time".to_owned()),
+        unit: None,
+        min: Some(0.0),
+        max: Some(60.0),
+    });
+    tokio::spawn(async move {
+        let series = |name: &str| app::model::SeriesName::parse(name).ok();
+        let (counter, time) = (series("counter"), series("time"));
+        let mut count = 0u64;
+        let mut minute = now_ms().div_euclid(60_000);
+        let mut rng = fastrand::Rng::new();
+        let mut next_count = tokio::time::Instant::now();
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            let point = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep_until(next_count) => {
+                    let now_minute = now_ms().div_euclid(60_000);
+                    if now_minute != minute {
+                        minute = now_minute;
+                        count = 0;
+                    }
+                    count += 1;
+                    next_count += Duration::from_millis(rng.u64(400..=2000));
+                    NewPoint { series: counter.clone(), ts: None, value: count as f64 }
+                }
+                _ = tick.tick() => {
+                    let secs = now_ms().div_euclid(1000).rem_euclid(60);
+                    NewPoint { series: time.clone(), ts: None, value: secs as f64 }
+                }
+            };
+            if let Err(e) = stream.publish(&[point], now_ms()) {
+                tracing::warn!(stream = %stream.name(), "classic demo event not published: {e}");
+            }
+        }
+    })
+}

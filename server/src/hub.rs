@@ -11,8 +11,8 @@
 
 use crate::sse;
 use app::model::{
-    event_name, EventId, NewPoint, Point, Reset, ResetReason, SeriesName, Snapshot, StreamName,
-    StreamStatus,
+    event_name, EventId, NewPoint, Point, Positions, Reset, ResetReason, SeriesName, Snapshot,
+    StreamInfo, StreamMeta, StreamName, StreamStatus,
 };
 use bytes::Bytes;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -31,11 +31,36 @@ pub struct Limits {
     pub max_viewers: usize,
 }
 
-/// One encoded event. Cloning it clones a reference, not the bytes.
+/// One event, encoded once for each kind of connection: a stream's own endpoint, and the
+/// multiplexed one (where the data is wrapped in a [`Tagged`](app::model::Tagged) naming the
+/// stream). Cloning it clones references, not the bytes.
 #[derive(Clone, Debug)]
 struct Frame {
     seq: u64,
     bytes: Bytes,
+    mux: Bytes,
+}
+
+impl Frame {
+    fn get(&self, encoding: Encoding) -> &Bytes {
+        match encoding {
+            Encoding::Single => &self.bytes,
+            Encoding::Mux => &self.mux,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.bytes.len() + self.mux.len()
+    }
+}
+
+/// Which encoding of its frames a connection receives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    /// `GET /api/streams/{name}/events`: the data as is, with the event's own id.
+    Single,
+    /// `GET /api/events?streams=…`: the data tagged with its stream and id.
+    Mux,
 }
 
 /// All streams of this server.
@@ -44,6 +69,10 @@ pub struct Hub {
     limits: Limits,
     streams: RwLock<BTreeMap<StreamName, Arc<Stream>>>,
     viewers: Arc<AtomicUsize>,
+    /// Bumped whenever the catalog (streams, their series, their descriptions) changes.
+    catalog: Arc<watch::Sender<u64>>,
+    /// The encoded `streams` event of a catalog version.
+    catalog_cache: Mutex<Option<(u64, Bytes)>>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -113,6 +142,8 @@ impl Hub {
             limits,
             streams: RwLock::new(BTreeMap::new()),
             viewers: Arc::new(AtomicUsize::new(0)),
+            catalog: Arc::new(watch::Sender::new(0)),
+            catalog_cache: Mutex::new(None),
         }
     }
 
@@ -136,10 +167,75 @@ impl Hub {
         if streams.len() >= self.limits.max_streams {
             return Err(PublishError::TooManyStreams(self.limits.max_streams));
         }
-        let stream = Arc::new(Stream::new(name.clone(), self.epoch, self.limits.clone()));
+        let stream = Arc::new(Stream::new(
+            name.clone(),
+            self.epoch,
+            self.limits.clone(),
+            self.catalog.clone(),
+        ));
         streams.insert(name.clone(), stream.clone());
+        drop(streams);
+        self.catalog.send_modify(|v| *v += 1);
         tracing::info!(stream = %name, "stream created");
         Ok(stream)
+    }
+
+    /// Sets a stream's description, creating the stream when `create` allows.
+    pub fn describe(
+        &self,
+        name: &StreamName,
+        meta: StreamMeta,
+        create: bool,
+    ) -> Result<Arc<Stream>, PublishError> {
+        let stream = match self.get(name) {
+            Some(s) => s,
+            None if create => self.declare(name)?,
+            None => return Err(PublishError::UnknownStream(name.clone())),
+        };
+        stream.set_meta(meta);
+        Ok(stream)
+    }
+
+    /// Every stream as the dashboard lists it, by name.
+    pub fn catalog(&self) -> Vec<StreamInfo> {
+        self.streams().iter().map(|s| s.info()).collect()
+    }
+
+    /// The catalog as an encoded `streams` event, encoded once per version.
+    fn catalog_frame(&self, version: u64) -> Bytes {
+        let mut cache = self
+            .catalog_cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some((v, bytes)) = cache.as_ref() {
+            if *v == version {
+                return bytes.clone();
+            }
+        }
+        let data = serde_json::to_string(&self.catalog()).unwrap_or_else(|_| unreachable_json());
+        let bytes = sse::encode_event(None, event_name::STREAMS, &data);
+        *cache = Some((version, bytes.clone()));
+        bytes
+    }
+
+    /// One connection following several streams, each from its own position (a fresh
+    /// snapshot where `from` has none), preceded by the catalog.
+    pub fn subscribe_many(
+        self: &Arc<Self>,
+        streams: &[Arc<Stream>],
+        from: &Positions,
+        admission: Admission,
+    ) -> MuxViewer {
+        MuxViewer {
+            hub: self.clone(),
+            cursors: streams
+                .iter()
+                .map(|s| s.cursor(from.get(s.name()), Encoding::Mux))
+                .collect(),
+            catalog: self.catalog.subscribe(),
+            catalog_sent: None,
+            _admission: admission,
+        }
     }
 
     /// Publishes a batch as one event, creating the stream first when `create` allows. All or
@@ -228,11 +324,14 @@ pub struct Stream {
     epoch: u64,
     limits: Limits,
     state: RwLock<State>,
+    meta: RwLock<StreamMeta>,
+    /// The hub's catalog version, bumped when this stream gains a series or a description.
+    catalog: Arc<watch::Sender<u64>>,
     /// The last sequence number, for waking viewers. One value however many events were
     /// published: a woken viewer reads what it needs from the ring.
     seq_tx: watch::Sender<u64>,
     /// The encoded snapshot of the current window, reused until the next publish.
-    snapshot_cache: Mutex<Option<(u64, Bytes)>>,
+    snapshot_cache: Mutex<Option<(u64, Frame)>>,
     counters: Counters,
 }
 
@@ -273,10 +372,12 @@ enum Start {
 }
 
 impl Stream {
-    fn new(name: StreamName, epoch: u64, limits: Limits) -> Self {
+    fn new(name: StreamName, epoch: u64, limits: Limits, catalog: Arc<watch::Sender<u64>>) -> Self {
         Stream {
             name,
             epoch,
+            meta: RwLock::new(StreamMeta::default()),
+            catalog,
             state: RwLock::new(State {
                 last_seq: 0,
                 ring: VecDeque::with_capacity(limits.ring_events.min(4096)),
@@ -296,6 +397,37 @@ impl Stream {
 
     pub fn counters(&self) -> &Counters {
         &self.counters
+    }
+
+    /// Sets how the stream wants to be shown (validated by the caller).
+    pub fn set_meta(&self, meta: StreamMeta) {
+        let mut current = self.meta.write().unwrap_or_else(PoisonError::into_inner);
+        if *current != meta {
+            *current = meta;
+            drop(current);
+            self.catalog.send_modify(|v| *v += 1);
+        }
+    }
+
+    pub fn meta(&self) -> StreamMeta {
+        read(&self.meta).clone()
+    }
+
+    pub fn info(&self) -> StreamInfo {
+        StreamInfo {
+            name: self.name.clone(),
+            meta: self.meta(),
+            series: read(&self.state).window.keys().cloned().collect(),
+        }
+    }
+
+    /// Encodes one event for both kinds of connection.
+    fn encode(&self, id: Option<EventId>, seq: u64, event: &str, data: &str) -> Frame {
+        Frame {
+            seq,
+            bytes: sse::encode_event(id, event, data),
+            mux: sse::encode_event(None, event, &tagged_json(&self.name, id, data)),
+        }
     }
 
     fn id(&self, seq: u64) -> EventId {
@@ -352,15 +484,15 @@ impl Stream {
         let seq = st.last_seq + 1;
         let id = self.id(seq);
         let data = serde_json::to_string(&points).unwrap_or_else(|_| unreachable_json());
-        let bytes = sse::encode_event(Some(id), event_name::POINTS, &data);
+        let frame = self.encode(Some(id), seq, event_name::POINTS, &data);
         st.last_seq = seq;
-        st.ring_bytes += bytes.len();
-        st.ring.push_back(Frame { seq, bytes });
+        st.ring_bytes += frame.len();
+        st.ring.push_back(frame);
         while st.ring.len() > self.limits.ring_events
             || (st.ring_bytes > self.limits.ring_bytes && st.ring.len() > 1)
         {
             if let Some(old) = st.ring.pop_front() {
-                st.ring_bytes -= old.bytes.len();
+                st.ring_bytes -= old.len();
             }
         }
         let window = self.limits.window;
@@ -372,6 +504,9 @@ impl Stream {
             samples.push_back((p.ts, p.value));
         }
         drop(st);
+        if !new_series.is_empty() {
+            self.catalog.send_modify(|v| *v += 1);
+        }
         self.counters.events.fetch_add(1, Ordering::Relaxed);
         self.counters
             .points
@@ -387,31 +522,39 @@ impl Stream {
 
     /// The snapshot as an encoded `snapshot` event (id: the last event), encoded once per
     /// stream position however many viewers start from it.
-    fn snapshot_frame(&self, st: &State) -> Bytes {
+    fn snapshot_frame(&self, st: &State, encoding: Encoding) -> Bytes {
         let mut cache = self
             .snapshot_cache
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if let Some((seq, bytes)) = cache.as_ref() {
+        if let Some((seq, frame)) = cache.as_ref() {
             if *seq == st.last_seq {
-                return bytes.clone();
+                return frame.get(encoding).clone();
             }
         }
         let snapshot = snapshot_of(st, self.epoch);
         let data = serde_json::to_string(&snapshot).unwrap_or_else(|_| unreachable_json());
-        let bytes = sse::encode_event(snapshot.last_id, event_name::SNAPSHOT, &data);
-        *cache = Some((st.last_seq, bytes.clone()));
+        let frame = self.encode(snapshot.last_id, st.last_seq, event_name::SNAPSHOT, &data);
+        let bytes = frame.get(encoding).clone();
+        *cache = Some((st.last_seq, frame));
         bytes
     }
 
     /// A `reset` event followed by the snapshot. The reset has no id, so a client's last id
     /// only moves with the snapshot.
-    fn reset_frames(&self, st: &State, reason: ResetReason, detail: String) -> Bytes {
+    fn reset_frames(
+        &self,
+        st: &State,
+        reason: ResetReason,
+        detail: String,
+        encoding: Encoding,
+    ) -> Bytes {
         self.counters.resets[reason as usize].fetch_add(1, Ordering::Relaxed);
         let data =
             serde_json::to_string(&Reset { reason, detail }).unwrap_or_else(|_| unreachable_json());
-        let mut out = sse::encode_event(None, event_name::RESET, &data).to_vec();
-        out.extend_from_slice(&self.snapshot_frame(st));
+        let reset = self.encode(None, 0, event_name::RESET, &data);
+        let mut out = reset.get(encoding).to_vec();
+        out.extend_from_slice(&self.snapshot_frame(st, encoding));
         Bytes::from(out)
     }
 
@@ -445,30 +588,38 @@ impl Stream {
     }
 
     /// Starts a viewer after `resume` (replaying what it missed from the ring) or, without
-    /// one, with a snapshot. Position and snapshot are taken under one lock: nothing
-    /// published meanwhile is missed or sent twice.
+    /// one, with a snapshot.
     pub fn subscribe(self: &Arc<Self>, resume: Option<EventId>, admission: Admission) -> Viewer {
+        Viewer {
+            cursor: self.cursor(resume, Encoding::Single),
+            _admission: admission,
+        }
+    }
+
+    /// A position in this stream for one connection. Position and snapshot are taken under
+    /// one lock: nothing published meanwhile is missed or sent twice.
+    fn cursor(self: &Arc<Self>, resume: Option<EventId>, encoding: Encoding) -> Cursor {
         let rx = self.seq_tx.subscribe();
         let st = read(&self.state);
-        let (cursor, pending) = match self.start_for(&st, resume) {
+        let (next, pending) = match self.start_for(&st, resume) {
             Start::Resume(seq) => {
                 self.counters.resumed.fetch_add(1, Ordering::Relaxed);
                 (seq + 1, None)
             }
-            Start::Snapshot(None) => (st.last_seq + 1, Some(self.snapshot_frame(&st))),
+            Start::Snapshot(None) => (st.last_seq + 1, Some(self.snapshot_frame(&st, encoding))),
             Start::Snapshot(Some((reason, detail))) => (
                 st.last_seq + 1,
-                Some(self.reset_frames(&st, reason, detail)),
+                Some(self.reset_frames(&st, reason, detail, encoding)),
             ),
         };
         drop(st);
         self.counters.viewers.fetch_add(1, Ordering::Relaxed);
-        Viewer {
+        Cursor {
             stream: self.clone(),
             rx,
-            cursor,
+            next,
             pending,
-            _admission: admission,
+            encoding,
         }
     }
 
@@ -516,21 +667,37 @@ fn snapshot_of(st: &State, epoch: u64) -> Snapshot {
     }
 }
 
+/// The JSON of a [`Tagged`](app::model::Tagged) event around already-encoded `data`, so that
+/// the data is serialized once for both encodings.
+fn tagged_json(stream: &StreamName, id: Option<EventId>, data: &str) -> String {
+    // Stream names are `[A-Za-z0-9_.-]` and ids `hex-digits`: nothing to escape.
+    match id {
+        Some(id) => format!(r#"{{"stream":"{stream}","id":"{id}","data":{data}}}"#),
+        None => format!(r#"{{"stream":"{stream}","data":{data}}}"#),
+    }
+}
+
 /// Points, snapshots and resets are plain structs of strings and finite numbers: JSON
 /// encoding them cannot fail.
 fn unreachable_json() -> String {
     unreachable!("encoding a point, snapshot or reset as JSON cannot fail")
 }
 
-/// One subscriber's position in a stream. Dropping it (the connection ended) releases
+/// One connection's position in one stream. Dropping it (the connection ended) releases
 /// everything it held.
-pub struct Viewer {
+struct Cursor {
     stream: Arc<Stream>,
     rx: watch::Receiver<u64>,
     /// The next sequence number to send.
-    cursor: u64,
+    next: u64,
     /// What to send before anything from the ring (the snapshot, after a reset if any).
     pending: Option<Bytes>,
+    encoding: Encoding,
+}
+
+/// A subscriber of one stream (`GET /api/streams/{name}/events`).
+pub struct Viewer {
+    cursor: Cursor,
     _admission: Admission,
 }
 
@@ -549,67 +716,138 @@ impl Viewer {
     /// Waits until there is something to send, then takes everything pending (up to
     /// [`MAX_COALESCED_BYTES`]) so that a burst costs one write, not one per event.
     pub async fn next(&mut self) -> Next {
-        if let Some(bytes) = self.pending.take() {
-            return Next::Frames(bytes);
-        }
         loop {
-            self.rx.borrow_and_update();
-            if let Some(bytes) = self.take_ready() {
+            self.cursor.rx.borrow_and_update();
+            if let Some(bytes) = self.cursor.take() {
                 return Next::Frames(bytes);
             }
-            if self.rx.changed().await.is_err() {
+            if self.cursor.rx.changed().await.is_err() {
                 return Next::Closed;
             }
         }
     }
+}
 
-    fn take_ready(&mut self) -> Option<Bytes> {
+impl Cursor {
+    /// What this connection has to send from this stream now, if anything.
+    fn take(&mut self) -> Option<Bytes> {
+        if let Some(bytes) = self.pending.take() {
+            return Some(bytes);
+        }
         let st = read(&self.stream.state);
-        if self.cursor > st.last_seq {
+        if self.next > st.last_seq {
             return None;
         }
         let first = st.first_seq();
-        if self.cursor < first {
+        if self.next < first {
             // Fell out of the ring: what it missed is gone, so start it over.
             let detail = format!(
                 "this connection fell {} events behind, more than the {} held",
-                st.last_seq + 1 - self.cursor,
+                st.last_seq + 1 - self.next,
                 st.ring.len()
             );
-            let bytes = self.stream.reset_frames(&st, ResetReason::Lagged, detail);
-            self.cursor = st.last_seq + 1;
+            let bytes = self
+                .stream
+                .reset_frames(&st, ResetReason::Lagged, detail, self.encoding);
+            self.next = st.last_seq + 1;
             return Some(bytes);
         }
-        let start = (self.cursor - first) as usize;
-        let mut frames = st.ring.range(start..);
+        let start = (self.next - first) as usize;
+        let mut frames = st.ring.range(start..).map(|f| f.get(self.encoding));
         let head = frames.next()?;
         let mut sent = 1u64;
-        let chunk = if self.cursor == st.last_seq {
-            head.bytes.clone()
+        let chunk = if self.next == st.last_seq {
+            head.clone()
         } else {
-            let mut buf = Vec::with_capacity(MAX_COALESCED_BYTES.min(head.bytes.len() * 8));
-            buf.extend_from_slice(&head.bytes);
+            let mut buf = Vec::with_capacity(MAX_COALESCED_BYTES.min(head.len() * 8));
+            buf.extend_from_slice(head);
             for frame in frames {
-                if buf.len() + frame.bytes.len() > MAX_COALESCED_BYTES {
+                if buf.len() + frame.len() > MAX_COALESCED_BYTES {
                     break;
                 }
-                buf.extend_from_slice(&frame.bytes);
+                buf.extend_from_slice(frame);
                 sent += 1;
             }
             Bytes::from(buf)
         };
-        self.cursor += sent;
+        self.next += sent;
         self.stream
             .counters
             .delivered
             .fetch_add(sent, Ordering::Relaxed);
         Some(chunk)
     }
+
+    /// The id of the last event this connection has been sent (or started after).
+    fn position(&self) -> EventId {
+        self.stream.id(self.next - 1)
+    }
 }
 
-impl Drop for Viewer {
+impl Drop for Cursor {
     fn drop(&mut self) {
         self.stream.counters.viewers.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A subscriber of several streams on one connection (`GET /api/events?streams=…`).
+///
+/// Frames carry no `id:` of their own (each names its stream and id in its data); after every
+/// batch the connection sends one id line listing its position in every stream
+/// ([`Positions`]), so a browser reconnecting with `Last-Event-ID` resumes all of them.
+pub struct MuxViewer {
+    hub: Arc<Hub>,
+    cursors: Vec<Cursor>,
+    catalog: watch::Receiver<u64>,
+    /// The catalog version this connection has been sent.
+    catalog_sent: Option<u64>,
+    _admission: Admission,
+}
+
+impl MuxViewer {
+    /// Waits until any stream (or the catalog) has something, then takes everything pending
+    /// from all of them as one chunk.
+    pub async fn next(&mut self) -> Next {
+        loop {
+            let mut out = Vec::new();
+            // `changed()` below marks versions seen, so compare with what was sent.
+            let version = *self.catalog.borrow_and_update();
+            if self.catalog_sent != Some(version) {
+                self.catalog_sent = Some(version);
+                out.extend_from_slice(&self.hub.catalog_frame(version));
+            }
+            let mut moved = false;
+            for c in &mut self.cursors {
+                c.rx.borrow_and_update();
+                if let Some(bytes) = c.take() {
+                    out.extend_from_slice(&bytes);
+                    moved = true;
+                }
+            }
+            if moved {
+                let positions = Positions(
+                    self.cursors
+                        .iter()
+                        .map(|c| (c.stream.name.clone(), c.position()))
+                        .collect(),
+                );
+                // An id with no data sets the client's last event id without an event.
+                out.extend_from_slice(&sse::encode_id(&positions.to_string()));
+            }
+            if !out.is_empty() {
+                return Next::Frames(Bytes::from(out));
+            }
+            let mut waits: Vec<_> = self
+                .cursors
+                .iter_mut()
+                .map(|c| Box::pin(c.rx.changed()))
+                .collect();
+            waits.push(Box::pin(self.catalog.changed()));
+            let (result, _, _) = futures_util::future::select_all(waits).await;
+            if result.is_err() {
+                return Next::Closed;
+            }
+        }
     }
 }
 
@@ -811,7 +1049,7 @@ mod tests {
     #[test]
     fn ring_is_bounded_by_events_and_bytes() {
         let mut l = limits(16);
-        l.ring_bytes = 1000;
+        l.ring_bytes = 2000;
         let hub = Hub::new(l, 1);
         let s = hub.declare(&name("t")).unwrap();
         for v in 0..100 {
@@ -819,10 +1057,108 @@ mod tests {
         }
         let (events, bytes) = s.ring_usage();
         assert!(
-            events <= 16 && bytes <= 1000,
+            events <= 16 && bytes <= 2000,
             "{events} events, {bytes} bytes"
         );
         assert!(events > 5);
         assert_eq!(s.snapshot().points.len(), 3);
+    }
+
+    async fn mux_text(v: &mut MuxViewer) -> String {
+        match v.next().await {
+            Next::Frames(b) => String::from_utf8(b.to_vec()).unwrap(),
+            Next::Closed => panic!("closed"),
+        }
+    }
+
+    /// The `data:` of every event named `event` in `text`.
+    fn data_of<'a>(text: &'a str, event: &str) -> Vec<&'a str> {
+        let marker = format!("event: {event}\ndata: ");
+        text.match_indices(&marker)
+            .map(|(i, _)| {
+                let rest = &text[i + marker.len()..];
+                &rest[..rest.find('\n').unwrap()]
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn one_connection_follows_several_streams_and_resumes_all() {
+        use app::model::{StreamInfo, Tagged};
+        let hub = Arc::new(Hub::new(limits(16), 0xe));
+        let (a, b) = (
+            hub.declare(&name("a")).unwrap(),
+            hub.declare(&name("b")).unwrap(),
+        );
+        a.publish(&[pt(1.0)], 0).unwrap();
+        let mut v = hub.subscribe_many(
+            &[a.clone(), b.clone()],
+            &Positions::default(),
+            hub.admit().unwrap(),
+        );
+        let first = mux_text(&mut v).await;
+        // The catalog, a snapshot of each stream, then the positions as the connection's id.
+        let catalog: Vec<StreamInfo> = serde_json::from_str(data_of(&first, "streams")[0]).unwrap();
+        assert_eq!(
+            catalog.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
+        let snaps = data_of(&first, "snapshot");
+        let snap: Tagged<Snapshot> = serde_json::from_str(snaps[0]).unwrap();
+        assert_eq!((snap.stream.as_str(), snap.data.points.len()), ("a", 1));
+        assert_eq!(snap.id.map(|i| i.seq), Some(1));
+        assert!(first.ends_with("id: a:e-1,b:e-0\n\n"), "{first}");
+        assert!(!first.contains("id: e-"), "frames carry no id of their own");
+        assert_eq!(
+            (a.status().viewers, b.status().viewers, hub.viewers()),
+            (1, 1, 1)
+        );
+
+        b.publish(&[pt(5.0)], 0).unwrap();
+        let next = mux_text(&mut v).await;
+        // A new series changed the catalog; then b's event, tagged.
+        assert_eq!(data_of(&next, "streams").len(), 1);
+        let ev: Tagged<Vec<Point>> = serde_json::from_str(data_of(&next, "points")[0]).unwrap();
+        assert_eq!((ev.stream.as_str(), ev.id.map(|i| i.seq)), ("b", Some(1)));
+        assert!(next.ends_with("id: a:e-1,b:e-1\n\n"), "{next}");
+
+        // Resuming from those positions replays exactly what was missed, in both streams.
+        drop(v);
+        a.publish(&[pt(2.0)], 0).unwrap();
+        b.publish(&[pt(6.0)], 0).unwrap();
+        let from: Positions = "a:e-1,b:e-1".parse().unwrap();
+        let mut w = hub.subscribe_many(&[a.clone(), b.clone()], &from, hub.admit().unwrap());
+        let replay = mux_text(&mut w).await;
+        assert!(data_of(&replay, "snapshot").is_empty(), "{replay}");
+        assert_eq!(data_of(&replay, "points").len(), 2);
+        assert!(replay.ends_with("id: a:e-2,b:e-2\n\n"), "{replay}");
+        drop(w);
+        assert_eq!((a.status().viewers, hub.viewers()), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn descriptions_reach_the_catalog() {
+        let hub = Arc::new(Hub::new(limits(16), 1));
+        let meta = StreamMeta {
+            unit: Some("°C".into()),
+            ..StreamMeta::default()
+        };
+        assert!(hub.describe(&name("t"), meta.clone(), false).is_err());
+        let t = hub.describe(&name("t"), meta.clone(), true).unwrap();
+        let mut v = hub.subscribe_many(&[t], &Positions::default(), hub.admit().unwrap());
+        let text = mux_text(&mut v).await;
+        assert!(
+            text.contains(r#"{"name":"t","meta":{"unit":"°C"},"series":[]}"#),
+            "{text}"
+        );
+        assert_eq!(hub.catalog()[0].meta, meta);
+        // A stream created later reaches the open connection.
+        let later = hub.clone();
+        tokio::spawn(async move { later.declare(&name("u")) });
+        let text = mux_text(&mut v).await;
+        assert!(
+            text.contains(r#"{"name":"u","meta":{},"series":[]}"#),
+            "{text}"
+        );
     }
 }

@@ -10,14 +10,16 @@ pub mod ingest;
 pub mod metrics;
 pub mod publish;
 pub mod sse;
+pub mod system;
+pub mod tasks;
 pub mod viewer;
 
-use app::model::{Snapshot, StreamName};
+use app::model::{Snapshot, StreamInfo, StreamName};
 use app::server_data::{ServerStreams, StreamDirectory};
 use app::{shell, App};
 use axum::extract::FromRef;
 use axum::response::Redirect;
-use axum::routing::{any, get, post};
+use axum::routing::{any, get, post, put};
 use axum::Router;
 use config::{Config, Settings};
 use hub::{Hub, Limits};
@@ -39,6 +41,7 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     pub metrics: Arc<Metrics>,
     pub settings: Arc<Settings>,
+    pub tasks: Arc<tasks::Tasks>,
     /// Cancelled when shutdown begins: viewers end their streams, sources stop.
     pub shutdown: CancellationToken,
 }
@@ -54,6 +57,10 @@ impl StreamDirectory for HubDirectory {
     fn names(&self) -> Vec<StreamName> {
         self.0.streams().iter().map(|s| s.name().clone()).collect()
     }
+
+    fn catalog(&self) -> Vec<StreamInfo> {
+        self.0.catalog()
+    }
 }
 
 /// All routes: the API, the server-rendered pages, and the static site as fallback.
@@ -62,8 +69,13 @@ pub fn router(state: AppState) -> Router {
     let options = state.leptos_options.clone();
     let directory = ServerStreams(Arc::new(HubDirectory(state.hub.clone())));
     Router::new()
+        .route("/api/events", get(api::multiplex_events))
+        .route("/api/streams", get(api::list_streams))
+        .route("/api/streams/{name}", put(api::describe_stream))
         .route("/api/streams/{name}/events", get(api::stream_events))
         .route("/api/streams/{name}/points", post(ingest::publish_points))
+        .route("/api/tasks", post(tasks::start_task))
+        .route("/api/tasks/{id}/events", get(tasks::task_events))
         .route("/api/{*rest}", any(api::not_found))
         .route("/healthz", get(api::healthz))
         .route("/metrics", get(api::metrics))
@@ -137,11 +149,30 @@ pub async fn serve(
             .map_err(std::io::Error::other)?;
         demo::spawn(stream, settings.demo.clone(), shutdown.clone());
     }
+    if settings.system.enabled {
+        let stream = hub
+            .declare(&settings.system.stream)
+            .map_err(std::io::Error::other)?;
+        let max_series = settings.streams.max_series;
+        system::spawn(
+            stream,
+            settings.system.clone(),
+            max_series,
+            shutdown.clone(),
+        );
+    }
+    if settings.classic.enabled {
+        let stream = hub
+            .declare(&settings.classic.stream)
+            .map_err(std::io::Error::other)?;
+        demo::spawn_classic(stream, shutdown.clone());
+    }
 
     let state = AppState {
         leptos_options: config.leptos,
         metrics: Arc::new(Metrics::new(hub.clone())),
         hub,
+        tasks: tasks::Tasks::new(settings.tasks.clone(), shutdown.clone()),
         settings: settings.clone(),
         shutdown: shutdown.clone(),
     };

@@ -4,7 +4,7 @@
 //! has lived its maximum lifetime. Either way the browser reconnects with `Last-Event-ID` and
 //! resumes where it was.
 
-use crate::hub::{Next, Viewer};
+use crate::hub::{MuxViewer, Next, Viewer};
 use crate::sse;
 use axum::body::Body;
 use bytes::Bytes;
@@ -12,6 +12,24 @@ use std::convert::Infallible;
 use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+
+/// What a connection sends from: one stream, several, or a task.
+pub trait Feed: Send + 'static {
+    /// Waits for the next chunk to write.
+    fn next(&mut self) -> impl std::future::Future<Output = Next> + Send;
+}
+
+impl Feed for Viewer {
+    fn next(&mut self) -> impl std::future::Future<Output = Next> + Send {
+        Viewer::next(self)
+    }
+}
+
+impl Feed for MuxViewer {
+    fn next(&mut self) -> impl std::future::Future<Output = Next> + Send {
+        MuxViewer::next(self)
+    }
+}
 
 pub struct BodyOptions {
     pub retry_ms: u64,
@@ -26,8 +44,8 @@ enum Phase {
     Done,
 }
 
-struct State {
-    viewer: Viewer,
+struct State<F> {
+    viewer: F,
     opts: BodyOptions,
     shutdown: CancellationToken,
     phase: Phase,
@@ -35,9 +53,9 @@ struct State {
     end_at: Option<Instant>,
 }
 
-/// The streaming body for one connection. It owns the [`Viewer`]: when the client goes away,
-/// hyper drops the body, and with it the subscription.
-pub fn body(viewer: Viewer, opts: BodyOptions, shutdown: CancellationToken) -> Body {
+/// The streaming body for one connection. It owns the feed: when the client goes away, hyper
+/// drops the body, and with it the subscription.
+pub fn body<F: Feed>(viewer: F, opts: BodyOptions, shutdown: CancellationToken) -> Body {
     let now = Instant::now();
     let idle_until = now + opts.keep_alive;
     // Up to 10 % earlier, so that viewers who connected together do not all reconnect together.
@@ -59,7 +77,7 @@ pub fn body(viewer: Viewer, opts: BodyOptions, shutdown: CancellationToken) -> B
     }))
 }
 
-async fn next_chunk(st: &mut State) -> Option<Bytes> {
+async fn next_chunk<F: Feed>(st: &mut State<F>) -> Option<Bytes> {
     match st.phase {
         Phase::Start => {
             st.phase = Phase::Live;

@@ -39,6 +39,9 @@ impl TestServer {
         cmd.current_dir(workspace_root())
             .env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
             .env("RUST_LOG", "warn")
+            // Only the demo source, unless a test asks for the others: tests count streams.
+            .env("LIVECHART_SYSTEM_ENABLED", "false")
+            .env("LIVECHART_CLASSIC_ENABLED", "false")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(stderr);
