@@ -1,7 +1,7 @@
 //! The HTTP API handlers: SSE subscription, health, metrics, and JSON errors for everything
 //! else under `/api`. Publishing is in `ingest`.
 
-use crate::hub::{Admission, Stream};
+use crate::hub::Admission;
 use crate::viewer::{self, BodyOptions, Feed};
 use crate::{auth, ingest, AppState};
 use app::model::{
@@ -16,7 +16,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// An API failure: an HTTP status and an [`ErrorBody`].
@@ -195,8 +194,9 @@ pub async fn stream_events(
     Ok(event_stream(&state, stream.subscribe(resume, admission)))
 }
 
-/// The streams of `?streams=a,b,c`: each a valid, existing stream, none twice, not too many.
-fn listed_streams(state: &AppState, list: Option<&String>) -> Result<Vec<Arc<Stream>>, ApiError> {
+/// The streams of `?streams=a,b,c`: valid names, none twice, not too many. Streams that do not
+/// exist yet are followed once they do.
+fn listed_streams(state: &AppState, list: Option<&String>) -> Result<Vec<StreamName>, ApiError> {
     let bad = |detail: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid_streams", detail);
     let max = state.settings.limits.max_streams_per_connection;
     let names = list.map_or("", String::as_str);
@@ -205,14 +205,14 @@ fn listed_streams(state: &AppState, list: Option<&String>) -> Result<Vec<Arc<Str
             "streams: at most {max} streams per connection"
         )));
     }
-    let mut streams: Vec<Arc<Stream>> = Vec::new();
+    let mut streams: Vec<StreamName> = Vec::new();
     for (i, raw) in names.split(',').map(str::trim).enumerate() {
         if raw.is_empty() {
             continue;
         }
         let name = StreamName::parse(raw)
             .map_err(|e| bad(format!("streams, item {} ({raw:?}): {e}", i + 1)))?;
-        if streams.iter().any(|s| *s.name() == name) {
+        if streams.contains(&name) {
             return Err(bad(format!("streams: \"{name}\" is listed twice")));
         }
         if streams.len() == max {
@@ -220,7 +220,7 @@ fn listed_streams(state: &AppState, list: Option<&String>) -> Result<Vec<Arc<Str
                 "streams: at most {max} streams per connection"
             )));
         }
-        streams.push(state.hub.get(&name).ok_or_else(|| unknown_stream(&name))?);
+        streams.push(name);
     }
     Ok(streams)
 }
@@ -262,7 +262,7 @@ pub async fn multiplex_events(
     let streams = listed_streams(&state, query.get("streams"))?;
     let from = positions_from(&headers, &query)?;
     let admission = admit(&state)?;
-    let viewer = state.hub.subscribe_many(&streams, &from, admission);
+    let viewer = state.hub.subscribe_many(&streams, from, admission);
     Ok(event_stream(&state, viewer))
 }
 

@@ -219,19 +219,19 @@ impl Hub {
     }
 
     /// One connection following several streams, each from its own position (a fresh
-    /// snapshot where `from` has none), preceded by the catalog.
+    /// snapshot where `from` has none), preceded by the catalog. Streams that do not exist
+    /// yet are followed from the moment they are created.
     pub fn subscribe_many(
         self: &Arc<Self>,
-        streams: &[Arc<Stream>],
-        from: &Positions,
+        names: &[StreamName],
+        from: Positions,
         admission: Admission,
     ) -> MuxViewer {
         MuxViewer {
             hub: self.clone(),
-            cursors: streams
-                .iter()
-                .map(|s| s.cursor(from.get(s.name()), Encoding::Mux))
-                .collect(),
+            cursors: Vec::with_capacity(names.len()),
+            waiting: names.to_vec(),
+            from,
             catalog: self.catalog.subscribe(),
             catalog_sent: None,
             _admission: admission,
@@ -798,6 +798,9 @@ impl Drop for Cursor {
 pub struct MuxViewer {
     hub: Arc<Hub>,
     cursors: Vec<Cursor>,
+    /// Streams asked for that do not exist yet, and where the client said it was.
+    waiting: Vec<StreamName>,
+    from: Positions,
     catalog: watch::Receiver<u64>,
     /// The catalog version this connection has been sent.
     catalog_sent: Option<u64>,
@@ -805,6 +808,21 @@ pub struct MuxViewer {
 }
 
 impl MuxViewer {
+    /// Starts following the awaited streams that exist now (new streams change the catalog,
+    /// so this runs whenever it does).
+    fn start_created(&mut self) {
+        let hub = &self.hub;
+        let (now, still): (Vec<_>, Vec<_>) = std::mem::take(&mut self.waiting)
+            .into_iter()
+            .map(|name| (hub.get(&name), name))
+            .partition(|(stream, _)| stream.is_some());
+        self.waiting = still.into_iter().map(|(_, name)| name).collect();
+        for stream in now.into_iter().filter_map(|(s, _)| s) {
+            let resume = self.from.get(stream.name());
+            self.cursors.push(stream.cursor(resume, Encoding::Mux));
+        }
+    }
+
     /// Waits until any stream (or the catalog) has something, then takes everything pending
     /// from all of them as one chunk.
     pub async fn next(&mut self) -> Next {
@@ -815,6 +833,7 @@ impl MuxViewer {
             if self.catalog_sent != Some(version) {
                 self.catalog_sent = Some(version);
                 out.extend_from_slice(&self.hub.catalog_frame(version));
+                self.start_created();
             }
             let mut moved = false;
             for c in &mut self.cursors {
@@ -1091,11 +1110,8 @@ mod tests {
             hub.declare(&name("b")).unwrap(),
         );
         a.publish(&[pt(1.0)], 0).unwrap();
-        let mut v = hub.subscribe_many(
-            &[a.clone(), b.clone()],
-            &Positions::default(),
-            hub.admit().unwrap(),
-        );
+        let ab = [name("a"), name("b")];
+        let mut v = hub.subscribe_many(&ab, Positions::default(), hub.admit().unwrap());
         let first = mux_text(&mut v).await;
         // The catalog, a snapshot of each stream, then the positions as the connection's id.
         let catalog: Vec<StreamInfo> = serde_json::from_str(data_of(&first, "streams")[0]).unwrap();
@@ -1127,7 +1143,7 @@ mod tests {
         a.publish(&[pt(2.0)], 0).unwrap();
         b.publish(&[pt(6.0)], 0).unwrap();
         let from: Positions = "a:e-1,b:e-1".parse().unwrap();
-        let mut w = hub.subscribe_many(&[a.clone(), b.clone()], &from, hub.admit().unwrap());
+        let mut w = hub.subscribe_many(&ab, from, hub.admit().unwrap());
         let replay = mux_text(&mut w).await;
         assert!(data_of(&replay, "snapshot").is_empty(), "{replay}");
         assert_eq!(data_of(&replay, "points").len(), 2);
@@ -1144,15 +1160,16 @@ mod tests {
             ..StreamMeta::default()
         };
         assert!(hub.describe(&name("t"), meta.clone(), false).is_err());
-        let t = hub.describe(&name("t"), meta.clone(), true).unwrap();
-        let mut v = hub.subscribe_many(&[t], &Positions::default(), hub.admit().unwrap());
+        hub.describe(&name("t"), meta.clone(), true).unwrap();
+        let tu = [name("t"), name("u")];
+        let mut v = hub.subscribe_many(&tu, Positions::default(), hub.admit().unwrap());
         let text = mux_text(&mut v).await;
         assert!(
             text.contains(r#"{"name":"t","meta":{"unit":"°C"},"series":[]}"#),
             "{text}"
         );
         assert_eq!(hub.catalog()[0].meta, meta);
-        // A stream created later reaches the open connection.
+        // A stream created later reaches the open connection, and is followed if asked for.
         let later = hub.clone();
         tokio::spawn(async move { later.declare(&name("u")) });
         let text = mux_text(&mut v).await;
@@ -1160,5 +1177,7 @@ mod tests {
             text.contains(r#"{"name":"u","meta":{},"series":[]}"#),
             "{text}"
         );
+        let u_snapshot = r#"data: {"stream":"u","id":"1-0","data":{"last_id":"1-0","points":[]}}"#;
+        assert!(text.contains(u_snapshot), "{text}");
     }
 }
