@@ -1,9 +1,14 @@
-//! The browser side of [`LiveChart`](crate::LiveChart): the `EventSource` connection, drawing
-//! with plotters on the canvas, and resizing. Compiled only with the `hydrate` feature and run
-//! only from effects, so server-side rendering never touches `web_sys`.
+//! The browser side: the page's one `EventSource` for all its charts ([`Feed`]), drawing with
+//! plotters on each chart's canvas, resizing, and tasks (start, follow progress). Compiled
+//! only with the `hydrate` feature and run only from effects and event handlers, so
+//! server-side rendering never touches `web_sys`.
 
 use crate::chart::{ChartState, ConnState};
-use crate::model::{event_name, events_path, EventId, Point, Reset, Snapshot, StreamName};
+use crate::feed::Feed;
+use crate::model::{
+    event_name, multiplex_path, task_events_path, ErrorBody, Point, Positions, Reset, Snapshot,
+    StreamInfo, StreamMeta, StreamName, Tagged, TaskCreated, TaskId, TaskProgress, TaskSpec,
+};
 use crate::plot::{self, Frame};
 use crate::window::Mapping;
 use leptos::logging::warn;
@@ -24,12 +29,13 @@ pub(crate) fn local_offset_minutes() -> i32 {
     -(js_sys::Date::new_0().get_timezone_offset() as i32)
 }
 
-/// Wires a mounted chart to its stream and its canvas. Everything is torn down when the
-/// component unmounts: the `EventSource` is closed and the resize observer disconnected.
-pub(crate) fn start(
+/// Wires a mounted chart to the page's feed and to its canvas. Everything is undone when the
+/// component unmounts: the chart leaves the feed (which then stops following its stream if
+/// no other chart shows it) and the resize observer is disconnected.
+pub(crate) fn start_chart(
     state: ChartState,
+    feed: Feed,
     stream: StreamName,
-    title: String,
     canvas: NodeRef<leptos::html::Canvas>,
     plot: NodeRef<leptos::html::Div>,
 ) {
@@ -38,11 +44,11 @@ pub(crate) fn start(
 
     Effect::new(move |_| {
         let Some(plot_el) = plot.get() else { return };
-        let conn = Connection::start(events_path(&stream), state);
+        let id = feed.register(stream.clone(), state);
         let observer = observe_resize(&plot_el, resized);
         state.hydrated.set(true);
         let teardown = SendWrapper::new(move || {
-            conn.close();
+            feed.unregister(id);
             if let Some((observer, _callback)) = observer {
                 observer.disconnect();
             }
@@ -50,34 +56,38 @@ pub(crate) fn start(
         on_cleanup(move || (teardown.take())());
     });
 
-    // However fast events arrive, draw at most once per animation frame.
+    // However fast events arrive, draw at most once per animation frame (and not at all in a
+    // background tab, where animation frames wait until the tab is shown again).
     let pending = Rc::new(Cell::new(false));
     Effect::new(move |_| {
-        state.points.track();
+        state.view.track();
+        state.meta.track();
         state.hover.track();
         resized.track();
         if pending.replace(true) {
             return;
         }
         let pending = pending.clone();
-        let title = title.clone();
         request_animation_frame(move || {
             pending.set(false);
             if let Some(Some(el)) = canvas.try_get_untracked() {
-                render(&el, &title, state);
+                render(&el, state);
             }
         });
     });
 }
 
-fn render(canvas: &HtmlCanvasElement, title: &str, state: ChartState) {
+fn render(canvas: &HtmlCanvasElement, state: ChartState) {
     // After unmount the signals are gone and there is nothing left to draw.
-    let Some(hover) = state.hover.try_get_untracked() else {
+    let (Some(hover), Some(meta)) = (
+        state.hover.try_get_untracked(),
+        state.meta.try_get_untracked(),
+    ) else {
         return;
     };
     let drawn = state
-        .points
-        .try_with_untracked(|w| draw(canvas, title, w, state.y_range, hover.as_ref()));
+        .view
+        .try_with_untracked(|w| draw(canvas, w, &meta, hover.as_ref()));
     match drawn {
         Some(Ok(mapping)) => {
             state.mapping.try_set(Some(mapping));
@@ -91,9 +101,8 @@ fn render(canvas: &HtmlCanvasElement, title: &str, state: ChartState) {
 /// Draws one frame and returns where the plotting area ended up, in CSS pixels.
 fn draw(
     canvas: &HtmlCanvasElement,
-    title: &str,
     w: &crate::window::Window,
-    y_range: Option<(f64, f64)>,
+    meta: &StreamMeta,
     hover: Option<&Point>,
 ) -> Result<Mapping, String> {
     // Size the backing store in device pixels so that lines and text are crisp on HiDPI.
@@ -110,8 +119,8 @@ fn draw(
     let backend = CanvasBackend::with_canvas_object(canvas.clone())
         .ok_or_else(|| "the canvas has no 2d context".to_string())?;
     let frame = Frame {
-        title,
-        y_range,
+        unit: meta.unit.as_deref(),
+        y_range: meta.range(),
         hover,
         scale: dpr,
         utc_offset_min: local_offset_minutes(),
@@ -147,19 +156,62 @@ fn observe_resize(
     }
 }
 
-/// One chart's subscription. The browser's `EventSource` reconnects by itself after a dropped
-/// connection, sending `Last-Event-ID` so that the server resumes exactly after the last event
-/// applied; when it gives up (an HTTP error closes it for good) this reopens it with a capped
-/// exponential backoff, resuming from the same id, so a chart never stays dead.
+/// Keeps the page's one connection open for exactly the streams its charts show: whenever
+/// that set changes, the connection is reopened (after the current round of changes, so
+/// that a page mounting twelve charts opens one connection, not twelve).
+pub(crate) fn start_feed(feed: Feed) {
+    let names = Memo::new(move |_| {
+        let mut names: Vec<StreamName> = feed
+            .charts
+            .with(|c| c.iter().map(|(_, n, _)| n.clone()).collect());
+        names.sort();
+        names.dedup();
+        names
+    });
+    let current: Rc<RefCell<Option<Rc<Connection>>>> = Rc::default();
+    let scheduled = Rc::new(Cell::new(false));
+    {
+        let current = current.clone();
+        Effect::new(move |_| {
+            names.track();
+            if scheduled.replace(true) {
+                return;
+            }
+            let (current, scheduled) = (current.clone(), scheduled.clone());
+            set_timeout(
+                move || {
+                    scheduled.set(false);
+                    let Some(names) = names.try_get_untracked() else {
+                        return;
+                    };
+                    if let Some(old) = current.borrow_mut().take() {
+                        old.close();
+                    }
+                    *current.borrow_mut() = Some(Connection::start(feed, names));
+                },
+                Duration::ZERO,
+            );
+        });
+    }
+    let teardown = SendWrapper::new(move || {
+        if let Some(conn) = current.borrow_mut().take() {
+            conn.close();
+        }
+    });
+    on_cleanup(move || (teardown.take())());
+}
+
+/// The page's subscription to a set of streams. The browser's `EventSource` reconnects by
+/// itself after a dropped connection, sending `Last-Event-ID` (the server sends every
+/// stream's position as the connection's id), so the server resumes each stream exactly
+/// after the last event received; when it gives up (an HTTP error closes it for good) this
+/// reopens it with a capped exponential backoff, resuming from the charts' positions.
 struct Connection {
-    path: String,
-    state: ChartState,
+    feed: Feed,
+    names: Vec<StreamName>,
     open: RefCell<Option<OpenSource>>,
     failures: Cell<u32>,
     closed: Cell<bool>,
-    /// A `reset` arrived: the next `snapshot` joins the window after a gap marker instead of
-    /// replacing it.
-    gap_pending: Cell<bool>,
 }
 
 /// What a connection does with one of its `EventSource`'s events.
@@ -177,26 +229,47 @@ impl Drop for OpenSource {
 }
 
 impl Connection {
-    fn start(path: String, state: ChartState) -> Rc<Self> {
+    fn start(feed: Feed, names: Vec<StreamName>) -> Rc<Self> {
         let conn = Rc::new(Connection {
-            path,
-            state,
+            feed,
+            names,
             open: RefCell::new(None),
             failures: Cell::new(0),
             closed: Cell::new(false),
-            gap_pending: Cell::new(false),
         });
         Connection::open(&conn);
         conn
     }
 
-    /// The stream's URL, resuming after the last event applied (the server's first paint or
-    /// a previous connection), so that nothing is missed or repeated.
+    /// The charts showing `stream`.
+    fn charts(&self, stream: &StreamName) -> Vec<ChartState> {
+        self.feed
+            .charts
+            .try_with_untracked(|c| {
+                c.iter()
+                    .filter(|(_, n, _)| n == stream)
+                    .map(|(_, _, s)| *s)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The streams' URL, resuming each after the last event its charts applied (the server's
+    /// first paint or a previous connection), so that nothing is missed or repeated.
     fn url(&self) -> String {
-        match self.state.last_id.try_get_untracked().flatten() {
-            Some(id) => format!("{}?last_event_id={id}", self.path),
-            None => self.path.clone(),
-        }
+        let from = Positions(
+            self.names
+                .iter()
+                .filter_map(|name| {
+                    let id = self
+                        .charts(name)
+                        .first()
+                        .and_then(|c| c.last_id.try_get_untracked().flatten())?;
+                    Some((name.clone(), id))
+                })
+                .collect(),
+        );
+        multiplex_path(&self.names, &from)
     }
 
     fn open(this: &Rc<Self>) {
@@ -223,16 +296,17 @@ impl Connection {
         };
         let on_open = handler(|c, _| {
             c.failures.set(0);
-            c.state.status.try_set(ConnState::Live);
+            c.feed.status.try_set(ConnState::Live);
         });
         let on_error = handler(|c, _| c.on_error());
         es.set_onopen(Some(on_open.as_ref().unchecked_ref()));
         es.set_onerror(Some(on_error.as_ref().unchecked_ref()));
         let mut callbacks = vec![on_open, on_error];
-        let listeners: [(&str, Handler); 3] = [
+        let listeners: [(&str, Handler); 4] = [
             (event_name::POINTS, |c, ev| c.on_points(ev)),
             (event_name::SNAPSHOT, |c, ev| c.on_snapshot(ev)),
             (event_name::RESET, |c, ev| c.on_reset(ev)),
+            (event_name::STREAMS, |c, ev| c.on_streams(ev)),
         ];
         for (name, f) in listeners {
             let cb = handler(f);
@@ -248,7 +322,7 @@ impl Connection {
     }
 
     fn on_error(self: &Rc<Self>) {
-        self.state.status.try_set(ConnState::Reconnecting);
+        self.feed.status.try_set(ConnState::Reconnecting);
         let given_up = self
             .open
             .borrow()
@@ -277,69 +351,62 @@ impl Connection {
         );
     }
 
-    /// The event's data as `T`; a malformed event is skipped with a warning, never applied.
-    fn parse<T: DeserializeOwned>(&self, ev: &MessageEvent) -> Option<T> {
-        let kind = ev.type_();
-        let Some(data) = ev.data().as_string() else {
-            warn!(
-                "livechart: skipped a `{kind}` event without text data on {}",
-                self.path
-            );
-            return None;
-        };
-        // JSON has no NaN or infinity (serde_json refuses 1e400), so parsed values are finite.
-        match serde_json::from_str::<T>(&data) {
-            Ok(value) => Some(value),
-            Err(e) => {
-                let shown: String = data.chars().take(200).collect();
-                warn!(
-                    "livechart: skipped a malformed `{kind}` event on {}: {e}; data: {shown}",
-                    self.path
-                );
-                None
-            }
-        }
-    }
-
     fn on_points(&self, ev: &MessageEvent) {
-        let Some(points) = self.parse::<Vec<Point>>(ev) else {
+        let Some(t) = parse::<Tagged<Vec<Point>>>(ev) else {
             return;
         };
-        self.state.points.try_update(|w| {
-            for p in &points {
-                w.push(p);
+        for chart in self.charts(&t.stream) {
+            chart.points.try_update(|w| {
+                for p in &t.data {
+                    w.push(p);
+                }
+            });
+            if chart.paused.try_with_untracked(Option::is_some) == Some(true) {
+                chart.unseen.try_update(|n| *n += t.data.len() as u64);
             }
-        });
-        if let Ok(id) = ev.last_event_id().parse::<EventId>() {
-            self.state.last_id.try_set(Some(id));
+            if t.id.is_some() {
+                chart.last_id.try_set(t.id);
+            }
         }
     }
 
     fn on_snapshot(&self, ev: &MessageEvent) {
-        let Some(snapshot) = self.parse::<Snapshot>(ev) else {
+        let Some(t) = parse::<Tagged<Snapshot>>(ev) else {
             return;
         };
-        let after_gap = self.gap_pending.replace(false);
-        self.state.points.try_update(|w| {
-            if after_gap {
-                w.join_after_gap(&snapshot.points);
-            } else {
-                w.replace(&snapshot.points);
-            }
-        });
-        self.state.last_id.try_set(snapshot.last_id);
+        for chart in self.charts(&t.stream) {
+            let after_gap = chart.gap_pending.try_get_value() == Some(true);
+            chart.gap_pending.try_set_value(false);
+            chart.points.try_update(|w| {
+                if after_gap {
+                    w.join_after_gap(&t.data.points);
+                } else {
+                    w.replace(&t.data.points);
+                }
+            });
+            chart.last_id.try_set(t.data.last_id);
+        }
     }
 
     fn on_reset(&self, ev: &MessageEvent) {
-        if let Some(reset) = self.parse::<Reset>(ev) {
-            leptos::logging::log!(
-                "livechart: {} resumed with a gap ({}): {}",
-                self.path,
-                reset.reason.as_str(),
-                reset.detail
-            );
-            self.gap_pending.set(true);
-            self.state.resets.try_update(|n| *n += 1);
+        let Some(t) = parse::<Tagged<Reset>>(ev) else {
+            return;
+        };
+        leptos::logging::log!(
+            "livechart: {} resumed with a gap ({}): {}",
+            t.stream,
+            t.data.reason.as_str(),
+            t.data.detail
+        );
+        for chart in self.charts(&t.stream) {
+            chart.gap_pending.try_set_value(true);
+            chart.resets.try_update(|n| *n += 1);
+        }
+    }
+
+    fn on_streams(&self, ev: &MessageEvent) {
+        if let Some(catalog) = parse::<Vec<StreamInfo>>(ev) {
+            self.feed.catalog.try_set(catalog);
         }
     }
 
@@ -347,4 +414,99 @@ impl Connection {
         self.closed.set(true);
         self.open.borrow_mut().take();
     }
+}
+
+/// The event's data as `T`; a malformed event is skipped with a warning, never applied.
+fn parse<T: DeserializeOwned>(ev: &MessageEvent) -> Option<T> {
+    let kind = ev.type_();
+    let Some(data) = ev.data().as_string() else {
+        warn!("livechart: skipped a `{kind}` event without text data");
+        return None;
+    };
+    // JSON has no NaN or infinity (serde_json refuses 1e400), so parsed values are finite.
+    match serde_json::from_str::<T>(&data) {
+        Ok(value) => Some(value),
+        Err(e) => {
+            let shown: String = data.chars().take(200).collect();
+            warn!("livechart: skipped a malformed `{kind}` event: {e}; data: {shown}");
+            None
+        }
+    }
+}
+
+/// Starts a task (`POST /api/tasks`); the answer, or what went wrong in words, goes to `done`.
+pub(crate) fn start_task(spec: TaskSpec, done: impl FnOnce(Result<TaskCreated, String>) + 'static) {
+    leptos::task::spawn_local(async move {
+        let result = async {
+            let response = gloo_net::http::Request::post("/api/tasks")
+                .json(&spec)
+                .map_err(|e| e.to_string())?
+                .send()
+                .await
+                .map_err(|e| format!("the server could not be reached: {e}"))?;
+            if response.ok() {
+                response
+                    .json::<TaskCreated>()
+                    .await
+                    .map_err(|e| e.to_string())
+            } else {
+                let status = response.status();
+                Err(match response.json::<ErrorBody>().await {
+                    Ok(body) => body.detail,
+                    Err(_) => format!("the server answered {status}"),
+                })
+            }
+        }
+        .await;
+        done(result);
+    });
+}
+
+/// Follows a task's progress into `progress` until it ends (or the component goes away).
+pub(crate) fn follow_task(
+    id: TaskId,
+    progress: RwSignal<Option<TaskProgress>>,
+    lost: RwSignal<bool>,
+) {
+    let url = task_events_path(id);
+    let es = match EventSource::new(&url) {
+        Ok(es) => es,
+        Err(e) => {
+            warn!("livechart: cannot open {url}: {e:?}");
+            lost.set(true);
+            return;
+        }
+    };
+    let on_progress = {
+        let es = es.clone();
+        Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
+            if let Some(p) = parse::<TaskProgress>(&ev) {
+                // The last state: the server ends the stream; do not reconnect.
+                if p.status.is_final() {
+                    es.close();
+                }
+                lost.try_set(false);
+                progress.try_set(Some(p));
+            }
+        })
+    };
+    let on_error = {
+        let es = es.clone();
+        Closure::<dyn FnMut(MessageEvent)>::new(move |_: MessageEvent| {
+            // Closed for good (the task is unknown by now); otherwise the browser retries.
+            lost.try_set(es.ready_state() == EventSource::CLOSED);
+        })
+    };
+    if let Err(e) = es.add_event_listener_with_callback(
+        event_name::PROGRESS,
+        on_progress.as_ref().unchecked_ref(),
+    ) {
+        warn!("livechart: cannot listen for progress: {e:?}");
+    }
+    es.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+    let source = SendWrapper::new(OpenSource {
+        es,
+        _callbacks: vec![on_progress, on_error],
+    });
+    on_cleanup(move || drop(source.take()));
 }

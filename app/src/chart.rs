@@ -1,10 +1,17 @@
 //! The live chart component: the markup both sides render, and the hand-off to the browser
-//! side (`crate::browser`) that connects, draws and follows the mouse.
+//! side (`crate::browser`) that draws and follows the mouse. Events reach it through the
+//! page's [`Feed`].
 
-use crate::model::{EventId, Point, StreamName};
+use crate::feed::Feed;
+use crate::model::{EventId, Point, SeriesName, StreamMeta, StreamName};
+use crate::plot::series_css;
 use crate::server_data;
-use crate::window::{format_clock, format_iso_utc, time_decimals, Mapping, Window, DEFAULT_WINDOW};
+use crate::window::{
+    format_clock, format_iso_utc, time_decimals, Mapping, Window, DEFAULT_WINDOW, KEPT_POINTS,
+    WINDOW_CHOICES,
+};
 use leptos::prelude::*;
+use std::collections::BTreeSet;
 
 /// What the chart knows of its connection, shown to the user.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,12 +47,16 @@ impl ConnState {
 #[derive(Clone, Copy)]
 #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
 pub(crate) struct ChartState {
+    /// Everything received, [`KEPT_POINTS`] per series at most.
     pub points: RwSignal<Window>,
+    /// The page's connection state.
     pub status: RwSignal<ConnState>,
     /// The id of the last event applied: the point to resume from.
     pub last_id: RwSignal<Option<EventId>>,
     /// How often the server said events were missed (`reset`).
     pub resets: RwSignal<u32>,
+    /// A `reset` arrived: the next snapshot joins the window after a gap marker.
+    pub gap_pending: StoredValue<bool>,
     pub hover: RwSignal<Option<Point>>,
     pub hydrated: RwSignal<bool>,
     /// Frames drawn so far (exposed as `data-draws`: drawing is once per animation frame).
@@ -53,30 +64,34 @@ pub(crate) struct ChartState {
     /// Where the last frame put the plotting area (CSS pixels); written by each draw, so the
     /// tooltip follows its point as the window slides.
     pub mapping: RwSignal<Option<Mapping>>,
-    pub y_range: Option<(f64, f64)>,
+    /// While paused: the window as it was when paused, which is what is drawn. Points keep
+    /// arriving in `points` meanwhile (bounded as always).
+    pub paused: RwSignal<Option<Window>>,
+    /// Points received since pausing.
+    pub unseen: RwSignal<u64>,
+    /// What is drawn: the last `window` points of the visible series, live or paused.
+    pub view: Memo<Window>,
+    pub meta: Memo<StreamMeta>,
 }
 
-/// A sliding line chart of one stream, one line per series, fed live over SSE.
+/// A sliding line chart of one stream, one line per series, fed live over the page's
+/// connection.
 ///
 /// The server renders it with the stream's current window, drawn as SVG, so the first paint
-/// shows data before (or without) WebAssembly. Once hydrated, the browser subscribes from
-/// exactly after that window, keeps the last `window` points of each series and draws them on
-/// the canvas at most once per animation frame. The window's contents are also in a
-/// visually-hidden table, for screen readers and tests.
+/// shows data before (or without) WebAssembly. Once hydrated, the chart registers with the
+/// page's [`Feed`], which resumes exactly after that window, and draws on the canvas at most
+/// once per animation frame. Its controls: the window size, pause / back to live, and the
+/// legend (click a series to hide or show it). The points shown are also in a
+/// visually-hidden table, and the latest values in a live region, for screen readers.
 #[component]
 pub fn LiveChart(
     /// The stream to follow.
     stream: StreamName,
-    /// The chart's title.
-    #[prop(into)]
-    title: String,
-    /// A fixed value range (min, max); without it the range fits the data.
-    #[prop(optional, into)]
-    y_range: Option<(f64, f64)>,
-    /// How many points of each series to keep.
+    /// How many points of each series to show at first.
     #[prop(default = DEFAULT_WINDOW)]
     window: usize,
 ) -> impl IntoView {
+    let feed = Feed::current();
     // Rendered on the server with the stream's window; read back, not recomputed, while
     // hydrating, so both sides start from the same points and the same last id.
     let initial = SharedValue::new({
@@ -85,32 +100,57 @@ pub fn LiveChart(
     })
     .into_inner()
     .unwrap_or_default();
-    let mut first = Window::new(window);
+    let mut first = Window::new(KEPT_POINTS.max(window));
     first.replace(&initial.points);
+
+    let meta = Memo::new({
+        let stream = stream.clone();
+        move |_| feed.meta(&stream)
+    });
+    let shown = RwSignal::new(window);
+    let hidden = RwSignal::new(BTreeSet::<SeriesName>::new());
+    let points = RwSignal::new(first);
+    let paused = RwSignal::new(None::<Window>);
+    let view = Memo::new(move |_| {
+        let n = shown.get();
+        hidden.with(|h| {
+            paused.with(|p| match p {
+                Some(frozen) => frozen.view(n, |s| h.contains(s)),
+                None => points.with(|w| w.view(n, |s| h.contains(s))),
+            })
+        })
+    });
     #[cfg(feature = "ssr")]
-    let first_paint = crate::plot::svg(&first, &title, y_range, crate::model::now_ms());
+    let first_paint = view.with_untracked(|w| {
+        meta.with_untracked(|m| {
+            crate::plot::svg(w, m.unit.as_deref(), m.range(), crate::model::now_ms())
+        })
+    });
     #[cfg(not(feature = "ssr"))]
     let first_paint = String::new();
 
     let state = ChartState {
-        points: RwSignal::new(first),
-        status: RwSignal::new(ConnState::Connecting),
+        points,
+        status: feed.status,
         last_id: RwSignal::new(initial.last_id),
         resets: RwSignal::new(0),
+        gap_pending: StoredValue::new(false),
         hover: RwSignal::new(None),
         hydrated: RwSignal::new(false),
         draws: RwSignal::new(0),
         mapping: RwSignal::new(None),
-        y_range,
+        paused,
+        unseen: RwSignal::new(0),
+        view,
+        meta,
     };
     let canvas = NodeRef::<leptos::html::Canvas>::new();
     let plot = NodeRef::<leptos::html::Div>::new();
 
     #[cfg(feature = "hydrate")]
-    crate::browser::start(state, stream.clone(), title.clone(), canvas, plot);
+    crate::browser::start_chart(state, feed, stream.clone(), canvas, plot);
 
     let ChartState {
-        points,
         status,
         last_id,
         resets,
@@ -118,6 +158,7 @@ pub fn LiveChart(
         hydrated,
         draws,
         mapping,
+        unseen,
         ..
     } = state;
 
@@ -126,15 +167,15 @@ pub fn LiveChart(
             return;
         };
         let (x, y) = (f64::from(ev.offset_x()), f64::from(ev.offset_y()));
-        let nearest = points.with_untracked(|w| w.nearest(m.ts_at(x), Some(m.value_at(y))));
+        let nearest = view.with_untracked(|w| w.nearest(m.ts_at(x), Some(m.value_at(y))));
         if hover.get_untracked() != nearest {
             hover.set(nearest);
         }
     };
-    // The hovered point while it is still in the window.
-    let shown = Memo::new(move |_| hover.get().filter(|p| points.with(|w| w.contains(p))));
+    // The hovered point while it is still shown.
+    let hovered = Memo::new(move |_| hover.get().filter(|p| view.with(|w| w.contains(p))));
     let tooltip_style = move || {
-        let placed = shown
+        let placed = hovered
             .get()
             .zip(mapping.get())
             .map(|(p, m)| m.to_screen(p.ts, p.value));
@@ -142,25 +183,80 @@ pub fn LiveChart(
             format!("left: {x:.0}px; top: {y:.0}px")
         })
     };
+    let unit = move || meta.with(|m| m.unit.clone().map(|u| format!(" {u}")).unwrap_or_default());
     let tooltip_text = move || {
-        shown.get().map(|p| {
-            let (time_decimals, multi) = points.with(|w| {
+        hovered.get().map(|p| {
+            let (time_decimals, multi) = view.with(|w| {
                 (
                     time_decimals(w.spacing_ms().unwrap_or(1000.0)),
                     w.series_count() > 1,
                 )
             });
             let clock = format_clock(p.ts, local_offset_minutes(), time_decimals);
+            let unit = unit();
             if multi {
-                format!("{} · {clock} · {}", p.series, p.value)
+                format!("{} · {clock} · {}{unit}", p.series, p.value)
             } else {
-                format!("{clock} · {}", p.value)
+                format!("{clock} · {}{unit}", p.value)
             }
         })
     };
-    let caption = format!("{title}: the last {window} points of each series");
-    let canvas_label =
-        format!("{title}, line chart of the last {window} points of stream {stream}");
+    let title = {
+        let stream = stream.clone();
+        move || {
+            meta.with(|m| m.title.clone())
+                .unwrap_or_else(|| stream.to_string())
+        }
+    };
+    let canvas_label = {
+        let title = title.clone();
+        move || {
+            format!(
+                "{}: line chart of the last {} points of each series",
+                title(),
+                shown.get()
+            )
+        }
+    };
+    let caption = {
+        let title = title.clone();
+        move || format!("{}: the points shown", title())
+    };
+    // The latest value of each series, for screen readers (announced politely).
+    let summary = move || {
+        let unit = unit();
+        let values: Vec<String> = points.with(|w| {
+            w.latest_values()
+                .map(|(name, v)| format!("{name} {v}{unit}"))
+                .collect()
+        });
+        if values.is_empty() {
+            "No data yet".to_owned()
+        } else {
+            format!("Latest: {}", values.join(", "))
+        }
+    };
+    let mut choices: Vec<usize> = WINDOW_CHOICES.to_vec();
+    if !choices.contains(&window) {
+        choices.push(window);
+        choices.sort_unstable();
+    }
+    let toggle_pause = move |_| {
+        if paused.with_untracked(Option::is_some) {
+            paused.set(None);
+        } else {
+            unseen.set(0);
+            paused.set(Some(points.get_untracked()));
+        }
+    };
+    let legend = move || {
+        view.with(|w| {
+            w.series()
+                .map(|(name, _)| name.clone())
+                .enumerate()
+                .collect::<Vec<_>>()
+        })
+    };
 
     view! {
         <figure
@@ -168,22 +264,21 @@ pub fn LiveChart(
             data-stream=stream.to_string()
             data-state=move || status.get().key()
             data-hydrated=move || hydrated.get().to_string()
-            data-count=move || points.with(|w| w.len())
-            data-series=move || points.with(|w| w.series_count())
-            data-gaps=move || points.with(|w| w.gaps())
+            data-count=move || view.with(|w| w.len())
+            data-series=move || view.with(|w| w.series().filter(|(_, s)| !s.is_empty()).count())
+            data-gaps=move || view.with(|w| w.gaps())
             data-resets=move || resets.get()
             data-last-id=move || last_id.get().map(|id| id.to_string())
             data-draws=move || draws.get()
+            data-window=move || shown.get()
+            data-paused=move || paused.with(Option::is_some).to_string()
+            data-unseen=move || unseen.get()
         >
             <figcaption class="chart-head">
+                <h2 class="chart-title">{title.clone()}</h2>
                 <span class="chart-meta">
                     <code>{stream.to_string()}</code>
-                    {move || points.with(|w| match w.latest() {
-                        Some(p) if w.series_count() > 1 => format!(" · latest {} {}", p.series, p.value),
-                        Some(p) => format!(" · latest {}", p.value),
-                        None => " · waiting for data".to_owned(),
-                    })}
-                    {move || points.with(|w| (w.gaps() > 0).then(|| view! {
+                    {move || view.with(|w| (w.gaps() > 0).then(|| view! {
                         <span class="gap-note">" · gap: events were missed"</span>
                     }))}
                 </span>
@@ -191,6 +286,38 @@ pub fn LiveChart(
                     {move || status.get().label()}
                 </span>
             </figcaption>
+            <div class="chart-controls">
+                <label class="window-choice">
+                    "Window "
+                    <select
+                        aria-label="Points per series"
+                        on:change=move |ev| {
+                            if let Ok(n) = event_target_value(&ev).parse::<usize>() {
+                                shown.set(n);
+                            }
+                        }
+                    >
+                        {choices.into_iter().map(|n| view! {
+                            <option value=n.to_string() selected=n == window>{n.to_string()}</option>
+                        }).collect_view()}
+                    </select>
+                    " points"
+                </label>
+                <button
+                    type="button"
+                    class="pause"
+                    aria-pressed=move || paused.with(Option::is_some).to_string()
+                    on:click=toggle_pause
+                >
+                    {move || if paused.with(Option::is_some) { "Back to live" } else { "Pause" }}
+                </button>
+                <span class="unseen" aria-live="polite">
+                    {move || paused.with(Option::is_some).then(|| {
+                        let n = unseen.get();
+                        format!("Paused · {n} new point{}", if n == 1 { "" } else { "s" })
+                    })}
+                </span>
+            </div>
             <div class="plot" node_ref=plot>
                 // The server's drawing: visible until the canvas paints over it.
                 <div class="first-paint" aria-hidden="true" inner_html=first_paint></div>
@@ -201,10 +328,42 @@ pub fn LiveChart(
                     on:mousemove=on_move
                     on:mouseleave=move |_| hover.set(None)
                 ></canvas>
-                <div class="tooltip" role="tooltip" hidden=move || shown.get().is_none() style=tooltip_style>
+                <div class="tooltip" role="tooltip" hidden=move || hovered.get().is_none() style=tooltip_style>
                     {tooltip_text}
                 </div>
             </div>
+            <ul class="legend" aria-label="Series (click to hide or show)" hidden=move || legend().len() < 2>
+                {move || legend().into_iter().map(|(i, name)| {
+                    let label = name.to_string();
+                    let key = label.clone();
+                    let is_hidden = {
+                        let name = name.clone();
+                        move || hidden.with(|h| h.contains(&name))
+                    };
+                    let toggle = move |_| {
+                        let name = name.clone();
+                        hidden.update(|h| {
+                            if !h.remove(&name) {
+                                h.insert(name);
+                            }
+                        });
+                    };
+                    view! {
+                        <li>
+                            <button
+                                type="button"
+                                data-series=key
+                                aria-pressed=move || (!is_hidden()).to_string()
+                                on:click=toggle
+                            >
+                                <span class="swatch" style=format!("background: {}", series_css(i))></span>
+                                {label}
+                            </button>
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
+            <p class="visually-hidden live-summary" aria-live="polite">{summary}</p>
             <table class="visually-hidden window-table">
                 <caption>{caption}</caption>
                 <thead>
@@ -216,7 +375,7 @@ pub fn LiveChart(
                 </thead>
                 <tbody>
                     {move || {
-                        points
+                        view
                             .with(|w| {
                                 w.series()
                                     .flat_map(|(name, samples)| {
@@ -246,7 +405,8 @@ pub fn LiveChart(
                 </tbody>
             </table>
         </figure>
-    }
+     }
+    .into_any()
 }
 
 /// Minutes east of UTC in the viewer's time zone (the server renders no local times).

@@ -9,7 +9,9 @@ pub mod server_data;
 pub mod window;
 
 mod chart;
+mod feed;
 mod shell;
+mod tasks;
 
 #[cfg(feature = "hydrate")]
 mod browser;

@@ -14,7 +14,7 @@ const GRID: RGBColor = RGBColor(236, 239, 243);
 const GRID_BOLD: RGBColor = RGBColor(214, 219, 226);
 const GAP: RGBColor = RGBColor(180, 83, 9);
 
-/// Series colours, in series-name order (Tableau 10, readable on white).
+/// Series colours, in series-name order (readable on white). The HTML legend uses the same.
 pub const PALETTE: [RGBColor; 8] = [
     RGBColor(37, 99, 235),
     RGBColor(234, 88, 12),
@@ -26,9 +26,21 @@ pub const PALETTE: [RGBColor; 8] = [
     RGBColor(219, 39, 119),
 ];
 
+/// The colour of the `i`-th series (by name) of a chart.
+pub fn series_colour(i: usize) -> RGBColor {
+    PALETTE[i % PALETTE.len()]
+}
+
+/// The same, as CSS.
+pub fn series_css(i: usize) -> String {
+    let RGBColor(r, g, b) = series_colour(i);
+    format!("rgb({r}, {g}, {b})")
+}
+
 /// How one frame is drawn, besides the data.
 pub struct Frame<'a> {
-    pub title: &'a str,
+    /// The unit of the values, for the value axis.
+    pub unit: Option<&'a str>,
     /// A fixed value range (widened by outliers); `None` fits the data.
     pub y_range: Option<(f64, f64)>,
     pub hover: Option<&'a Point>,
@@ -58,7 +70,6 @@ pub fn draw<DB: DrawingBackend>(
     let font = |size: f64, color: &RGBColor| ("sans-serif", s(size)).into_font().color(color);
 
     let mut chart = ChartBuilder::on(root)
-        .caption(f.title, font(16.0, &TEXT))
         .margin(s(12.0) as u32)
         // Room for half of the last time label, centred on the right edge.
         .margin_right(s(36.0) as u32)
@@ -69,7 +80,7 @@ pub fn draw<DB: DrawingBackend>(
     chart
         .configure_mesh()
         .x_desc("Time")
-        .y_desc("Value")
+        .y_desc(f.unit.unwrap_or("Value"))
         .x_labels(X_LABELS)
         .y_labels(6)
         .x_label_formatter(&|t| format_clock(*t, f.utc_offset_min, t_decimals))
@@ -83,25 +94,16 @@ pub fn draw<DB: DrawingBackend>(
         .draw()
         .map_err(|e| err(&e))?;
 
-    let multi = w.series_count() > 1;
-    for (i, (name, samples)) in w.series().enumerate() {
-        let color = PALETTE[i % PALETTE.len()];
+    for (i, (_, samples)) in w.series().enumerate() {
+        let color = series_colour(i);
         let line = color.stroke_width(s(2.0) as u32);
         // A gap breaks the line: each run between gaps is its own line.
         let mut start = 0;
-        let mut labelled = false;
         for end in (1..=samples.len()).filter(|&e| e == samples.len() || samples[e].gap_before) {
             let run = samples.range(start..end).map(|x| (x.ts, x.value));
-            let drawn = chart
+            chart
                 .draw_series(LineSeries::new(run, line))
                 .map_err(|e| err(&e))?;
-            if multi && !labelled {
-                let r = s(6.0) as i32;
-                drawn.label(name.as_str()).legend(move |(x, y)| {
-                    Rectangle::new([(x, y - r / 2), (x + 2 * r, y + r / 2)], color.filled())
-                });
-                labelled = true;
-            }
             start = end;
         }
         chart
@@ -128,23 +130,13 @@ pub fn draw<DB: DrawingBackend>(
     }
     if let Some(h) = f.hover.filter(|h| w.contains(h)) {
         let i = w.series().position(|(n, _)| *n == h.series).unwrap_or(0);
-        let ring = PALETTE[i % PALETTE.len()].stroke_width(s(2.0) as u32);
+        let ring = series_colour(i).stroke_width(s(2.0) as u32);
         chart
             .draw_series(std::iter::once(Circle::new(
                 (h.ts, h.value),
                 s(6.0) as u32,
                 ring,
             )))
-            .map_err(|e| err(&e))?;
-    }
-    if multi {
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .label_font(font(12.0, &TEXT))
-            .background_style(WHITE.mix(0.85))
-            .border_style(GRID_BOLD)
-            .draw()
             .map_err(|e| err(&e))?;
     }
 
@@ -171,12 +163,12 @@ pub const SVG_SIZE: (u32, u32) = (880, 320);
 
 /// The chart as an SVG document, for the server-rendered first paint (time labels in UTC).
 #[cfg(feature = "ssr")]
-pub fn svg(w: &Window, title: &str, y_range: Option<(f64, f64)>, now_ms: i64) -> String {
+pub fn svg(w: &Window, unit: Option<&str>, y_range: Option<(f64, f64)>, now_ms: i64) -> String {
     let mut out = String::new();
     {
         let root = SVGBackend::with_string(&mut out, SVG_SIZE).into_drawing_area();
         let frame = Frame {
-            title,
+            unit,
             y_range,
             hover: None,
             scale: 1.0,
@@ -204,27 +196,32 @@ mod tests {
     }
 
     #[test]
-    fn svg_draws_lines_legend_and_gap_marker() {
+    fn svg_draws_lines_unit_and_gap_marker() {
         let mut w = Window::new(20);
         for i in 0..5 {
             w.push(&pt("temp", 1_000 * i, i as f64));
             w.push(&pt("hum", 1_000 * i, 10.0 - i as f64));
         }
         w.join_after_gap(&[pt("temp", 9_000, 3.0)]);
-        let svg = svg(&w, "Robot", None, 0);
+        let svg = svg(&w, Some("°C"), None, 0);
         assert!(svg.starts_with("<svg"), "{}", &svg[..80.min(svg.len())]);
-        assert!(svg.contains("Robot"));
-        // A legend names both series; the gap is dashed (many short segments).
+        // The unit labels the value axis; each series has its colour; the gap is dashed.
         let texts: Vec<&str> = svg.split("<text").skip(1).collect();
-        let labelled = |name: &str| texts.iter().any(|t| t.contains(&format!(">\n{name}\n<")));
-        assert!(labelled("temp") && labelled("hum"), "legend missing");
+        assert!(texts.iter().any(|t| t.contains(">\n°C\n<")), "unit missing");
         assert!(svg.matches("<polyline").count() >= 3, "lines missing");
+        for i in 0..2 {
+            let RGBColor(r, g, b) = series_colour(i);
+            assert!(
+                svg.contains(&format!("#{r:02X}{g:02X}{b:02X}")),
+                "colour {i}"
+            );
+        }
         assert!(svg.contains("#B45309"), "gap marker missing");
     }
 
     #[test]
     fn svg_of_an_empty_window_says_waiting() {
-        let svg = svg(&Window::new(20), "Empty", None, 1_000_000);
+        let svg = svg(&Window::new(20), None, None, 1_000_000);
         assert!(svg.contains("Waiting for data"));
     }
 }

@@ -1,8 +1,9 @@
 //! The document shell and the pages.
 
 use crate::chart::LiveChart;
+use crate::feed::Feed;
 use crate::model::{page_path, StreamName};
-use crate::server_data;
+use crate::tasks::TaskPanel;
 use crate::window::DEFAULT_WINDOW;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, Link, MetaTags, Stylesheet, Title};
@@ -43,7 +44,7 @@ pub fn App() -> impl IntoView {
         <Title text="Livechart"/>
         <Router>
             <nav class="top-nav" aria-label="Main">
-                <A href="/">"Live chart"</A>
+                <A href="/">"Dashboard"</A>
                 <A href="/about">"About & API"</A>
             </nav>
             <main>
@@ -57,35 +58,106 @@ pub fn App() -> impl IntoView {
     }
 }
 
+/// The most charts the dashboard shows when the address does not choose.
+pub const MAX_DASHBOARD_CHARTS: usize = 12;
+
+/// `?streams=a,b`: which streams the dashboard shows (`None`: all of them).
+fn selection(raw: Option<&str>) -> Result<Option<Vec<StreamName>>, String> {
+    let Some(raw) = raw else { return Ok(None) };
+    let mut names: Vec<StreamName> = Vec::new();
+    for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let name = StreamName::parse(part).map_err(|e| format!("streams: {part:?}: {e}."))?;
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    Ok(Some(names))
+}
+
+/// The dashboard's address showing `names`.
+fn dashboard_href(names: &[StreamName]) -> String {
+    let list: Vec<&str> = names.iter().map(StreamName::as_str).collect();
+    format!("/?streams={}", list.join(","))
+}
+
+/// The dashboard: a chart per stream (all of them, or those the address names), the list of
+/// streams (new ones appear as they are created), and the task panel. All charts share the
+/// page's one connection.
 #[component]
 fn HomePage() -> impl IntoView {
-    // A literal that is valid by construction; a failure here is a programming error.
-    let demo = StreamName::parse("demo").expect("'demo' is a valid stream name");
-    let others: Vec<StreamName> = SharedValue::new(server_data::names)
-        .into_inner()
-        .into_iter()
-        .filter(|n| *n != demo)
-        .collect();
-    view! {
-        <header class="page-head">
-            <h1>"Livechart"</h1>
-            <p class="lede">"Live data from the server, drawn as it arrives."</p>
-        </header>
-        <LiveChart stream=demo title="Demo stream" y_range=(0.0, 100.0)/>
-        <section class="stream-list">
-            <h2>"Streams"</h2>
-            {if others.is_empty() {
-                view! { <p class="muted">"No other streams yet: publish to one (see " <a href="/about">"About & API"</a> ")."</p> }.into_any()
-            } else {
+    let feed = Feed::provide();
+    let query = use_query_map();
+    let chosen = Memo::new(move |_| selection(query.read().get("streams").as_deref()));
+    let all = Memo::new(move |_| {
+        feed.catalog
+            .with(|c| c.iter().map(|s| s.name.clone()).collect::<Vec<_>>())
+    });
+    let shown = Memo::new(move |_| match chosen.get() {
+        Ok(Some(names)) => names,
+        Ok(None) => all.with(|a| a.iter().take(MAX_DASHBOARD_CHARTS).cloned().collect()),
+        Err(_) => Vec::new(),
+    });
+    let stream_list = move || {
+        let shown_now = shown.get();
+        all.get()
+            .into_iter()
+            .map(|name| {
+                let on = shown_now.contains(&name);
+                let next: Vec<StreamName> = if on {
+                    shown_now.iter().filter(|n| **n != name).cloned().collect()
+                } else {
+                    shown_now.iter().cloned().chain(std::iter::once(name.clone())).collect()
+                };
+                let title = feed.catalog.with(|c| {
+                    c.iter().find(|s| s.name == name).and_then(|s| s.meta.title.clone())
+                });
                 view! {
-                    <ul>
-                        {others.into_iter().map(|n| view! {
-                            <li><a href=page_path(&n)>{n.to_string()}</a></li>
-                        }).collect_view()}
-                    </ul>
-                }.into_any()
-            }}
-        </section>
+                    <li data-stream=name.to_string() data-shown=on.to_string()>
+                        <A href=dashboard_href(&next) attr:class="toggle" attr:aria-pressed=on.to_string()>
+                            {if on { "Hide" } else { "Show" }}
+                        </A>
+                        " "
+                        <a href=page_path(&name)><code>{name.to_string()}</code></a>
+                        {title.map(|t| view! { <span class="muted">" · " {t}</span> })}
+                    </li>
+                }
+            })
+            .collect_view()
+    };
+    move || {
+        match chosen.get() {
+        Err(e) => bad_request(e).into_any(),
+        Ok(choice) => view! {
+            <header class="page-head">
+                <h1>"Livechart"</h1>
+                <p class="lede">"Live data from the server, drawn as it arrives. "
+                    {choice.is_none().then(|| "Showing every stream; choose some to share a dashboard by its address.")}
+                </p>
+            </header>
+            <div class="dashboard">
+                <div class="charts" data-charts=move || shown.with(Vec::len)>
+                    <For each=move || shown.get() key=|n| n.clone() let:name>
+                        <LiveChart stream=name/>
+                    </For>
+                    {move || shown.with(Vec::is_empty).then(|| view! {
+                        <p class="muted empty">"No charts: show a stream from the list."</p>
+                    })}
+                </div>
+                <aside class="side">
+                    <section class="panel stream-list" aria-labelledby="streams-title">
+                        <h2 id="streams-title">"Streams"</h2>
+                        <ul>{stream_list}</ul>
+                        <p class="muted">
+                            <A href="/">"Show all"</A>
+                            " · publish to a new name and it appears here (see " <a href="/about">"About & API"</a> ")."
+                        </p>
+                    </section>
+                    <TaskPanel/>
+                </aside>
+            </div>
+        }
+        .into_any(),
+    }
     }
 }
 
@@ -97,6 +169,7 @@ fn StreamPage() -> impl IntoView {
     move || {
         let raw = params.read().get("name").unwrap_or_default();
         let window = query.read().get("window");
+        Feed::provide();
         let name = match StreamName::parse(&raw) {
             Ok(name) => name,
             Err(e) => return bad_request(format!("{raw:?} is not a stream name: {e}.")).into_any(),
@@ -118,9 +191,12 @@ fn StreamPage() -> impl IntoView {
             <Title text=format!("{name} · Livechart")/>
             <header class="page-head">
                 <h1>{name.to_string()}</h1>
-                <p class="lede">"Stream " <code>{name.to_string()}</code> ", live."</p>
+                <p class="lede">"Stream " <code>{name.to_string()}</code> ", live. "
+                    <a href=dashboard_href(std::slice::from_ref(&name))>"On the dashboard"</a></p>
             </header>
-            <LiveChart stream=name.clone() title=name.to_string() window=window/>
+            <div class="single">
+                <LiveChart stream=name.clone() window=window/>
+            </div>
         }
         .into_any()
     }
@@ -137,7 +213,7 @@ fn bad_request(detail: String) -> impl IntoView {
     view! {
         <h1>"Bad address"</h1>
         <p class="error-detail">{detail}</p>
-        <p><a href="/">"Back to the live chart"</a></p>
+        <p><a href="/">"Back to the dashboard"</a></p>
     }
 }
 

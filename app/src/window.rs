@@ -5,8 +5,15 @@
 use crate::model::{Point, SeriesName};
 use std::collections::{BTreeMap, VecDeque};
 
-/// The number of points per series a chart keeps by default.
+/// The number of points per series a chart shows by default.
 pub const DEFAULT_WINDOW: usize = 20;
+
+/// The window sizes a chart offers.
+pub const WINDOW_CHOICES: [usize; 4] = [20, 50, 100, 500];
+
+/// The points per series a chart keeps, whatever it shows: switching to a larger window shows
+/// history at once instead of waiting for it.
+pub const KEPT_POINTS: usize = 500;
 
 /// The most series one chart draws; points of further series are ignored (the server's
 /// per-stream limit is lower by default).
@@ -103,6 +110,42 @@ impl Window {
 
     pub fn capacity(&self) -> usize {
         self.capacity
+    }
+
+    /// What a chart shows of this window: the last `last` points of each series, with the
+    /// series in `hidden` kept but empty (so that every series keeps its colour).
+    pub fn view(&self, last: usize, hidden: impl Fn(&SeriesName) -> bool) -> Window {
+        let series = self
+            .series
+            .iter()
+            .map(|(name, samples)| {
+                let mut kept: VecDeque<Sample> = if hidden(name) {
+                    VecDeque::new()
+                } else {
+                    samples
+                        .range(samples.len().saturating_sub(last)..)
+                        .copied()
+                        .collect()
+                };
+                // A gap before the first sample shown has nothing to separate.
+                if let Some(first) = kept.front_mut() {
+                    first.gap_before = false;
+                }
+                (name.clone(), kept)
+            })
+            .collect();
+        Window {
+            capacity: last.max(1),
+            series,
+            latest: self.latest.clone(),
+        }
+    }
+
+    /// The latest value of every series, by name.
+    pub fn latest_values(&self) -> impl Iterator<Item = (&SeriesName, f64)> {
+        self.series
+            .iter()
+            .filter_map(|(name, samples)| samples.back().map(|s| (name, s.value)))
     }
 
     /// Points held, over all series.
@@ -380,6 +423,31 @@ mod tests {
         assert_eq!(ts_of(&w, "a"), vec![2, 3, 4]);
         assert_eq!(ts_of(&w, "b"), vec![10]);
         assert_eq!(w.latest(), Some(&sp("b", 10, 1.0)));
+    }
+
+    #[test]
+    fn a_view_shows_the_tail_of_visible_series_and_keeps_colours() {
+        let mut w = Window::new(KEPT_POINTS);
+        for i in 0..30 {
+            w.push(&sp("a", i, i as f64));
+            w.push(&sp("b", i, -(i as f64)));
+        }
+        w.join_after_gap(&[sp("a", 100, 1.0)]);
+        let v = w.view(20, |_| false);
+        assert_eq!((v.len(), v.capacity()), (40, 20));
+        assert_eq!(ts_of(&v, "a").first(), Some(&11));
+        assert_eq!(v.gaps(), 1, "the gap inside the view stays");
+        // Hidden series are still listed (their colour is their place), but empty.
+        let hidden = s("b");
+        let v = w.view(5, |n| *n == hidden);
+        assert_eq!(v.series_count(), 2);
+        assert!(ts_of(&v, "b").is_empty());
+        assert_eq!(ts_of(&v, "a"), [26, 27, 28, 29, 100]);
+        let v = w.view(1, |_| false);
+        assert_eq!(v.gaps(), 0, "a gap before the first point shown is dropped");
+        let latest: Vec<(String, f64)> =
+            w.latest_values().map(|(n, v)| (n.to_string(), v)).collect();
+        assert_eq!(latest, [("a".to_owned(), 1.0), ("b".to_owned(), -29.0)]);
     }
 
     #[test]

@@ -15,6 +15,12 @@ pub fn spawn(
     settings: DemoSettings,
     shutdown: CancellationToken,
 ) -> JoinHandle<()> {
+    stream.set_meta(app::model::StreamMeta {
+        title: Some("Demo: a random value".to_owned()),
+        unit: None,
+        min: Some(settings.min),
+        max: Some(settings.max),
+    });
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(settings.interval_ms));
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
