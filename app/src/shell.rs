@@ -131,7 +131,7 @@ fn HomePage() -> impl IntoView {
             <header class="page-head">
                 <h1>"Livechart"</h1>
                 <p class="lede">"Live data from the server, drawn as it arrives. "
-                    {choice.is_none().then(|| "Showing every stream; choose some to share a dashboard by its address.")}
+                    {choice.is_none().then_some("Showing every stream; choose some to share a dashboard by its address.")}
                 </p>
             </header>
             <div class="dashboard">

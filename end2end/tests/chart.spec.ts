@@ -13,6 +13,8 @@ function watchProblems(page: Page): string[] {
   return problems;
 }
 
+// The demo stream on a page of its own (the dashboard at / shows several charts).
+const DEMO = "/streams/demo";
 const chart = (page: Page) => page.locator("figure.chart");
 const rows = (page: Page) => page.locator("figure.chart table tbody tr");
 
@@ -30,10 +32,10 @@ async function linePixels(page: Page): Promise<number> {
 
 test("the page hydrates, goes live and draws the points it receives", async ({ page }) => {
   const problems = watchProblems(page);
-  await page.goto("/");
+  await page.goto(DEMO);
   // Only the WASM side can set these: a page that never hydrates fails here.
   await expect(chart(page)).toHaveAttribute("data-hydrated", "true");
-  await expect(page.locator(".status")).toHaveText("Live");
+  await expect(chart(page).locator(".status")).toHaveText("Live");
   await expect(chart(page)).toHaveAttribute("data-state", "live");
 
   await expect.poll(() => rows(page).count()).toBeGreaterThanOrEqual(5);
@@ -53,7 +55,7 @@ test("the page hydrates, goes live and draws the points it receives", async ({ p
 
 test("the window slides at 20 points", async ({ page }) => {
   const problems = watchProblems(page);
-  await page.goto("/");
+  await page.goto(DEMO);
   // 250 ms per point in the test server: 20 points within about five seconds.
   await expect.poll(() => rows(page).count(), { timeout: 30_000 }).toBe(20);
   // The README embeds this one: a full window.
@@ -64,31 +66,32 @@ test("the window slides at 20 points", async ({ page }) => {
   expect(problems).toEqual([]);
 });
 
-/** Serves a fixed event stream instead of the live one (the browser then waits 10 minutes
- * before reconnecting): an empty snapshot replaces what the page rendered, then `events`,
- * for tests that need deterministic points. */
+/** Serves a fixed event stream instead of the page's live connection (the browser then waits
+ * 10 minutes before reconnecting): an empty snapshot of the demo stream replaces what the
+ * page rendered, then `events`, for tests that need deterministic points. Events are in the
+ * multiplexed form: each names its stream and id. */
 async function fixedStream(page: Page, events: string[]): Promise<void> {
-  const snapshot = `id: 1-0\nevent: snapshot\ndata: {"last_id": "1-0", "points": []}`;
+  const snapshot = `event: snapshot\ndata: {"stream": "demo", "id": "1-0", "data": {"last_id": "1-0", "points": []}}`;
   const body = "retry: 600000\n\n" + [snapshot, ...events].map((e) => e + "\n\n").join("");
-  await page.route("**/api/streams/demo/events*", (route) =>
+  await page.route("**/api/events*", (route) =>
     route.fulfill({ status: 200, headers: { "content-type": "text/event-stream" }, body }),
   );
 }
 
-/** A `points` event with one point of the default series. */
+/** A `points` event of the demo stream with one point of the default series. */
 const pointEvent = (id: number, ts: number | string, value: number) =>
-  `id: 1-${id}\nevent: points\ndata: [{"series": "value", "ts": ${JSON.stringify(ts)}, "value": ${value}}]`;
+  `event: points\ndata: {"stream": "demo", "id": "1-${id}", "data": [{"series": "value", "ts": ${JSON.stringify(ts)}, "value": ${value}}]}`;
 
 test("hovering shows the nearest point's time and value, next to it", async ({ page }) => {
   const problems = watchProblems(page);
   // Ten points one second apart on a whole minute: value (s + 1) * 10 at second s.
   const t0 = Math.floor(Date.now() / 60_000) * 60_000;
   await fixedStream(page, Array.from({ length: 10 }, (_, i) => pointEvent(i + 1, t0 + i * 1000, (i + 1) * 10)));
-  await page.goto("/");
+  await page.goto(DEMO);
   await expect(chart(page)).toHaveAttribute("data-count", "10");
   const canvas = page.locator("figure.chart canvas");
   const box = (await canvas.boundingBox())!;
-  const tooltip = page.locator(".tooltip");
+  const tooltip = chart(page).locator(".tooltip");
   for (const fx of [0.3, 0.5, 0.8]) {
     const x = box.x + box.width * fx;
     await page.mouse.move(x, box.y + box.height / 2);
@@ -113,7 +116,7 @@ test.describe("on a high-DPI screen", () => {
 
   test("the canvas is drawn at device resolution and follows its container", async ({ page }) => {
     const problems = watchProblems(page);
-    await page.goto("/");
+    await page.goto(DEMO);
     await expect(chart(page)).toHaveAttribute("data-state", "live");
     const canvas = page.locator("figure.chart canvas");
     const size = () => canvas.evaluate((c: HTMLCanvasElement) => ({ w: c.width, h: c.height, cw: c.clientWidth, ch: c.clientHeight }));
@@ -137,10 +140,10 @@ test("malformed event data is logged and skipped, never fatal", async ({ page })
   await fixedStream(page, [
     pointEvent(1, now, 11.5),
     pointEvent(2, "yesterday", 1),
-    `id: 1-3\nevent: points\ndata: not json at all`,
+    `event: points\ndata: not json at all`,
     pointEvent(4, now + 1000, 42),
   ]);
-  await page.goto("/");
+  await page.goto(DEMO);
   await expect.poll(() => rows(page).count()).toBe(2);
   expect(await rows(page).evaluateAll((trs) => trs.map((tr) => tr.getAttribute("data-value")))).toEqual(["11.5", "42"]);
   await expect(chart(page)).toHaveAttribute("data-last-id", "1-4");
@@ -154,7 +157,7 @@ test("leaving the page closes its EventSource", async ({ page, request }) => {
     const health = await (await request.get("/healthz")).json();
     return health.streams.find((s: { name: string }) => s.name === "demo").viewers;
   };
-  await page.goto("/");
+  await page.goto(DEMO);
   await expect(chart(page)).toHaveAttribute("data-state", "live");
   await expect.poll(viewers).toBe(1);
   // Client-side navigation unmounts the chart component.
@@ -163,8 +166,8 @@ test("leaving the page closes its EventSource", async ({ page, request }) => {
   await expect(page.getByRole("heading", { name: "About Livechart" })).toBeVisible();
   await expect.poll(viewers).toBe(0);
   // And coming back subscribes again.
-  await nav.getByRole("link", { name: "Live chart" }).click();
-  await expect(chart(page)).toHaveAttribute("data-state", "live");
+  await nav.getByRole("link", { name: "Dashboard" }).click();
+  await expect(page.locator("figure.chart[data-stream='demo']")).toHaveAttribute("data-state", "live");
   await expect.poll(viewers).toBe(1);
   expect(problems).toEqual([]);
 });
@@ -180,7 +183,7 @@ test("a burst of events is drawn once per animation frame, not once per event", 
     const tick = () => { w.frames_seen++; requestAnimationFrame(tick); };
     requestAnimationFrame(tick);
   });
-  await page.goto("/");
+  await page.goto(DEMO);
   await expect(chart(page)).toHaveAttribute("data-last-id", "1-300");
   await expect(chart(page)).toHaveAttribute("data-count", "20");
   const draws = Number(await chart(page).getAttribute("data-draws"));

@@ -10,8 +10,8 @@ test("stopping the server shows Reconnecting…, restarting it goes live again",
   await server.start();
   const pageErrors: string[] = [];
   page.on("pageerror", (e) => pageErrors.push(e.message));
-  await page.goto(server.url);
-  const status = page.locator(".status");
+  await page.goto(`${server.url}/streams/demo`);
+  const status = page.locator("figure.chart .status");
   const rows = page.locator("figure.chart table tbody tr");
   await expect(status).toHaveText("Live");
   await expect.poll(() => rows.count()).toBeGreaterThanOrEqual(2);

@@ -1,0 +1,236 @@
+import { test, expect, Page, APIRequestContext } from "@playwright/test";
+import path from "node:path";
+import { artifact, MAIN_PORT, publish, Server } from "./server";
+
+const MAIN = `http://127.0.0.1:${MAIN_PORT}`;
+const card = (page: Page, stream: string) => page.locator(`figure.chart[data-stream='${stream}']`);
+const rowsOf = (page: Page, stream: string) => card(page, stream).locator("table tbody tr");
+const values = (page: Page, stream: string) =>
+  rowsOf(page, stream).evaluateAll((trs) => trs.map((tr) => Number(tr.getAttribute("data-value"))));
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+function watchProblems(page: Page): string[] {
+  const problems: string[] = [];
+  page.on("console", (m) => { if (m.type() === "error") problems.push(`console: ${m.text()}`); });
+  page.on("pageerror", (e) => problems.push(`pageerror: ${e.message}`));
+  return problems;
+}
+
+async function health(request: APIRequestContext, base = MAIN) {
+  return (await request.get(`${base}/healthz`)).json();
+}
+
+/** Canvas pixels of one chart close to `rgb`. */
+function pixels(page: Page, stream: string, [r, g, b]: number[]): Promise<number> {
+  return card(page, stream).locator("canvas").evaluate((c: HTMLCanvasElement, [r, g, b]) => {
+    const d = c.getContext("2d")!.getImageData(0, 0, c.width, c.height).data;
+    let n = 0;
+    for (let i = 0; i < d.length; i += 4) {
+      if (Math.abs(d[i] - r) < 30 && Math.abs(d[i + 1] - g) < 30 && Math.abs(d[i + 2] - b) < 30) n++;
+    }
+    return n;
+  }, [r, g, b]);
+}
+
+test("eight charts on one page share one connection", async ({ page, request }) => {
+  const problems = watchProblems(page);
+  const names = range(1, 8).map((i) => `eight-${i}`);
+  const t0 = Date.now();
+  for (const [i, name] of names.entries()) {
+    await publish(request, MAIN, name, range(1, 5).map((v) => ({ ts: t0 + v * 1000, value: v * (i + 1) })));
+  }
+  await page.goto(`/?streams=${names.join(",")}`);
+  await expect(page.locator("figure.chart")).toHaveCount(8);
+  for (const name of names) {
+    await expect(card(page, name)).toHaveAttribute("data-hydrated", "true");
+    await expect(card(page, name)).toHaveAttribute("data-state", "live");
+  }
+  // One event-stream connection on the server, and each of the eight streams has one viewer.
+  await expect.poll(async () => (await health(request)).connections).toBe(1);
+  const h = await health(request);
+  for (const name of names) expect(h.streams.find((s: { name: string }) => s.name === name).viewers).toBe(1);
+  // Live data reaches every chart over it.
+  for (const [i, name] of names.entries()) {
+    await publish(request, MAIN, name, [{ ts: t0 + 6000, value: 6 * (i + 1) }]);
+  }
+  for (const [i, name] of names.entries()) {
+    await expect.poll(() => values(page, name)).toEqual(range(1, 6).map((v) => v * (i + 1)));
+  }
+  await artifact(page, "eight-charts");
+  expect(problems).toEqual([]);
+});
+
+test("the legend hides and shows a series", async ({ page, request }) => {
+  const problems = watchProblems(page);
+  const t0 = Date.now();
+  await publish(request, MAIN, "legend", range(1, 10).flatMap((v) => [
+    { series: "hum", ts: t0 + v * 1000, value: 40 + v },
+    { series: "temp", ts: t0 + v * 1000, value: 20 + (v % 3) },
+  ]));
+  await page.goto("/?streams=legend");
+  const chart = card(page, "legend");
+  await expect(chart).toHaveAttribute("data-state", "live");
+  await expect(chart).toHaveAttribute("data-series", "2");
+  // hum is the first series by name: the first colour (37, 99, 235).
+  const blue = [37, 99, 235];
+  await expect.poll(() => pixels(page, "legend", blue)).toBeGreaterThan(100);
+  const hum = chart.locator(".legend button[data-series='hum']");
+  await expect(hum).toHaveAttribute("aria-pressed", "true");
+  await hum.click();
+  await expect(hum).toHaveAttribute("aria-pressed", "false");
+  await expect(chart).toHaveAttribute("data-series", "1");
+  await expect(rowsOf(page, "legend")).toHaveCount(10);
+  await expect.poll(() => pixels(page, "legend", blue)).toBeLessThan(20);
+  await artifact(page, "legend-hidden");
+  // The keyboard works too.
+  await hum.focus();
+  await page.keyboard.press("Enter");
+  await expect(hum).toHaveAttribute("aria-pressed", "true");
+  await expect(rowsOf(page, "legend")).toHaveCount(20);
+  await expect.poll(() => pixels(page, "legend", blue)).toBeGreaterThan(100);
+  expect(problems).toEqual([]);
+});
+
+test("choosing a window redraws with that many points", async ({ page, request }) => {
+  const problems = watchProblems(page);
+  const t0 = Date.now() - 200_000;
+  await publish(request, MAIN, "windows", range(1, 150).map((v) => ({ ts: t0 + v * 1000, value: v })));
+  await page.goto("/?streams=windows");
+  const chart = card(page, "windows");
+  await expect(chart).toHaveAttribute("data-state", "live");
+  await expect(rowsOf(page, "windows")).toHaveCount(20);
+  const select = chart.getByRole("combobox", { name: "Points per series" });
+  for (const n of [50, 100, 500, 20]) {
+    const draws = Number(await chart.getAttribute("data-draws"));
+    await select.selectOption(String(n));
+    const shown = Math.min(n, 150);
+    await expect(rowsOf(page, "windows")).toHaveCount(shown);
+    await expect(chart).toHaveAttribute("data-count", String(shown));
+    expect(await values(page, "windows")).toEqual(range(151 - shown, 150));
+    await expect.poll(async () => Number(await chart.getAttribute("data-draws"))).toBeGreaterThan(draws);
+  }
+  expect(problems).toEqual([]);
+});
+
+test("pausing keeps receiving, counts new points, and back to live shows them all", async ({ page, request }) => {
+  const problems = watchProblems(page);
+  const t0 = Date.now();
+  const send = (from: number, to: number) =>
+    publish(request, MAIN, "pausing", range(from, to).map((v) => ({ ts: t0 + v * 100, value: v })));
+  await send(1, 10);
+  await page.goto("/?streams=pausing");
+  const chart = card(page, "pausing");
+  await expect(chart).toHaveAttribute("data-state", "live");
+  await chart.getByRole("combobox", { name: "Points per series" }).selectOption("100");
+  await expect(rowsOf(page, "pausing")).toHaveCount(10);
+
+  await chart.getByRole("button", { name: "Pause" }).click();
+  await expect(chart).toHaveAttribute("data-paused", "true");
+  for (let v = 11; v <= 60; v += 10) await send(v, v + 9);
+  await expect(chart.locator(".unseen")).toHaveText("Paused · 50 new points");
+  // The drawing is frozen: still the ten points it had.
+  expect(await values(page, "pausing")).toEqual(range(1, 10));
+  // Hovering still works while paused.
+  const box = (await chart.locator("canvas").boundingBox())!;
+  await page.mouse.move(box.x + box.width * 0.5, box.y + box.height * 0.5);
+  await expect(chart.locator(".tooltip")).toBeVisible();
+  await artifact(page, "paused");
+
+  await chart.getByRole("button", { name: "Back to live" }).click();
+  await expect(chart).toHaveAttribute("data-paused", "false");
+  await expect.poll(() => values(page, "pausing")).toEqual(range(1, 60));
+  await expect(chart.locator(".unseen")).toHaveText("");
+  expect(problems).toEqual([]);
+});
+
+test("twelve charts: all live, each drawn at most once per frame, accessible", async ({ page, request }) => {
+  const problems = watchProblems(page);
+  const names = range(1, 12).map((i) => `twelve-${String(i).padStart(2, "0")}`);
+  const t0 = Date.now();
+  for (const name of names) await publish(request, MAIN, name, [{ ts: t0, value: 1 }]);
+  await page.addInitScript(() => {
+    const w = window as unknown as { frames_seen: number };
+    w.frames_seen = 0;
+    const tick = () => { w.frames_seen++; requestAnimationFrame(tick); };
+    requestAnimationFrame(tick);
+  });
+  await page.goto(`/?streams=${names.join(",")}`);
+  for (const name of names) await expect(card(page, name)).toHaveAttribute("data-state", "live");
+  // A burst to every chart at once (each stream's points in order).
+  await Promise.all(names.map(async (name) => {
+    for (const v of range(2, 21)) await publish(request, MAIN, name, [{ ts: t0 + v * 100, value: v }]);
+  }));
+  for (const name of names) await expect(card(page, name)).toHaveAttribute("data-count", "20");
+  const frames = await page.evaluate(() => (window as unknown as { frames_seen: number }).frames_seen);
+  for (const name of names) {
+    const draws = Number(await card(page, name).getAttribute("data-draws"));
+    expect(draws).toBeGreaterThanOrEqual(1);
+    expect(draws).toBeLessThanOrEqual(frames);
+  }
+  await expect.poll(async () => (await health(request)).connections).toBe(1);
+  // Accessible names, and the controls in the tab order.
+  const first = card(page, names[0]);
+  await expect(first.getByRole("img")).toHaveAttribute("aria-label", /twelve-01: line chart of the last 20 points/);
+  await expect(first.locator(".live-summary")).toHaveText("Latest: value 21");
+  await first.getByRole("combobox", { name: "Points per series" }).focus();
+  await page.keyboard.press("Tab");
+  await expect(first.getByRole("button", { name: "Pause" })).toBeFocused();
+  await page.keyboard.press("Space");
+  await expect(first).toHaveAttribute("data-paused", "true");
+  expect(problems).toEqual([]);
+});
+
+test.describe("on a server of its own", () => {
+  const server = new Server(3105, { LIVECHART_CLASSIC_ENABLED: "false", LIVECHART_SYSTEM_ENABLED: "false" });
+  test.beforeAll(async () => server.start());
+  test.afterAll(async () => server.stop());
+
+  test("new streams appear on the dashboard as they are created", async ({ page, request }) => {
+    const problems = watchProblems(page);
+    await page.goto(server.url);
+    await expect(card(page, "demo")).toHaveAttribute("data-state", "live");
+    await expect(page.locator("figure.chart")).toHaveCount(1);
+    await publish(request, server.url, "fresh", [{ series: "a", value: 7 }, { series: "b", value: 8 }]);
+    await expect(page.locator(".stream-list li[data-stream='fresh']")).toBeVisible();
+    await expect(card(page, "fresh")).toHaveAttribute("data-state", "live");
+    await expect.poll(() => values(page, "fresh")).toEqual([7, 8]);
+    await expect(card(page, "fresh").locator(".live-summary")).toHaveText("Latest: a 7, b 8");
+    // Still one connection for both charts.
+    await expect.poll(async () => (await health(request, server.url)).connections).toBe(1);
+    // Hiding a chart through the list changes the address (shareable) and the connection.
+    await page.locator(".stream-list li[data-stream='demo'] .toggle").click();
+    await expect(page).toHaveURL(/\?streams=fresh$/);
+    await expect(page.locator("figure.chart")).toHaveCount(1);
+    await expect.poll(async () => {
+      const h = await health(request, server.url);
+      return h.streams.find((s: { name: string }) => s.name === "demo").viewers;
+    }).toBe(0);
+    expect(problems).toEqual([]);
+  });
+});
+
+test.describe("on a fresh server", () => {
+  const server = new Server(3107);
+  test.beforeAll(async () => server.start());
+  test.afterAll(async () => server.stop());
+
+  test("the dashboard, as the README shows it", async ({ page, request }) => {
+  const problems = watchProblems(page);
+  const t0 = Date.now() - 20_000;
+  await request.put(`${server.url}/api/streams/robot`, { data: { title: "Robot arm", unit: "°C" } });
+  await publish(request, server.url, "robot", range(1, 20).flatMap((v) => [
+    { series: "motor", ts: t0 + v * 1000, value: 40 + 6 * Math.sin(v / 3) },
+    { series: "board", ts: t0 + v * 1000, value: 31 + 2 * Math.cos(v / 4) },
+  ]));
+  await page.setViewportSize({ width: 1360, height: 900 });
+  await page.goto(server.url);
+  for (const s of ["classic", "demo", "robot", "system"]) await expect(card(page, s)).toHaveAttribute("data-state", "live");
+  await page.getByRole("button", { name: "Start task" }).click();
+  await expect(page.locator(".task")).toHaveCount(1);
+  await expect.poll(async () => Number(await card(page, "classic").getAttribute("data-count"))).toBeGreaterThanOrEqual(8);
+  await expect.poll(async () => Number(await page.locator(".task").getAttribute("data-percent"))).toBeGreaterThan(20);
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: path.join(__dirname, "..", "screenshots", "dashboard.png") });
+  expect(problems).toEqual([]);
+  });
+});
