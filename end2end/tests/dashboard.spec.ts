@@ -234,3 +234,45 @@ test.describe("on a fresh server", () => {
   expect(problems).toEqual([]);
   });
 });
+
+test("a background tab keeps receiving and shows current data when it is back", async ({ page, request }) => {
+  const problems = watchProblems(page);
+  // Headless Chromium never hides a tab, so do to this page what a browser does to a hidden
+  // one: hold its animation frames until it is shown again.
+  await page.addInitScript(() => {
+    const w = window as unknown as { held: FrameRequestCallback[] | null; showAgain: () => void };
+    const raf = window.requestAnimationFrame.bind(window);
+    w.held = null;
+    window.requestAnimationFrame = (cb) => {
+      if (w.held) { w.held.push(cb); return 0; }
+      return raf(cb);
+    };
+    w.showAgain = () => { const held = w.held ?? []; w.held = null; held.forEach((cb) => raf(cb)); };
+  });
+  const t0 = Date.now();
+  await publish(request, MAIN, "background", [{ ts: t0, value: 1 }]);
+  await page.goto("/?streams=background");
+  const chart = card(page, "background");
+  await expect(chart).toHaveAttribute("data-state", "live");
+  await expect.poll(async () => Number(await chart.getAttribute("data-draws"))).toBeGreaterThan(0);
+  await page.evaluate(() => { (window as unknown as { held: unknown[] }).held = []; });
+  const drawsHidden = Number(await chart.getAttribute("data-draws"));
+  await publish(request, MAIN, "background", range(2, 30).map((v) => ({ ts: t0 + v * 100, value: v })));
+  // The data arrives while hidden, without drawing...
+  await expect.poll(() => values(page, "background")).toEqual(range(11, 30));
+  expect(Number(await chart.getAttribute("data-draws"))).toBe(drawsHidden);
+  // ... and is drawn, once, when the tab is shown again.
+  await page.evaluate(() => (window as unknown as { showAgain: () => void }).showAgain());
+  await expect.poll(async () => Number(await chart.getAttribute("data-draws"))).toBe(drawsHidden + 1);
+
+  // A tab the browser froze (as Chrome does to long-hidden tabs) catches up when thawed.
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send("Page.setWebLifecycleState", { state: "frozen" });
+  await publish(request, MAIN, "background", range(31, 40).map((v) => ({ ts: t0 + v * 100, value: v })));
+  await new Promise((r) => setTimeout(r, 500));
+  await cdp.send("Page.setWebLifecycleState", { state: "active" });
+  await expect.poll(() => values(page, "background")).toEqual(range(21, 40));
+  await expect(chart).toHaveAttribute("data-gaps", "0");
+  await artifact(page, "background-tab-back");
+  expect(problems).toEqual([]);
+});

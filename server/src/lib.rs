@@ -168,11 +168,12 @@ pub async fn serve(
         demo::spawn_classic(stream, shutdown.clone());
     }
 
+    let tasks = tasks::Tasks::new(settings.tasks.clone(), shutdown.clone());
     let state = AppState {
         leptos_options: config.leptos,
-        metrics: Arc::new(Metrics::new(hub.clone())),
+        metrics: Arc::new(Metrics::new(hub.clone(), tasks.clone())),
         hub,
-        tasks: tasks::Tasks::new(settings.tasks.clone(), shutdown.clone()),
+        tasks,
         settings: settings.clone(),
         shutdown: shutdown.clone(),
     };

@@ -4,6 +4,7 @@
 //! are read at scrape time by a collector; only request rejections are counted here.
 
 use crate::hub::Hub;
+use crate::tasks::Tasks;
 use app::model::ResetReason;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
@@ -27,7 +28,7 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new(hub: Arc<Hub>) -> Self {
+    pub fn new(hub: Arc<Hub>, tasks: Arc<Tasks>) -> Self {
         let mut registry = Registry::default();
         let rejected = Family::<ReasonLabel, Counter>::default();
         registry.register(
@@ -35,7 +36,7 @@ impl Metrics {
             "API requests refused, by error kind (the `error` field of the answer)",
             rejected.clone(),
         );
-        registry.register_collector(Box::new(HubCollector(hub)));
+        registry.register_collector(Box::new(HubCollector(hub, tasks)));
         Metrics { registry, rejected }
     }
 
@@ -57,9 +58,14 @@ impl Metrics {
     }
 }
 
-/// Reads the hub's counters at scrape time.
-#[derive(Debug)]
-struct HubCollector(Arc<Hub>);
+/// Reads the hub's (and the tasks') counters at scrape time.
+struct HubCollector(Arc<Hub>, Arc<Tasks>);
+
+impl std::fmt::Debug for HubCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("HubCollector").field(&self.0).finish()
+    }
+}
 
 impl std::fmt::Debug for Hub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -85,6 +91,25 @@ impl Collector for HubCollector {
             "Streams the server holds",
             None,
             gauge.metric_type(),
+        )?)?;
+        let (held, running, started) = self.1.counts();
+        for (name, help, value) in [
+            ("livechart_tasks_running", "Tasks running", running),
+            (
+                "livechart_tasks_held",
+                "Tasks held: running, or finished and still watched",
+                held,
+            ),
+        ] {
+            let gauge = ConstGauge::new(value as i64);
+            gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
+        }
+        let counter = ConstCounter::new(started);
+        counter.encode(encoder.encode_descriptor(
+            "livechart_tasks_started",
+            "Tasks started",
+            None,
+            counter.metric_type(),
         )?)?;
 
         type Read = fn(&crate::hub::Stream) -> u64;

@@ -93,6 +93,19 @@ async fn tasks_progress_independently_finish_and_are_freed() {
         assert_eq!(body.unwrap().error, "unknown_task");
     }
     wait_for_health(&server, PATIENCE, |h| h.connections == 0).await;
+    let metrics = reqwest::get(server.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "livechart_tasks_started_total 3",
+        "livechart_tasks_running 1",
+        "livechart_tasks_held 1",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+    }
 }
 
 #[tokio::test]
