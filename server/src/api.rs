@@ -87,33 +87,41 @@ pub fn stream_name(path: Result<Path<String>, PathRejection>) -> Result<StreamNa
     })
 }
 
-/// Where a viewer resumes: the `Last-Event-ID` header (sent by a reconnecting
-/// `EventSource`) wins over `?last_event_id=` (set by a page that rendered a window).
-fn resume_from(
+/// Where a connection resumes: the `Last-Event-ID` header (sent by a reconnecting
+/// `EventSource`) wins over `?last_event_id=` (set by a page that rendered a window). An empty
+/// value (what a browser sends before it has seen any id) is none.
+fn resume_from<T>(
     headers: &HeaderMap,
     query: &HashMap<String, String>,
-) -> Result<Option<EventId>, ApiError> {
+    expected: &str,
+) -> Result<Option<T>, ApiError>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
     let bad = |source: &str, e: &dyn std::fmt::Display| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_last_event_id",
-            format!("{source}: {e}"),
+            format!("{source}: {e}{expected}"),
         )
     };
-    if let Some(value) = headers.get("last-event-id") {
-        let text = value
-            .to_str()
-            .map_err(|_| bad("Last-Event-ID header", &"not visible ASCII"))?;
-        // An empty header is what a browser sends before it has seen any id.
-        if !text.trim().is_empty() {
-            return text
-                .trim()
-                .parse()
-                .map(Some)
-                .map_err(|e| bad("Last-Event-ID header", &e));
-        }
+    let header = headers
+        .get("last-event-id")
+        .map(|v| {
+            v.to_str()
+                .map_err(|_| bad("Last-Event-ID header", &"not visible ASCII"))
+        })
+        .transpose()?
+        .map(str::trim)
+        .filter(|v| !v.is_empty());
+    if let Some(text) = header {
+        return text
+            .parse()
+            .map(Some)
+            .map_err(|e| bad("Last-Event-ID header", &e));
     }
-    match query.get("last_event_id") {
+    match query.get("last_event_id").map(|v| v.trim()) {
         Some(v) if !v.is_empty() => v.parse().map(Some).map_err(|e| bad("last_event_id", &e)),
         _ => Ok(None),
     }
@@ -188,7 +196,7 @@ pub async fn stream_events(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let name = stream_name(path)?;
-    let resume = resume_from(&headers, &query(query_)?)?;
+    let resume = resume_from::<EventId>(&headers, &query(query_)?, "")?;
     let stream = state.hub.get(&name).ok_or_else(|| unknown_stream(&name))?;
     let admission = admit(&state)?;
     Ok(event_stream(&state, stream.subscribe(resume, admission)))
@@ -225,33 +233,6 @@ fn listed_streams(state: &AppState, list: Option<&String>) -> Result<Vec<StreamN
     Ok(streams)
 }
 
-/// Where a multiplexed connection resumes: `Last-Event-ID` (what a reconnecting browser sends)
-/// wins over `?last_event_id=`; both are [`Positions`].
-fn positions_from(
-    headers: &HeaderMap,
-    query: &HashMap<String, String>,
-) -> Result<Positions, ApiError> {
-    let bad = |source: &str, e: &dyn std::fmt::Display| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_last_event_id",
-            format!("{source}: {e} (expected STREAM:EPOCH-SEQ,…)"),
-        )
-    };
-    if let Some(value) = headers.get("last-event-id") {
-        let text = value
-            .to_str()
-            .map_err(|_| bad("Last-Event-ID header", &"not visible ASCII"))?;
-        if !text.trim().is_empty() {
-            return text.parse().map_err(|e| bad("Last-Event-ID header", &e));
-        }
-    }
-    match query.get("last_event_id") {
-        Some(v) => v.parse().map_err(|e| bad("last_event_id", &e)),
-        None => Ok(Positions::default()),
-    }
-}
-
 /// `GET /api/events?streams=a,b`: several streams on one connection, plus the catalog.
 pub async fn multiplex_events(
     State(state): State<AppState>,
@@ -260,7 +241,9 @@ pub async fn multiplex_events(
 ) -> Result<Response, ApiError> {
     let query = query(query_)?;
     let streams = listed_streams(&state, query.get("streams"))?;
-    let from = positions_from(&headers, &query)?;
+    // Both carry every stream's position.
+    let from = resume_from::<Positions>(&headers, &query, " (expected STREAM:EPOCH-SEQ,…)")?
+        .unwrap_or_default();
     let admission = admit(&state)?;
     let viewer = state.hub.subscribe_many(&streams, from, admission);
     Ok(event_stream(&state, viewer))

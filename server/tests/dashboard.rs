@@ -156,12 +156,7 @@ async fn new_streams_series_and_descriptions_reach_open_connections() {
         })
     })
     .await;
-    let listed: Vec<StreamInfo> = reqwest::get(server.url("/api/streams"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = catalog(&server).await;
     read_until(&mut reader, &mut f, |f| f.values["robot"].len() == 1).await;
     assert_eq!(f.values["robot"], [21.0]);
     let robot = listed.iter().find(|s| s.name.as_str() == "robot").unwrap();
@@ -281,12 +276,7 @@ async fn bad_requests_say_what_and_where() {
         assert!(err.detail.contains(says), "{body}: {err:?}");
     }
     // Nothing refused changed the description.
-    let listed: Vec<StreamInfo> = reqwest::get(server.url("/api/streams"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = catalog(&server).await;
     assert!(
         listed
             .iter()
@@ -294,6 +284,16 @@ async fn bad_requests_say_what_and_where() {
             .all(|s| s.meta == Default::default()),
         "{listed:?}"
     );
+}
+
+/// `GET /api/streams`.
+async fn catalog(server: &TestServer) -> Vec<StreamInfo> {
+    reqwest::get(server.url("/api/streams"))
+        .await
+        .expect("GET /api/streams")
+        .json()
+        .await
+        .expect("the catalog is JSON")
 }
 
 async fn publish_with_token(server: &TestServer, stream: &str) {
@@ -329,12 +329,7 @@ async fn the_system_source_publishes_plausible_cpu_and_memory() {
     assert!((0.0..=100.0).contains(&cpu), "cpu {cpu}");
     assert!(mem > 0.0 && mem <= 100.0, "mem {mem}");
     assert!(value("cpu0").is_some(), "per-core series: {batch:?}");
-    let listed: Vec<StreamInfo> = reqwest::get(server.url("/api/streams"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = catalog(&server).await;
     let system = listed.iter().find(|s| s.name.as_str() == "system").unwrap();
     assert_eq!(
         (system.meta.unit.as_deref(), system.meta.range()),
