@@ -242,6 +242,14 @@ fn AboutPage() -> impl IntoView {
                "; send the last one as " <code>"Last-Event-ID"</code> " (or " <code>"?last_event_id="</code>
                ") to resume without a gap. When that is impossible the server says so with a "
                <code>"reset"</code> " event, and the chart marks the gap."</p>
+            <h2>"Several streams, one connection"</h2>
+            <pre><code>"curl -N 'http://127.0.0.1:3000/api/events?streams=robot,system'"</code></pre>
+            <p>"Each event's data names its stream and id; a " <code>"streams"</code>
+               " event lists every stream. The dashboard uses this: all its charts share one connection."</p>
+            <h2>"Tasks"</h2>
+            <pre><code>{r#"curl -X POST http://127.0.0.1:3000/api/tasks \
+    -H 'Content-Type: application/json' -d '{"duration_ms": 5000, "steps": 10}'
+curl -N http://127.0.0.1:3000/api/tasks/<id>/events"#}</code></pre>
             <h2>"Health and metrics"</h2>
             <p><code>"GET /healthz"</code> " lists every stream with its series, viewers and last event id; "
                <code>"GET /metrics"</code> " is Prometheus text."</p>
