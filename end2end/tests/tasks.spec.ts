@@ -27,6 +27,7 @@ test("three tasks progress independently to 100 % and their streams close", asyn
   // When the fast one is done, the slow one is still on its way.
   expect(await slow.getAttribute("data-status")).toBe("running");
   expect(Number(await slow.getAttribute("data-percent"))).toBeLessThan(100);
+  await page.locator(".tasks").scrollIntoViewIfNeeded();
   await artifact(page, "tasks-running");
   for (const t of [mid, slow]) await expect(t).toHaveAttribute("data-status", "done", { timeout: 15_000 });
   for (const t of [mid, fast, slow]) {
