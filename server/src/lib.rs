@@ -7,6 +7,7 @@ pub mod config;
 pub mod demo;
 pub mod hub;
 pub mod ingest;
+pub mod load;
 pub mod metrics;
 pub mod publish;
 pub mod sse;

@@ -1,8 +1,8 @@
-//! The `livechart` binary: the server (default), or `livechart publish`, which feeds a stream
-//! from standard input.
+//! The `livechart` binary: the server (default), `livechart publish`, which feeds a stream
+//! from standard input, or `livechart load`, the benchmarks' load generator.
 
 use clap::{Parser, Subcommand};
-use livechart_server::{bind, config, publish, serve, shutdown_signal};
+use livechart_server::{bind, config, load, publish, serve, shutdown_signal};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
@@ -25,6 +25,9 @@ enum Command {
     /// Read points from standard input (numbers, series=value pairs or JSON points, one line
     /// each) and publish them to a stream, retrying while the server is unreachable.
     Publish(publish::Args),
+    /// Benchmark a running server: open many event-stream connections, publish at a rate,
+    /// report deliveries, gaps, latency and CPU/memory as one JSON line (see BENCHMARKS.md).
+    Load(load::Args),
 }
 
 #[tokio::main]
@@ -35,8 +38,10 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    if let Some(Command::Publish(args)) = cli.command {
-        return ExitCode::from(publish::run(args).await);
+    match cli.command {
+        Some(Command::Publish(args)) => return ExitCode::from(publish::run(args).await),
+        Some(Command::Load(args)) => return ExitCode::from(load::run(args).await),
+        Some(Command::Serve) | None => {}
     }
 
     let config = match config::load(cli.config.as_deref()) {

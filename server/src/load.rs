@@ -1,0 +1,538 @@
+//! `livechart load`: a load generator for benchmarks (see BENCHMARKS.md), never run by tests.
+//!
+//! It opens N event-stream connections to one stream (spread over several 127.0.0.x source
+//! addresses, so that more connections fit than one address has ephemeral ports), publishes
+//! points at a fixed rate through the ingest endpoint with the publish time (µs since the
+//! epoch) as each point's value, and reports one JSON line: connections, deliveries, gaps and
+//! duplicates by id, publish→receive latency percentiles (HDR histogram), the server's CPU
+//! seconds and peak RSS (from /proc, given its pid) and the generator's own.
+//!
+//! Connections are plain HTTP/1.1 over a `TcpStream` with a small hand-rolled reader (status
+//! line, chunked body, SSE lines): a few KiB per connection, so that the generator is not the
+//! bottleneck.
+
+use crate::sse::{SseItem, SseParser};
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpSocket, TcpStream};
+
+#[derive(clap::Args, Clone, Debug, Serialize)]
+pub struct Args {
+    /// The server, e.g. http://127.0.0.1:3000 (plain HTTP).
+    #[arg(long, default_value = "http://127.0.0.1:3000")]
+    pub url: String,
+    /// The stream to load (created by the first publish).
+    #[arg(long, default_value = "load")]
+    pub stream: String,
+    /// Event-stream connections to open.
+    #[arg(long, default_value_t = 1000)]
+    pub viewers: usize,
+    /// Events published per second (0: none, idle connections only).
+    #[arg(long, default_value_t = 10.0)]
+    pub rate: f64,
+    /// Points per published event.
+    #[arg(long, default_value_t = 1)]
+    pub points: usize,
+    /// How long to measure, after all connections are open.
+    #[arg(long, default_value_t = 20)]
+    pub seconds: u64,
+    /// Connections opened per second while ramping up.
+    #[arg(long, default_value_t = 5000)]
+    pub ramp: u64,
+    /// Spread connections over 127.0.0.1 … 127.0.0.N as source addresses.
+    #[arg(long, default_value_t = 4)]
+    pub sources: u8,
+    /// The server's process id, to read its CPU time and memory from /proc.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+}
+
+/// The report: one JSON line.
+#[derive(Serialize)]
+struct Report {
+    params: Args,
+    connected: usize,
+    failed: usize,
+    /// Connections that ended before the run did.
+    dropped: u64,
+    published_events: u64,
+    publish_errors: u64,
+    delivered_events: u64,
+    delivered_points: u64,
+    deliveries_per_s: f64,
+    gaps: u64,
+    duplicates: u64,
+    /// Connections that saw every event published during the measurement.
+    complete_connections: u64,
+    latency_ms: Option<Latency>,
+    server: Option<ProcStats>,
+    generator: ProcStats,
+    machine: Machine,
+}
+
+#[derive(Serialize)]
+struct Latency {
+    p50: f64,
+    p99: f64,
+    p999: f64,
+    max: f64,
+    samples: u64,
+}
+
+#[derive(Serialize, Default, Clone, Copy)]
+struct ProcStats {
+    cpu_s: f64,
+    rss_kib: u64,
+    peak_rss_kib: u64,
+}
+
+#[derive(Serialize)]
+struct Machine {
+    cores: usize,
+    mem_kib: u64,
+}
+
+/// Counters shared by all connections.
+#[derive(Default)]
+struct Totals {
+    events: AtomicU64,
+    points: AtomicU64,
+    gaps: AtomicU64,
+    duplicates: AtomicU64,
+    dropped: AtomicU64,
+    complete: AtomicU64,
+}
+
+/// Latency histograms, sharded to keep lock contention low.
+struct Latencies(Vec<Mutex<Histogram<u64>>>);
+
+impl Latencies {
+    fn new() -> Self {
+        Latencies(
+            (0..16)
+                .map(|_| {
+                    Mutex::new(
+                        Histogram::new_with_bounds(1, 600_000_000, 3)
+                            .unwrap_or_else(|_| unreachable!("constant, valid bounds")),
+                    )
+                })
+                .collect(),
+        )
+    }
+
+    fn record(&self, shard: usize, micros: &[u64]) {
+        let mut h = self.0[shard % self.0.len()]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for &m in micros {
+            h.saturating_record(m.max(1));
+        }
+    }
+
+    fn merged(&self) -> Histogram<u64> {
+        let mut all = Histogram::new_with_bounds(1, 600_000_000, 3)
+            .unwrap_or_else(|_| unreachable!("constant, valid bounds"));
+        for shard in &self.0 {
+            let h = shard.lock().unwrap_or_else(PoisonError::into_inner);
+            let _ = all.add(&*h);
+        }
+        all
+    }
+}
+
+fn now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+/// `http://host:port` → the socket address (loopback tests only: no DNS).
+fn server_addr(url: &str) -> Result<(SocketAddr, String), String> {
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("--url {url}: only http:// is supported"))?;
+    let host = rest.split('/').next().unwrap_or(rest);
+    let addr = host
+        .parse::<SocketAddr>()
+        .map_err(|e| format!("--url {url}: expected http://IP:PORT ({e})"))?;
+    Ok((addr, host.to_owned()))
+}
+
+/// Runs the load and prints the report. Exit code 0, or 2 for bad arguments.
+pub async fn run(args: Args) -> u8 {
+    let (addr, host) = match server_addr(&args.url) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("livechart load: {e}");
+            return 2;
+        }
+    };
+    if args.sources == 0 || !(args.rate.is_finite() && args.rate >= 0.0) || args.points == 0 {
+        eprintln!("livechart load: --sources and --points must be at least 1, --rate a number ≥ 0");
+        return 2;
+    }
+    let client = reqwest::Client::new();
+    let points_url = format!(
+        "{}/api/streams/{}/points",
+        args.url.trim_end_matches('/'),
+        args.stream
+    );
+    // Create the stream so that the connections find it.
+    if let Err(e) = publish(&client, &points_url, args.points).await {
+        eprintln!("livechart load: cannot publish to {points_url}: {e}");
+        return 1;
+    }
+
+    let totals = Arc::new(Totals::default());
+    let latencies = Arc::new(Latencies::new());
+    // Published events are numbered by the server; connections compare against the range
+    // published during the measurement.
+    let measuring = Arc::new(AtomicU64::new(0));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+
+    // Ramp up.
+    let mut tasks = Vec::with_capacity(args.viewers);
+    let mut connected = 0usize;
+    let mut failed = 0usize;
+    let path = format!("/api/streams/{}/events", args.stream);
+    let pause = Duration::from_secs_f64(1.0 / args.ramp.max(1) as f64);
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<bool>(1024);
+    for i in 0..args.viewers {
+        let source = Ipv4Addr::new(127, 0, 0, 1 + (i % args.sources as usize) as u8);
+        let conn = Conn {
+            id: i,
+            addr,
+            source: IpAddr::V4(source),
+            host: host.clone(),
+            path: path.clone(),
+            totals: totals.clone(),
+            latencies: latencies.clone(),
+            measuring: measuring.clone(),
+            stop: stop_rx.clone(),
+        };
+        let ready = ready_tx.clone();
+        tasks.push(tokio::spawn(async move { conn.run(ready).await }));
+        if i % 100 == 99 {
+            tokio::time::sleep(pause * 100).await;
+        }
+    }
+    drop(ready_tx);
+    while let Some(ok) = ready_rx.recv().await {
+        if ok {
+            connected += 1;
+        } else {
+            failed += 1;
+        }
+        if connected + failed == args.viewers {
+            break;
+        }
+    }
+    eprintln!(
+        "livechart load: {connected} connected, {failed} failed; measuring for {} s",
+        args.seconds
+    );
+
+    // Measure: publish at the rate for the duration.
+    let mut published = 0u64;
+    let mut publish_errors = 0u64;
+    let server_before = args.server_pid.map(|pid| proc_stats(Some(pid)));
+    let self_before = proc_stats(None);
+    let delivered_before = totals.events.load(Ordering::Relaxed);
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(args.seconds);
+    let mut peak_server = server_before.map_or(0, |s| s.rss_kib);
+    measuring.store(1, Ordering::Relaxed);
+    if args.rate > 0.0 {
+        let every = Duration::from_secs_f64(1.0 / args.rate);
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        while Instant::now() < deadline {
+            tick.tick().await;
+            // One at a time: at the rates measured an answer takes far less than a tick.
+            match publish(&client, &points_url, args.points).await {
+                Ok(()) => published += 1,
+                Err(_) => publish_errors += 1,
+            }
+            if published.is_multiple_of(64) {
+                if let Some(pid) = args.server_pid {
+                    peak_server = peak_server.max(proc_stats(Some(pid)).rss_kib);
+                }
+            }
+        }
+    } else {
+        while Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            if let Some(pid) = args.server_pid {
+                peak_server = peak_server.max(proc_stats(Some(pid)).rss_kib);
+            }
+        }
+    }
+    // Let the last events arrive.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let elapsed = start.elapsed().as_secs_f64();
+    measuring.store(2, Ordering::Relaxed);
+    let server_after = args.server_pid.map(|pid| proc_stats(Some(pid)));
+    let self_after = proc_stats(None);
+    let delivered = totals.events.load(Ordering::Relaxed) - delivered_before;
+    let _ = stop_tx.send(true);
+    for t in tasks {
+        let _ = t.await;
+    }
+
+    let h = latencies.merged();
+    let ms = |v: u64| v as f64 / 1000.0;
+    let report = Report {
+        connected,
+        failed,
+        dropped: totals.dropped.load(Ordering::Relaxed),
+        published_events: published,
+        publish_errors,
+        delivered_events: delivered,
+        delivered_points: totals.points.load(Ordering::Relaxed),
+        deliveries_per_s: delivered as f64 / elapsed,
+        gaps: totals.gaps.load(Ordering::Relaxed),
+        duplicates: totals.duplicates.load(Ordering::Relaxed),
+        complete_connections: totals.complete.load(Ordering::Relaxed),
+        latency_ms: (!h.is_empty()).then(|| Latency {
+            p50: ms(h.value_at_quantile(0.5)),
+            p99: ms(h.value_at_quantile(0.99)),
+            p999: ms(h.value_at_quantile(0.999)),
+            max: ms(h.max()),
+            samples: h.len(),
+        }),
+        server: server_before.zip(server_after).map(|(b, a)| ProcStats {
+            cpu_s: a.cpu_s - b.cpu_s,
+            rss_kib: a.rss_kib,
+            peak_rss_kib: peak_server.max(a.rss_kib),
+        }),
+        generator: ProcStats {
+            cpu_s: self_after.cpu_s - self_before.cpu_s,
+            rss_kib: self_after.rss_kib,
+            peak_rss_kib: self_after.peak_rss_kib,
+        },
+        machine: machine(),
+        params: args,
+    };
+    match serde_json::to_string(&report) {
+        Ok(line) => println!("{line}"),
+        Err(e) => eprintln!("livechart load: cannot encode the report: {e}"),
+    }
+    0
+}
+
+async fn publish(client: &reqwest::Client, url: &str, points: usize) -> Result<(), String> {
+    let us = now_us();
+    let body: Vec<serde_json::Value> = (0..points)
+        .map(|_| serde_json::json!({ "value": us as f64 }))
+        .collect();
+    let response = client
+        .post(url)
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if response.status().is_success() {
+        Ok(())
+    } else {
+        Err(format!("HTTP {}", response.status()))
+    }
+}
+
+/// One event-stream connection.
+struct Conn {
+    id: usize,
+    addr: SocketAddr,
+    source: IpAddr,
+    host: String,
+    path: String,
+    totals: Arc<Totals>,
+    latencies: Arc<Latencies>,
+    measuring: Arc<AtomicU64>,
+    stop: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Conn {
+    async fn connect(&self) -> std::io::Result<BufReader<TcpStream>> {
+        let socket = TcpSocket::new_v4()?;
+        socket.bind(SocketAddr::new(self.source, 0))?;
+        let mut stream = socket.connect(self.addr).await?;
+        let request = format!(
+            "GET {} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n\r\n",
+            self.path, self.host
+        );
+        stream.write_all(request.as_bytes()).await?;
+        let mut reader = BufReader::with_capacity(4096, stream);
+        let mut line = String::new();
+        reader.read_line(&mut line).await?;
+        if !line.starts_with("HTTP/1.1 200") {
+            return Err(std::io::Error::other(format!("answered {}", line.trim())));
+        }
+        // Headers: the body is chunked (a streaming response).
+        loop {
+            line.clear();
+            if reader.read_line(&mut line).await? == 0 || line == "\r\n" {
+                break;
+            }
+        }
+        Ok(reader)
+    }
+
+    async fn run(mut self, ready: tokio::sync::mpsc::Sender<bool>) {
+        let mut reader = match self.connect().await {
+            Ok(r) => {
+                let _ = ready.send(true).await;
+                r
+            }
+            Err(_) => {
+                let _ = ready.send(false).await;
+                return;
+            }
+        };
+        let mut parser = SseParser::new();
+        let mut last_seq: Option<u64> = None;
+        let mut first_measured: Option<u64> = None;
+        let mut gaps_here = 0u64;
+        let mut line = String::new();
+        let mut chunk = Vec::with_capacity(4096);
+        let mut lat = Vec::with_capacity(64);
+        loop {
+            // Chunk size line, then the chunk.
+            line.clear();
+            let read = tokio::select! {
+                r = reader.read_line(&mut line) => r,
+                _ = self.stop.changed() => break,
+            };
+            let size = match read {
+                Ok(0) | Err(_) => {
+                    self.totals.dropped.fetch_add(1, Ordering::Relaxed);
+                    break;
+                }
+                Ok(_) => usize::from_str_radix(line.trim(), 16).unwrap_or(0),
+            };
+            if size == 0 {
+                self.totals.dropped.fetch_add(1, Ordering::Relaxed);
+                break;
+            }
+            chunk.resize(size + 2, 0);
+            if reader.read_exact(&mut chunk).await.is_err() {
+                self.totals.dropped.fetch_add(1, Ordering::Relaxed);
+                break;
+            }
+            let received = now_us();
+            let measuring = self.measuring.load(Ordering::Relaxed) == 1;
+            for item in parser.push(&chunk[..size]) {
+                let SseItem::Event(e) = item else { continue };
+                let seq =
+                    e.id.as_deref()
+                        .and_then(|id| id.rsplit_once('-'))
+                        .and_then(|(_, s)| s.parse::<u64>().ok());
+                let Some(seq) = seq else { continue };
+                if e.event == "points" {
+                    match last_seq {
+                        Some(last) if seq <= last => {
+                            self.totals.duplicates.fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        }
+                        Some(last) if seq > last + 1 => {
+                            gaps_here += 1;
+                            self.totals.gaps.fetch_add(1, Ordering::Relaxed);
+                        }
+                        _ => {}
+                    }
+                    self.totals.events.fetch_add(1, Ordering::Relaxed);
+                    if measuring {
+                        first_measured.get_or_insert(seq);
+                        for v in values(&e.data) {
+                            self.totals.points.fetch_add(1, Ordering::Relaxed);
+                            lat.push(received.saturating_sub(v));
+                        }
+                    }
+                }
+                last_seq = Some(seq);
+            }
+            if !lat.is_empty() {
+                self.latencies.record(self.id, &lat);
+                lat.clear();
+            }
+        }
+        if gaps_here == 0 && first_measured.is_some() {
+            self.totals.complete.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The `"value":` numbers of a points event, without a full JSON parse.
+fn values(data: &str) -> impl Iterator<Item = u64> + '_ {
+    data.split("\"value\":").skip(1).filter_map(|rest| {
+        let end = rest.find([',', '}']).unwrap_or(rest.len());
+        rest[..end].trim().parse::<f64>().ok().map(|v| v as u64)
+    })
+}
+
+/// CPU seconds and memory of a process (`None`: this one), from /proc (Linux).
+fn proc_stats(pid: Option<u32>) -> ProcStats {
+    let dir = pid.map_or_else(|| "/proc/self".to_owned(), |p| format!("/proc/{p}"));
+    let ticks = 100.0; // USER_HZ on Linux
+    let cpu_s = std::fs::read_to_string(format!("{dir}/stat"))
+        .ok()
+        .and_then(|s| {
+            // Fields after the command (which may contain spaces) in parentheses.
+            let rest = &s[s.rfind(')')? + 2..];
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let utime: f64 = f.get(11)?.parse().ok()?;
+            let stime: f64 = f.get(12)?.parse().ok()?;
+            Some((utime + stime) / ticks)
+        })
+        .unwrap_or(0.0);
+    let status = std::fs::read_to_string(format!("{dir}/status")).unwrap_or_default();
+    let kib = |key: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    ProcStats {
+        cpu_s,
+        rss_kib: kib("VmRSS:"),
+        peak_rss_kib: kib("VmHWM:"),
+    }
+}
+
+fn machine() -> Machine {
+    let mem_kib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0);
+    Machine {
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        mem_kib,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_read_from_points_data() {
+        let data = r#"[{"series":"value","ts":1,"value":1763700000123456.0},{"series":"value","ts":2,"value":5}]"#;
+        assert_eq!(values(data).collect::<Vec<_>>(), [1_763_700_000_123_456, 5]);
+        assert!(server_addr("https://x").is_err());
+        assert_eq!(
+            server_addr("http://127.0.0.1:3000/").unwrap().0,
+            "127.0.0.1:3000".parse().unwrap()
+        );
+    }
+}
