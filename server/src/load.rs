@@ -50,6 +50,111 @@ pub struct Args {
     /// The server's process id, to read its CPU time and memory from /proc.
     #[arg(long)]
     pub server_pid: Option<u32>,
+    /// Instead of viewers: this many publishers posting batches of `--points` as fast as the
+    /// server accepts them, for `--seconds` (the ingest benchmark).
+    #[arg(long)]
+    pub ingest_clients: Option<usize>,
+}
+
+/// The ingest benchmark's report.
+#[derive(Serialize)]
+struct IngestReport {
+    params: Args,
+    requests: u64,
+    errors: u64,
+    points_per_s: f64,
+    request_ms: Option<Latency>,
+    server: Option<ProcStats>,
+    generator: ProcStats,
+    machine: Machine,
+}
+
+/// Posts batches from `clients` tasks for the duration and reports accepted points per second.
+async fn run_ingest(args: Args, points_url: String, clients: usize) -> u8 {
+    let client = reqwest::Client::new();
+    let body: Vec<serde_json::Value> = (0..args.points)
+        .map(|i| serde_json::json!({ "value": i as f64 }))
+        .collect();
+    let body = match serde_json::to_vec(&body) {
+        Ok(b) => bytes::Bytes::from(b),
+        Err(e) => {
+            eprintln!("livechart load: {e}");
+            return 1;
+        }
+    };
+    let latencies = Arc::new(Latencies::new());
+    let errors = Arc::new(AtomicU64::new(0));
+    let requests = Arc::new(AtomicU64::new(0));
+    let server_before = args.server_pid.map(|pid| proc_stats(Some(pid)));
+    let self_before = proc_stats(None);
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(args.seconds);
+    let tasks: Vec<_> = (0..clients)
+        .map(|i| {
+            let (client, url, body) = (client.clone(), points_url.clone(), body.clone());
+            let (latencies, errors, requests) =
+                (latencies.clone(), errors.clone(), requests.clone());
+            tokio::spawn(async move {
+                while Instant::now() < deadline {
+                    let sent = Instant::now();
+                    let ok = client
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .body(body.clone())
+                        .send()
+                        .await
+                        .is_ok_and(|r| r.status().is_success());
+                    if ok {
+                        requests.fetch_add(1, Ordering::Relaxed);
+                        latencies.record(i, &[sent.elapsed().as_micros() as u64]);
+                    } else {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        let _ = t.await;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let server_after = args.server_pid.map(|pid| proc_stats(Some(pid)));
+    let self_after = proc_stats(None);
+    let h = latencies.merged();
+    let requests = requests.load(Ordering::Relaxed);
+    let report = IngestReport {
+        requests,
+        errors: errors.load(Ordering::Relaxed),
+        points_per_s: (requests * args.points as u64) as f64 / elapsed,
+        request_ms: latency(&h),
+        server: server_before.zip(server_after).map(|(b, a)| ProcStats {
+            cpu_s: a.cpu_s - b.cpu_s,
+            rss_kib: a.rss_kib,
+            peak_rss_kib: a.peak_rss_kib,
+        }),
+        generator: ProcStats {
+            cpu_s: self_after.cpu_s - self_before.cpu_s,
+            ..self_after
+        },
+        machine: machine(),
+        params: args,
+    };
+    match serde_json::to_string(&report) {
+        Ok(line) => println!("{line}"),
+        Err(e) => eprintln!("livechart load: cannot encode the report: {e}"),
+    }
+    0
+}
+
+fn latency(h: &Histogram<u64>) -> Option<Latency> {
+    let ms = |v: u64| v as f64 / 1000.0;
+    (!h.is_empty()).then(|| Latency {
+        p50: ms(h.value_at_quantile(0.5)),
+        p99: ms(h.value_at_quantile(0.99)),
+        p999: ms(h.value_at_quantile(0.999)),
+        max: ms(h.max()),
+        samples: h.len(),
+    })
 }
 
 /// The report: one JSON line.
@@ -187,6 +292,9 @@ pub async fn run(args: Args) -> u8 {
         eprintln!("livechart load: cannot publish to {points_url}: {e}");
         return 1;
     }
+    if let Some(clients) = args.ingest_clients {
+        return run_ingest(args, points_url, clients.max(1)).await;
+    }
 
     let totals = Arc::new(Totals::default());
     let latencies = Arc::new(Latencies::new());
@@ -285,7 +393,6 @@ pub async fn run(args: Args) -> u8 {
     }
 
     let h = latencies.merged();
-    let ms = |v: u64| v as f64 / 1000.0;
     let report = Report {
         connected,
         failed,
@@ -298,13 +405,7 @@ pub async fn run(args: Args) -> u8 {
         gaps: totals.gaps.load(Ordering::Relaxed),
         duplicates: totals.duplicates.load(Ordering::Relaxed),
         complete_connections: totals.complete.load(Ordering::Relaxed),
-        latency_ms: (!h.is_empty()).then(|| Latency {
-            p50: ms(h.value_at_quantile(0.5)),
-            p99: ms(h.value_at_quantile(0.99)),
-            p999: ms(h.value_at_quantile(0.999)),
-            max: ms(h.max()),
-            samples: h.len(),
-        }),
+        latency_ms: latency(&h),
         server: server_before.zip(server_after).map(|(b, a)| ProcStats {
             cpu_s: a.cpu_s - b.cpu_s,
             rss_kib: a.rss_kib,

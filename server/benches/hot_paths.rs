@@ -1,0 +1,103 @@
+//! Micro-benchmarks of the hot paths (divan): encoding an event, fanning one event out to
+//! 10,000 viewers in-process, and parsing + validating an ingest body.
+//!
+//!   cargo bench -p server --bench hot_paths
+
+use app::model::{EventId, NewPoint, StreamName};
+use livechart_server::hub::{Hub, Limits, Next};
+use livechart_server::ingest::{self, Format};
+use livechart_server::sse;
+use std::sync::Arc;
+
+fn main() {
+    divan::main();
+}
+
+fn points_json(n: usize) -> String {
+    let points: Vec<String> = (0..n)
+        .map(|i| {
+            format!(
+                r#"{{"series":"temp","ts":{},"value":{}.5}}"#,
+                1_763_700_000_000u64 + i as u64,
+                i
+            )
+        })
+        .collect();
+    format!("[{}]", points.join(","))
+}
+
+/// One event, framed for the wire (the JSON already made, as the hub does it).
+#[divan::bench(args = [1, 100])]
+fn encode_event(bencher: divan::Bencher, points: usize) {
+    let data = points_json(points);
+    let id = EventId {
+        epoch: 0x19a9f3c2b41,
+        seq: 17,
+    };
+    bencher.bench(|| sse::encode_event(Some(id), "points", divan::black_box(&data)));
+}
+
+fn limits() -> Limits {
+    Limits {
+        ring_events: 1024,
+        ring_bytes: 8 << 20,
+        window: 500,
+        max_streams: 10,
+        max_series: 16,
+        max_viewers: 20_000,
+    }
+}
+
+/// Publishing one event and handing it to 10,000 subscribed viewers (each takes its chunk,
+/// as a connection's body does before writing it).
+#[divan::bench(sample_count = 20)]
+fn fan_out_to_10k_viewers(bencher: divan::Bencher) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let hub = Arc::new(Hub::new(limits(), 1));
+    let stream = hub
+        .declare(&StreamName::parse("bench").expect("a valid name"))
+        .expect("room for a stream");
+    let mut viewers: Vec<_> = (0..10_000)
+        .map(|_| stream.subscribe(None, hub.admit().expect("room for a viewer")))
+        .collect();
+    // Take the snapshots first.
+    rt.block_on(async {
+        for v in &mut viewers {
+            let _ = v.next().await;
+        }
+    });
+    let point = [NewPoint {
+        series: None,
+        ts: Some(1),
+        value: 1.0,
+    }];
+    bencher.bench_local(|| {
+        stream.publish(&point, 1).expect("a valid point");
+        rt.block_on(async {
+            let mut bytes = 0;
+            for v in &mut viewers {
+                if let Next::Frames(b) = v.next().await {
+                    bytes += b.len();
+                }
+            }
+            bytes
+        })
+    });
+}
+
+/// Parsing and validating an ingest body of 1,000 points.
+#[divan::bench(args = [Format::Json, Format::Ndjson])]
+fn ingest_parse_1000_points(bencher: divan::Bencher, format: Format) {
+    let body = match format {
+        Format::Json => points_json(1000),
+        Format::Ndjson => (0..1000)
+            .map(|i| format!(r#"{{"series":"temp","value":{i}.5}}"#))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    };
+    bencher
+        .bench(|| ingest::parse(divan::black_box(body.as_bytes()), format, 10_000).expect("valid"));
+}

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# The benchmark matrix of BENCHMARKS.md: starts the release server (fresh for each case),
+# drives it with `livechart load`, and prints Markdown table rows plus the raw JSON lines
+# (kept in target/bench/). A benchmark, not a test: CI never runs it.
+#
+#   server/benches/matrix.sh            # everything (about 10 minutes)
+#   server/benches/matrix.sh fanout     # or one part: fanout | idle | max | ingest
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+part=${1:-all}
+port=3390
+out=target/bench
+mkdir -p "$out"
+cargo build --release -p server --bin livechart >&2
+bin=target/release/livechart
+# The per-process limit here is 20,000 open files: both processes raise theirs to it.
+ulimit -n 20000
+
+pid=""
+start_server() {
+  stop_server
+  env LEPTOS_SITE_ADDR=127.0.0.1:$port LEPTOS_SITE_ROOT=target/site RUST_LOG=warn \
+    LIVECHART_LIMITS_MAX_VIEWERS=20000 LIVECHART_SYSTEM_ENABLED=false \
+    LIVECHART_CLASSIC_ENABLED=false LIVECHART_DEMO_ENABLED=false "$@" \
+    "$bin" >"$out/server.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 100); do
+    curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && return 0
+    sleep 0.1
+  done
+  echo "server did not start" >&2
+  exit 1
+}
+stop_server() {
+  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; pid=""; fi
+}
+trap stop_server EXIT
+
+load() { "$bin" load --url "http://127.0.0.1:$port" --server-pid "$pid" --sources 8 "$@" 2>/dev/null; }
+field() { python3 -c "import json,sys; r=json.loads(sys.argv[1]); print(eval(sys.argv[2], {}, r))" "$1" "$2"; }
+
+echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo), $(uname -sr), $(date -u +%Y-%m-%d)"
+
+if [ "$part" = all ] || [ "$part" = fanout ]; then
+  echo
+  echo "| viewers × rate | deliveries/s | gaps | dups | p50 ms | p99 ms | p99.9 ms | max ms | server CPU (cores) | server RSS | generator CPU (cores) |"
+  echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+  for n in 1000 5000 10000; do
+    start_server
+    r=$(load --viewers "$n" --rate 10 --seconds 30)
+    echo "$r" >>"$out/fanout.jsonl"
+    secs=30.5
+    echo "| $n × 10/s | $(field "$r" 'round(deliveries_per_s)') | $(field "$r" gaps) | $(field "$r" duplicates) | $(field "$r" 'latency_ms["p50"]') | $(field "$r" 'latency_ms["p99"]') | $(field "$r" 'latency_ms["p999"]') | $(field "$r" 'latency_ms["max"]') | $(field "$r" "round(server['cpu_s']/$secs, 2)") | $(field "$r" 'server["peak_rss_kib"]//1024') MiB | $(field "$r" "round(generator['cpu_s']/$secs, 2)") |"
+  done
+fi
+
+if [ "$part" = all ] || [ "$part" = idle ]; then
+  echo
+  echo "| idle viewers | held | server RSS | RSS per viewer (slope from 0) |"
+  echo "| --- | --- | --- | --- |"
+  start_server
+  base=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
+  echo "| 0 | - | $((base / 1024)) MiB | - |"
+  for n in 5000 10000 19000; do
+    start_server
+    secs=10; [ "$n" = 19000 ] && secs=60
+    r=$(load --viewers "$n" --rate 0 --seconds "$secs")
+    echo "$r" >>"$out/idle.jsonl"
+    rss=$(field "$r" 'server["peak_rss_kib"]')
+    echo "| $n | $(field "$r" connected) for ${secs} s | $((rss / 1024)) MiB | $(( (rss - base) * 1024 / n )) B |"
+  done
+fi
+
+if [ "$part" = all ] || [ "$part" = max ]; then
+  echo
+  echo "| viewers × rate | deliveries/s | gaps | p99 ms | server CPU (cores) |"
+  echo "| --- | --- | --- | --- | --- |"
+  for spec in "10000 20" "10000 30" "10000 40" "5000 80"; do
+    set -- $spec
+    start_server
+    r=$(load --viewers "$1" --rate "$2" --seconds 20)
+    echo "$r" >>"$out/max.jsonl"
+    echo "| $1 × $2/s | $(field "$r" 'round(deliveries_per_s)') | $(field "$r" gaps) | $(field "$r" 'latency_ms["p99"]') | $(field "$r" "round(server['cpu_s']/20.5, 2)") |"
+  done
+fi
+
+if [ "$part" = all ] || [ "$part" = ingest ]; then
+  echo
+  echo "| batch | clients | points/s accepted | request p50 ms | p99 ms | server CPU (cores) |"
+  echo "| --- | --- | --- | --- | --- | --- |"
+  for spec in "1 4" "100 4" "1000 4"; do
+    set -- $spec
+    start_server
+    r=$(load --ingest-clients "$2" --points "$1" --seconds 10)
+    echo "$r" >>"$out/ingest.jsonl"
+    echo "| $1 | $2 | $(field "$r" 'round(points_per_s)') | $(field "$r" 'request_ms["p50"]') | $(field "$r" 'request_ms["p99"]') | $(field "$r" "round(server['cpu_s']/10, 2)") |"
+  done
+fi
