@@ -467,12 +467,7 @@ async fn a_stalled_reader_is_resynced_and_does_not_slow_others() {
     let live = stalled.read_until(|ev| !ev.is_empty()).await;
     assert_eq!(seq(&live[0]), 401);
 
-    let metrics = reqwest::get(server.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = common::metrics_text(&server).await;
     assert!(
         metrics.contains(r#"livechart_resets_total{stream="s",reason="lagged"} 1"#),
         "{metrics}"

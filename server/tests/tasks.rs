@@ -93,12 +93,7 @@ async fn tasks_progress_independently_finish_and_are_freed() {
         assert_eq!(body.unwrap().error, "unknown_task");
     }
     wait_for_health(&server, PATIENCE, |h| h.connections == 0).await;
-    let metrics = reqwest::get(server.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = common::metrics_text(&server).await;
     for line in [
         "livechart_tasks_started_total 3",
         "livechart_tasks_running 1",

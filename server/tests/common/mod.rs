@@ -257,3 +257,13 @@ pub async fn wait_for_health(
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
+
+/// `GET /metrics`, as text.
+pub async fn metrics_text(server: &TestServer) -> String {
+    reqwest::get(server.url("/metrics"))
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("metrics text")
+}
