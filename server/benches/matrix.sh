@@ -11,7 +11,9 @@ part=${1:-all}
 port=3390
 out=target/bench
 mkdir -p "$out"
-cargo build --release -p server --bin livechart >&2
+# The same build as `make test` uses (a plain `cargo build` of the server would not match the
+# site's WASM, and later page tests would fail).
+make build >&2
 bin=target/release/livechart
 # The per-process limit here is 20,000 open files: both processes raise theirs to it.
 ulimit -n 20000
