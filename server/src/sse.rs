@@ -12,19 +12,21 @@ pub const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
 /// Encodes one event; without an id, a client's last event id stays as it was. `data` is split at every line break (`\n`, `\r\n` or `\r`) into several
 /// `data:` lines, which the client joins back with `\n`.
 pub fn encode_event(id: Option<EventId>, event: &str, data: &str) -> Bytes {
-    encode(id.map(|id| id.to_string()).as_deref(), event, data)
+    encode(
+        id.as_ref().map(|id| id as &dyn std::fmt::Display),
+        event,
+        data,
+    )
 }
 
 /// Encodes one event whose id is not a stream's [`EventId`] (a task's step).
 pub fn encode_event_with_id(id: &str, event: &str, data: &str) -> Bytes {
-    encode(Some(id), event, data)
+    debug_assert!(!id.contains(['\n', '\r', '\0']), "ids are single-line");
+    encode(Some(&id), event, data)
 }
 
-fn encode(id: Option<&str>, event: &str, data: &str) -> Bytes {
-    debug_assert!(
-        id.is_none_or(|id| !id.contains(['\n', '\r', '\0'])),
-        "ids are single-line"
-    );
+/// Writes the id straight into the frame (no string of its own: this runs once per event).
+fn encode(id: Option<&dyn std::fmt::Display>, event: &str, data: &str) -> Bytes {
     debug_assert!(
         !event.contains(['\n', '\r']),
         "event names are single-line constants"
