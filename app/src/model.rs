@@ -569,11 +569,6 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// The SSE endpoint of a stream, relative to the site root.
-pub fn events_path(stream: &StreamName) -> String {
-    format!("/api/streams/{stream}/events")
-}
-
 /// The multiplexed SSE endpoint for these streams, resuming each after `from` when given.
 pub fn multiplex_path(streams: &[StreamName], from: &Positions) -> String {
     let list: Vec<&str> = streams.iter().map(StreamName::as_str).collect();

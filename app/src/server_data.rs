@@ -9,8 +9,6 @@ use std::sync::Arc;
 pub trait StreamDirectory: Send + Sync {
     /// The current window of a stream and the id of its last event, if the stream exists.
     fn snapshot(&self, stream: &StreamName) -> Option<Snapshot>;
-    /// Every stream, by name.
-    fn names(&self) -> Vec<StreamName>;
     /// Every stream with its description and series, by name.
     fn catalog(&self) -> Vec<StreamInfo>;
 }
@@ -22,11 +20,6 @@ pub struct ServerStreams(pub Arc<dyn StreamDirectory>);
 /// The stream's current window, when rendering on the server.
 pub fn snapshot(stream: &StreamName) -> Option<Snapshot> {
     leptos::prelude::use_context::<ServerStreams>().and_then(|s| s.0.snapshot(stream))
-}
-
-/// Every stream's name, when rendering on the server.
-pub fn names() -> Vec<StreamName> {
-    leptos::prelude::use_context::<ServerStreams>().map_or_else(Vec::new, |s| s.0.names())
 }
 
 /// Every stream with its description, when rendering on the server.

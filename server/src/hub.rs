@@ -811,16 +811,14 @@ impl MuxViewer {
     /// Starts following the awaited streams that exist now (new streams change the catalog,
     /// so this runs whenever it does).
     fn start_created(&mut self) {
-        let hub = &self.hub;
-        let (now, still): (Vec<_>, Vec<_>) = std::mem::take(&mut self.waiting)
-            .into_iter()
-            .map(|name| (hub.get(&name), name))
-            .partition(|(stream, _)| stream.is_some());
-        self.waiting = still.into_iter().map(|(_, name)| name).collect();
-        for stream in now.into_iter().filter_map(|(s, _)| s) {
-            let resume = self.from.get(stream.name());
-            self.cursors.push(stream.cursor(resume, Encoding::Mux));
-        }
+        let (hub, from, cursors) = (&self.hub, &self.from, &mut self.cursors);
+        self.waiting.retain(|name| match hub.get(name) {
+            Some(stream) => {
+                cursors.push(stream.cursor(from.get(name), Encoding::Mux));
+                false
+            }
+            None => true,
+        });
     }
 
     /// Waits until any stream (or the catalog) has something, then takes everything pending

@@ -55,10 +55,6 @@ impl StreamDirectory for HubDirectory {
         self.0.get(stream).map(|s| s.snapshot())
     }
 
-    fn names(&self) -> Vec<StreamName> {
-        self.0.streams().iter().map(|s| s.name().clone()).collect()
-    }
-
     fn catalog(&self) -> Vec<StreamInfo> {
         self.0.catalog()
     }

@@ -47,6 +47,16 @@ struct Inner {
     started: u64,
 }
 
+impl Inner {
+    /// Tasks that have not reached a final state.
+    fn running(&self) -> usize {
+        self.tasks
+            .values()
+            .filter(|t| !t.progress.borrow().status.is_final())
+            .count()
+    }
+}
+
 struct Task {
     progress: watch::Sender<TaskProgress>,
     viewers: AtomicUsize,
@@ -88,11 +98,7 @@ impl Tasks {
     /// Tasks held now (running, or finished and still watched) and tasks started so far.
     pub fn counts(&self) -> (usize, usize, u64) {
         let inner = self.lock();
-        let running = inner
-            .tasks
-            .values()
-            .filter(|t| !t.progress.borrow().status.is_final())
-            .count();
+        let running = inner.running();
         (inner.tasks.len(), running, inner.started)
     }
 
@@ -123,11 +129,7 @@ impl Tasks {
         }
 
         let mut inner = self.lock();
-        let running = inner
-            .tasks
-            .values()
-            .filter(|t| !t.progress.borrow().status.is_final())
-            .count();
+        let running = inner.running();
         if running >= s.max_running {
             return Err(StartError::TooMany {
                 running,
