@@ -85,9 +85,12 @@ fn render(canvas: &HtmlCanvasElement, state: ChartState) {
     ) else {
         return;
     };
-    let drawn = state
-        .view
-        .try_with_untracked(|w| draw(canvas, w, &meta, hover.as_ref()));
+    let drawn = state.view.try_with_untracked(|w| {
+        let timing = DrawTiming::start();
+        let drawn = draw(canvas, w, &meta, hover.as_ref());
+        timing.end(w.len());
+        drawn
+    });
     match drawn {
         Some(Ok(mapping)) => {
             state.mapping.try_set(Some(mapping));
@@ -95,6 +98,32 @@ fn render(canvas: &HtmlCanvasElement, state: ChartState) {
         }
         Some(Err(err)) => warn!("livechart: drawing the chart failed: {err}"),
         None => {}
+    }
+}
+
+/// Each frame's drawing time as a User Timing measure `livechart:draw:<points>`, so that
+/// tools (a `PerformanceObserver`, the browser's profiler) see real frame costs. The entries
+/// are cleared from the timeline at once: a page open for days must not keep them all.
+struct DrawTiming(Option<web_sys::Performance>);
+
+impl DrawTiming {
+    const START: &'static str = "livechart:draw-start";
+
+    fn start() -> Self {
+        let perf = window().performance();
+        if let Some(p) = &perf {
+            // Marking fails only where User Timing is missing; the frame is drawn regardless.
+            let _ = p.mark(Self::START);
+        }
+        DrawTiming(perf)
+    }
+
+    fn end(self, points: usize) {
+        let Some(p) = self.0 else { return };
+        let name = format!("livechart:draw:{points}");
+        let _ = p.measure_with_start_mark(&name, Self::START);
+        p.clear_marks_with_mark_name(Self::START);
+        p.clear_measures_with_measure_name(&name);
     }
 }
 

@@ -9,9 +9,10 @@ use crate::sse;
 use axum::body::Body;
 use bytes::Bytes;
 use std::convert::Infallible;
+use std::pin::Pin;
 use std::time::Duration;
-use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
+use tokio::time::{sleep_until, Instant, Sleep};
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 /// What a connection sends from: one stream, several, or a task.
 pub trait Feed: Send + 'static {
@@ -44,35 +45,49 @@ enum Phase {
     Done,
 }
 
+/// Per connection, the timers and the shutdown signal are created once and kept armed: at
+/// 10,000 viewers, re-registering them for every event was a tenth of the server's time.
 struct State<F> {
     viewer: F,
     opts: BodyOptions,
-    shutdown: CancellationToken,
+    shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
     phase: Phase,
-    idle_until: Instant,
-    end_at: Option<Instant>,
+    /// When something was last written; the keep-alive fires `keep_alive` after it.
+    last_sent: Instant,
+    /// Armed for the earliest moment a keep-alive may be due; re-armed when it fires early.
+    keep_alive: Pin<Box<Sleep>>,
+    end: Option<Pin<Box<Sleep>>>,
+}
+
+enum Wake {
+    Shutdown,
+    Feed(Next),
+    KeepAlive,
+    End,
 }
 
 /// The streaming body for one connection. It owns the feed: when the client goes away, hyper
 /// drops the body, and with it the subscription.
 pub fn body<F: Feed>(viewer: F, opts: BodyOptions, shutdown: CancellationToken) -> Body {
     let now = Instant::now();
-    let idle_until = now + opts.keep_alive;
     // Up to 10 % earlier, so that viewers who connected together do not all reconnect together.
-    let end_at = opts
+    let end = opts
         .lifetime
-        .map(|l| now + l.mul_f64(1.0 - fastrand::f64() * 0.1));
+        .map(|l| Box::pin(sleep_until(now + l.mul_f64(1.0 - fastrand::f64() * 0.1))));
     let state = State {
+        keep_alive: Box::pin(sleep_until(now + opts.keep_alive)),
         viewer,
         opts,
-        shutdown,
+        // A token of its own: polling the shared one takes its lock, which 10,000 viewers
+        // woken together fought over.
+        shutdown: Box::pin(shutdown.child_token().cancelled_owned()),
         phase: Phase::Start,
-        idle_until,
-        end_at,
+        last_sent: now,
+        end,
     };
     Body::from_stream(futures_util::stream::unfold(state, |mut st| async move {
         let chunk = next_chunk(&mut st).await?;
-        st.idle_until = Instant::now() + st.opts.keep_alive;
+        st.last_sent = Instant::now();
         Some((Ok::<Bytes, Infallible>(chunk), st))
     }))
 }
@@ -81,34 +96,53 @@ async fn next_chunk<F: Feed>(st: &mut State<F>) -> Option<Bytes> {
     match st.phase {
         Phase::Start => {
             st.phase = Phase::Live;
-            Some(sse::encode_retry(st.opts.retry_ms))
+            return Some(sse::encode_retry(st.opts.retry_ms));
         }
-        Phase::Done => None,
-        Phase::Live => {
-            tokio::select! {
-                biased;
-                _ = st.shutdown.cancelled() => {
-                    st.phase = Phase::Done;
-                    let hint = format!(": server shutting down, reconnect\nretry: {}\n\n", st.opts.retry_ms);
-                    Some(Bytes::from(hint))
+        Phase::Done => return None,
+        Phase::Live => {}
+    }
+    loop {
+        let wake = tokio::select! {
+            biased;
+            _ = st.shutdown.as_mut() => Wake::Shutdown,
+            next = st.viewer.next() => Wake::Feed(next),
+            _ = st.keep_alive.as_mut() => Wake::KeepAlive,
+            _ = async {
+                match st.end.as_mut() {
+                    Some(end) => end.as_mut().await,
+                    None => std::future::pending().await,
                 }
-                next = st.viewer.next() => match next {
-                    Next::Frames(bytes) => Some(bytes),
-                    Next::Closed => None,
-                },
-                _ = tokio::time::sleep_until(st.idle_until) => Some(Bytes::from_static(sse::KEEP_ALIVE)),
-                _ = sleep_until_opt(st.end_at) => {
-                    st.phase = Phase::Done;
-                    Some(Bytes::from_static(b": connection lifetime reached, reconnect\n\n"))
+            } => Wake::End,
+        };
+        match wake {
+            Wake::Shutdown => {
+                st.phase = Phase::Done;
+                let hint = format!(
+                    ": server shutting down, reconnect\nretry: {}\n\n",
+                    st.opts.retry_ms
+                );
+                return Some(Bytes::from(hint));
+            }
+            Wake::Feed(Next::Frames(bytes)) => return Some(bytes),
+            Wake::Feed(Next::Closed) => return None,
+            Wake::KeepAlive => {
+                let due = st.last_sent + st.opts.keep_alive;
+                let now = Instant::now();
+                st.keep_alive.as_mut().reset(if due <= now {
+                    now + st.opts.keep_alive
+                } else {
+                    due
+                });
+                if due <= now {
+                    return Some(Bytes::from_static(sse::KEEP_ALIVE));
                 }
             }
+            Wake::End => {
+                st.phase = Phase::Done;
+                return Some(Bytes::from_static(
+                    b": connection lifetime reached, reconnect\n\n",
+                ));
+            }
         }
-    }
-}
-
-async fn sleep_until_opt(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
     }
 }
