@@ -46,7 +46,8 @@ enum Phase {
 }
 
 /// Per connection, the timers and the shutdown signal are created once and kept armed: at
-/// 10,000 viewers, re-registering them for every event was a tenth of the server's time.
+/// 10,000 viewers, re-registering them for every event took about 5 % of the server's time
+/// (timer wheel, and the lock of the token all viewers shared).
 struct State<F> {
     viewer: F,
     opts: BodyOptions,
