@@ -127,16 +127,14 @@ async fn next_chunk<F: Feed>(st: &mut State<F>) -> Option<Bytes> {
             Wake::Feed(Next::Frames(bytes)) => return Some(bytes),
             Wake::Feed(Next::Closed) => return None,
             Wake::KeepAlive => {
-                let due = st.last_sent + st.opts.keep_alive;
                 let now = Instant::now();
-                st.keep_alive.as_mut().reset(if due <= now {
-                    now + st.opts.keep_alive
-                } else {
-                    due
-                });
+                let due = st.last_sent + st.opts.keep_alive;
                 if due <= now {
+                    st.keep_alive.as_mut().reset(now + st.opts.keep_alive);
                     return Some(Bytes::from_static(sse::KEEP_ALIVE));
                 }
+                // Something was written since it was armed: wait the rest of the idle time.
+                st.keep_alive.as_mut().reset(due);
             }
             Wake::End => {
                 st.phase = Phase::Done;
