@@ -3,9 +3,8 @@
 //! page's [`Feed`].
 
 use crate::feed::Feed;
-use crate::model::{EventId, Point, SeriesName, StreamMeta, StreamName};
+use crate::model::{EventId, Point, SeriesName, Snapshot, StreamMeta, StreamName};
 use crate::plot::series_css;
-use crate::server_data;
 use crate::window::{
     format_clock, format_iso_utc, time_decimals, Mapping, Window, DEFAULT_WINDOW, KEPT_POINTS,
     WINDOW_CHOICES,
@@ -77,8 +76,8 @@ pub(crate) struct ChartState {
 /// A sliding line chart of one stream, one line per series, fed live over the page's
 /// connection.
 ///
-/// The server renders it with the stream's current window, drawn as SVG, so the first paint
-/// shows data before (or without) WebAssembly. Once hydrated, the chart registers with the
+/// The server renders it with the stream's current window (`initial`), drawn as SVG, so the
+/// first paint shows data before (or without) WebAssembly. Once hydrated, the chart registers with the
 /// page's [`Feed`], which resumes exactly after that window, and draws on the canvas at most
 /// once per animation frame. Its controls: the window size, pause / back to live, and the
 /// legend (click a series to hide or show it). The points shown are also in a
@@ -90,16 +89,13 @@ pub fn LiveChart(
     /// How many points of each series to show at first.
     #[prop(default = DEFAULT_WINDOW)]
     window: usize,
+    /// The stream's window when the page was rendered. The island around the chart carries
+    /// it to the browser, so both sides start from the same points and the same last id.
+    #[prop(default = None)]
+    initial: Option<Snapshot>,
 ) -> impl IntoView {
     let feed = Feed::current();
-    // Rendered on the server with the stream's window; read back, not recomputed, while
-    // hydrating, so both sides start from the same points and the same last id.
-    let initial = SharedValue::new({
-        let stream = stream.clone();
-        move || server_data::snapshot(&stream)
-    })
-    .into_inner()
-    .unwrap_or_default();
+    let initial = initial.unwrap_or_default();
     let mut first = Window::new(KEPT_POINTS.max(window));
     first.replace(&initial.points);
 
@@ -258,7 +254,7 @@ pub fn LiveChart(
         })
     };
 
-    view! {
+    let markup = view! {
         <figure
             class="chart"
             data-stream=stream.to_string()
@@ -405,8 +401,13 @@ pub fn LiveChart(
                 </tbody>
             </table>
         </figure>
-     }
-    .into_any()
+    };
+    // The server erases the type: the page around it would nest too deep otherwise. The
+    // browser keeps it, since an erased view links every way of rendering it (asynchronous
+    // hydration included), which costs the WASM about 37 KB gzipped.
+    #[cfg(feature = "ssr")]
+    let markup = markup.into_any();
+    markup
 }
 
 /// Minutes east of UTC in the viewer's time zone (the server renders no local times).

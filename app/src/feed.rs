@@ -9,7 +9,6 @@
 
 use crate::chart::{ChartState, ConnState};
 use crate::model::{StreamInfo, StreamMeta, StreamName};
-use crate::server_data;
 use leptos::prelude::*;
 
 /// The page's connection state, catalog and registered charts. Signals only: `Copy`.
@@ -28,8 +27,7 @@ pub(crate) struct Feed {
 impl Feed {
     /// Creates the page's feed, provides it to the components below, and (in the browser)
     /// connects it. The catalog starts as the server rendered it.
-    pub fn provide() -> Feed {
-        let catalog = SharedValue::new(server_data::catalog).into_inner();
+    pub fn provide(catalog: Vec<StreamInfo>) -> Feed {
         let feed = Feed {
             charts: RwSignal::new(Vec::new()),
             catalog: RwSignal::new(catalog),
@@ -44,7 +42,7 @@ impl Feed {
 
     /// The page's feed; a component outside any page gets a feed of its own.
     pub fn current() -> Feed {
-        use_context::<Feed>().unwrap_or_else(Feed::provide)
+        use_context::<Feed>().unwrap_or_else(|| Feed::provide(Vec::new()))
     }
 
     /// Adds a chart of `stream`; the connection follows it from now on.

@@ -2,7 +2,8 @@
 
 use crate::chart::LiveChart;
 use crate::feed::Feed;
-use crate::model::{page_path, StreamName};
+use crate::model::{page_path, Snapshot, StreamInfo, StreamName};
+use crate::server_data;
 use crate::tasks::TaskPanel;
 use crate::window::DEFAULT_WINDOW;
 use leptos::prelude::*;
@@ -25,7 +26,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <AutoReload options=options.clone()/>
-                <HydrationScripts options/>
+                <HydrationScripts options islands=true/>
                 <MetaTags/>
             </head>
             <body>
@@ -80,87 +81,122 @@ fn dashboard_href(names: &[StreamName]) -> String {
     format!("/?streams={}", list.join(","))
 }
 
-/// The dashboard: a chart per stream (all of them, or those the address names), the list of
-/// streams (new ones appear as they are created), and the task panel. All charts share the
-/// page's one connection.
+/// The dashboard page: which streams to show comes from the address, checked here on the
+/// server; everything live is in the [`Dashboard`] island.
 #[component]
 fn HomePage() -> impl IntoView {
-    let feed = Feed::provide();
     let query = use_query_map();
-    let chosen = Memo::new(move |_| selection(query.read().get("streams").as_deref()));
-    let all = Memo::new(move |_| {
-        feed.catalog
-            .with(|c| c.iter().map(|s| s.name.clone()).collect::<Vec<_>>())
-    });
-    let shown = Memo::new(move |_| match chosen.get() {
-        Ok(Some(names)) => names,
-        Ok(None) => all.with(|a| a.iter().take(MAX_DASHBOARD_CHARTS).cloned().collect()),
-        Err(_) => Vec::new(),
-    });
-    let stream_list = move || {
-        let shown_now = shown.get();
-        all.get()
-            .into_iter()
-            .map(|name| {
-                let on = shown_now.contains(&name);
-                let next: Vec<StreamName> = if on {
-                    shown_now.iter().filter(|n| **n != name).cloned().collect()
-                } else {
-                    shown_now.iter().cloned().chain(std::iter::once(name.clone())).collect()
-                };
-                let title = feed.catalog.with(|c| {
-                    c.iter().find(|s| s.name == name).and_then(|s| s.meta.title.clone())
-                });
-                view! {
-                    <li data-stream=name.to_string() data-shown=on.to_string()>
-                        <A href=dashboard_href(&next) attr:class="toggle" attr:aria-pressed=on.to_string()>
-                            {if on { "Hide" } else { "Show" }}
-                        </A>
-                        " "
-                        <a href=page_path(&name)><code>{name.to_string()}</code></a>
-                        {title.map(|t| view! { <span class="muted">" · " {t}</span> })}
-                    </li>
-                }
-            })
-            .collect_view()
-    };
-    move || {
-        match chosen.get() {
+    move || match selection(query.read().get("streams").as_deref()) {
         Err(e) => bad_request(e).into_any(),
-        Ok(choice) => view! {
-            <header class="page-head">
-                <h1>"Livechart"</h1>
-                <p class="lede">"Live data from the server, drawn as it arrives. "
-                    {choice.is_none().then_some("Showing every stream; choose some to share a dashboard by its address.")}
-                </p>
-            </header>
-            <div class="dashboard">
-                <div class="charts" data-charts=move || shown.with(Vec::len)>
-                    <For each=move || shown.get() key=|n| n.clone() let:name>
-                        <LiveChart stream=name/>
-                    </For>
-                    {move || shown.with(Vec::is_empty).then(|| view! {
-                        <p class="muted empty">"No charts: show a stream from the list."</p>
-                    })}
-                </div>
-                <aside class="side">
-                    <section class="panel stream-list" aria-labelledby="streams-title">
-                        <h2 id="streams-title">"Streams"</h2>
-                        <ul>{stream_list}</ul>
-                        <p class="muted">
-                            <A href="/">"Show all"</A>
-                            " · publish to a new name and it appears here (see " <a href="/about">"About & API"</a> ")."
-                        </p>
-                    </section>
-                    <TaskPanel/>
-                </aside>
-            </div>
+        Ok(choice) => {
+            let catalog = server_data::catalog();
+            let first = shown(choice.as_deref(), &catalog);
+            let snapshots: Vec<(StreamName, Snapshot)> = first
+                .into_iter()
+                .filter_map(|name| server_data::snapshot(&name).map(|s| (name, s)))
+                .collect();
+            view! {
+                <header class="page-head">
+                    <h1>"Livechart"</h1>
+                    <p class="lede">"Live data from the server, drawn as it arrives. "
+                        {choice.is_none().then_some("Showing every stream; choose some to share a dashboard by its address.")}
+                    </p>
+                </header>
+                <Dashboard choice catalog snapshots/>
+            }
+            .into_any()
         }
-        .into_any(),
-    }
     }
 }
 
+/// The streams the dashboard shows: those chosen, or the first of all.
+fn shown(choice: Option<&[StreamName]>, catalog: &[StreamInfo]) -> Vec<StreamName> {
+    match choice {
+        Some(names) => names.to_vec(),
+        None => catalog
+            .iter()
+            .take(MAX_DASHBOARD_CHARTS)
+            .map(|s| s.name.clone())
+            .collect(),
+    }
+}
+
+/// The dashboard: its charts, the list of streams (which grows as streams are created) and
+/// the task panel. All charts share the page's one connection. `snapshots` are the windows
+/// the server rendered; a chart that appears later starts from what its stream sends.
+#[island]
+fn Dashboard(
+    choice: Option<Vec<StreamName>>,
+    catalog: Vec<StreamInfo>,
+    snapshots: Vec<(StreamName, Snapshot)>,
+) -> impl IntoView {
+    let feed = Feed::provide(catalog);
+    let rendered = StoredValue::new(snapshots);
+    let chosen = StoredValue::new(choice);
+    let shown = Memo::new(move |_| {
+        feed.catalog
+            .with(|c| chosen.with_value(|choice| shown(choice.as_deref(), c)))
+    });
+    let stream_list = move || {
+        let shown_now = shown.get();
+        feed.catalog.with(|all| {
+            all.iter()
+                .map(|info| {
+                    let name = &info.name;
+                    let on = shown_now.contains(name);
+                    let next: Vec<StreamName> = if on {
+                        shown_now.iter().filter(|n| *n != name).cloned().collect()
+                    } else {
+                        shown_now.iter().chain(std::iter::once(name)).cloned().collect()
+                    };
+                    let title = info.meta.title.clone();
+                    view! {
+                        <li data-stream=name.to_string() data-shown=on.to_string()>
+                            <a href=dashboard_href(&next) class="toggle" aria-pressed=on.to_string()>
+                                {if on { "Hide" } else { "Show" }}
+                            </a>
+                            " "
+                            <a href=page_path(name)><code>{name.to_string()}</code></a>
+                            {title.map(|t| view! { <span class="muted">" · " {t}</span> })}
+                        </li>
+                    }
+                })
+                .collect_view()
+        })
+    };
+    view! {
+        <div class="dashboard">
+        <div class="charts" data-charts=move || shown.with(Vec::len)>
+            <For each=move || shown.get() key=|n| n.clone() let:name>
+                {
+                    // Each rendered window is used once: a chart shown again later resumes
+                    // from the stream, not from a window that is old by then.
+                    let initial = rendered
+                        .try_update_value(|r| {
+                            r.iter().position(|(n, _)| *n == name).map(|i| r.swap_remove(i).1)
+                        })
+                        .flatten();
+                    view! { <LiveChart stream=name initial=initial/> }
+                }
+            </For>
+            {move || shown.with(Vec::is_empty).then(|| view! {
+                <p class="muted empty">"No charts: show a stream from the list."</p>
+            })}
+        </div>
+        <aside class="side">
+            <section class="panel stream-list" aria-labelledby="streams-title">
+                <h2 id="streams-title">"Streams"</h2>
+                <ul>{stream_list}</ul>
+                <p class="muted">
+                    <a href="/">"Show all"</a>
+                    " · publish to a new name and it appears here (see " <a href="/about">"About & API"</a> ")."
+                </p>
+            </section>
+            <TaskPanel/>
+        </aside>
+        </div>
+    }
+}
 /// One stream, full width: `/streams/{name}`, with `?window=N` points per series.
 #[component]
 fn StreamPage() -> impl IntoView {
@@ -169,7 +205,6 @@ fn StreamPage() -> impl IntoView {
     move || {
         let raw = params.read().get("name").unwrap_or_default();
         let window = query.read().get("window");
-        Feed::provide();
         let name = match StreamName::parse(&raw) {
             Ok(name) => name,
             Err(e) => return bad_request(format!("{raw:?} is not a stream name: {e}.")).into_any(),
@@ -187,6 +222,11 @@ fn StreamPage() -> impl IntoView {
                 .into_any()
             }
         };
+        let info: Vec<StreamInfo> = server_data::catalog()
+            .into_iter()
+            .filter(|s| s.name == name)
+            .collect();
+        let initial = server_data::snapshot(&name);
         view! {
             <Title text=format!("{name} · Livechart")/>
             <header class="page-head">
@@ -195,11 +235,24 @@ fn StreamPage() -> impl IntoView {
                     <a href=dashboard_href(std::slice::from_ref(&name))>"On the dashboard"</a></p>
             </header>
             <div class="single">
-                <LiveChart stream=name.clone() window=window/>
+                <SingleChart stream=name window info initial/>
             </div>
         }
         .into_any()
     }
+}
+
+/// The stream page's chart with a connection of its own. `info` is the stream's entry in
+/// the catalog (its title and unit), `initial` its window as rendered.
+#[island]
+fn SingleChart(
+    stream: StreamName,
+    window: usize,
+    info: Vec<StreamInfo>,
+    initial: Option<Snapshot>,
+) -> impl IntoView {
+    Feed::provide(info);
+    view! { <LiveChart stream window initial=initial/> }
 }
 
 /// A page for a malformed address, answered with status 400.

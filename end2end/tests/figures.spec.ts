@@ -11,8 +11,9 @@ import { ROOT, publish } from "./server";
 // What the browser fetches to run the page, gzip -9: the WASM and its JS glue.
 // The goal is 100 KB and the limit 150 KB; the build is far above both today (BENCHMARKS.md,
 // "Browser": where the bytes are and what it takes to get there). Until then this budget
-// holds the line about 1 % above the current size: any real growth fails the suite.
-const BUDGET_GZIP = 400_000;
+// holds the line about 1 % above the current size (261,448 B since islands): any real
+// growth fails the suite.
+const BUDGET_GZIP = 265_000;
 
 const FIGURES = path.join(ROOT, "target", "bench");
 

@@ -1,9 +1,14 @@
-//! The hydrate entry point, called by the script the server puts in the page.
-// The page's view types nest deeply (the compiler measures their layout recursively).
+//! The hydrate entry point, called by the script the server puts in the page. Only the page's
+//! islands (the dashboard, a stream's chart) come to life; the rest stays server-rendered HTML.
+// The islands' view types nest deeply (the compiler measures their layout recursively).
 #![recursion_limit = "256"]
+
+// The islands' hydrate functions are exported from `app`; this links them in.
+#[allow(unused_imports)]
+use app::*;
 
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(app::App);
+    leptos::mount::hydrate_islands();
 }
