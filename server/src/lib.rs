@@ -4,6 +4,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod conn;
 pub mod demo;
 pub mod hub;
 pub mod ingest;
@@ -27,7 +28,6 @@ use hub::{Hub, Limits};
 use leptos::config::LeptosOptions;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use metrics::Metrics;
-use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -175,27 +175,19 @@ pub async fn serve(
         settings: settings.clone(),
         shutdown: shutdown.clone(),
     };
-    let signal = {
-        let shutdown = shutdown.clone();
-        async move {
-            stop.await;
-            tracing::info!("shutting down: telling viewers to reconnect");
-            shutdown.cancel();
-        }
-    };
-    // `into_make_service`: each connection gets a clone of the router (one `Arc`); serving the
-    // `Router` directly would rebuild every route per connection (about 28 KB each here).
-    let server = axum::serve(listener, router(state).into_make_service())
-        .with_graceful_shutdown(signal)
-        .into_future();
-    let grace = Duration::from_millis(settings.shutdown.grace_ms);
+    let accept = conn::serve(listener, router(state), shutdown.clone());
+    tokio::pin!(accept);
     tokio::select! {
-        result = server => result,
-        _ = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
-            tracing::warn!("connections still open after {grace:?}; exiting anyway");
-            Ok(())
-        }
+        () = &mut accept => return Ok(()),
+        () = stop => {}
     }
+    tracing::info!("shutting down: telling viewers to reconnect");
+    shutdown.cancel();
+    let grace = Duration::from_millis(settings.shutdown.grace_ms);
+    if tokio::time::timeout(grace, accept).await.is_err() {
+        tracing::warn!("connections still open after {grace:?}; exiting anyway");
+    }
+    Ok(())
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -349,3 +349,106 @@ fn bad_configuration_is_refused_with_the_reason() {
     assert_eq!(code, Some(2));
     assert!(stderr.contains("/nonexistent/livechart.toml"), "{stderr}");
 }
+
+/// Reads from `socket` into `seen` until `done` says so (or fails the test after PATIENCE).
+async fn read_until(
+    socket: &mut tokio::net::TcpStream,
+    seen: &mut String,
+    done: impl Fn(&str) -> bool,
+) {
+    use tokio::io::AsyncReadExt;
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let mut buf = [0u8; 4096];
+    while !done(seen) {
+        let n = tokio::time::timeout_at(deadline, socket.read(&mut buf))
+            .await
+            .unwrap_or_else(|_| panic!("timed out; so far: {seen:?}"))
+            .expect("read");
+        assert!(n > 0, "closed early; so far: {seen:?}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+}
+
+#[tokio::test]
+async fn event_streams_are_served_on_every_kind_of_connection() {
+    use tokio::io::AsyncWriteExt;
+    let server = fast();
+    let addr = server.url("").trim_start_matches("http://").to_owned();
+    let events = "GET /api/streams/demo/events HTTP/1.1\r\nHost: x\r\n\r\n";
+    let two_events = |s: &str| s.matches("event: points").count() >= 2;
+
+    // A fresh HTTP/1.1 connection: chunked, and closed when the stream ends.
+    let mut socket = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    socket.write_all(events.as_bytes()).await.unwrap();
+    let mut seen = String::new();
+    read_until(&mut socket, &mut seen, two_events).await;
+    let (head, body) = seen.split_once("\r\n\r\n").unwrap();
+    let head = head.to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 200 ok\r\n"), "{head}");
+    for line in [
+        "content-type: text/event-stream",
+        "transfer-encoding: chunked",
+        "connection: close",
+    ] {
+        assert!(head.contains(line), "{line} missing: {head}");
+    }
+    assert!(head.contains("\r\ndate: "), "{head}");
+    // The first chunk is the `retry:` line, framed with its length in hex.
+    let (size, rest) = body.split_once("\r\n").unwrap();
+    let size = usize::from_str_radix(size, 16).unwrap();
+    assert!(rest[..size].starts_with("retry: 1500\n"), "{body:?}");
+    assert_eq!(&rest[size..size + 2], "\r\n");
+
+    // HTTP/1.0 has no chunks: the body is the events, until the connection closes.
+    let mut socket = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    socket
+        .write_all(b"GET /api/streams/demo/events HTTP/1.0\r\n\r\n")
+        .await
+        .unwrap();
+    let mut seen = String::new();
+    read_until(&mut socket, &mut seen, two_events).await;
+    let (head, body) = seen.split_once("\r\n\r\n").unwrap();
+    assert!(
+        !head.to_ascii_lowercase().contains("transfer-encoding"),
+        "{head}"
+    );
+    assert!(body.starts_with("retry: 1500\n"), "{body:?}");
+
+    // A kept-alive connection that served another request first streams too.
+    let mut socket = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    socket
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut seen = String::new();
+    read_until(&mut socket, &mut seen, |s| {
+        s.contains("\"streams\"") && s.ends_with('}')
+    })
+    .await;
+    socket.write_all(events.as_bytes()).await.unwrap();
+    let mut seen = String::new();
+    read_until(&mut socket, &mut seen, two_events).await;
+    assert!(
+        seen.to_ascii_lowercase().starts_with("http/1.1 200 ok\r\n"),
+        "{seen}"
+    );
+    assert!(seen.contains("retry: 1500\n"), "{seen}");
+
+    // Errors come back whole, with their length, on a fresh connection too.
+    let mut socket = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    socket
+        .write_all(b"GET /api/streams/nope!/events HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut seen = String::new();
+    read_until(&mut socket, &mut seen, |s| s.ends_with('}')).await;
+    let lower = seen.to_ascii_lowercase();
+    assert!(lower.starts_with("http/1.1 400 bad request\r\n"), "{seen}");
+    let (_, body) = seen.split_once("\r\n\r\n").unwrap();
+    assert!(
+        lower.contains(&format!("content-length: {}\r\n", body.len())),
+        "{seen}"
+    );
+    let error: ErrorBody = serde_json::from_str(body).unwrap();
+    assert_eq!(error.error, "invalid_stream_name");
+}
