@@ -114,7 +114,7 @@ async fn read_head(
         match parse_head(buf) {
             Head::Partial if buf.len() < MAX_HEAD => {}
             Head::Partial | Head::Other => return Ok(None),
-            Head::EventStream(request) => return Ok(Some(request)),
+            Head::EventStream(request) => return Ok(Some(*request)),
         }
         buf.reserve(1024);
         if stream.read_buf(buf).await? == 0 {
@@ -126,7 +126,7 @@ async fn read_head(
 enum Head {
     Partial,
     Other,
-    EventStream(Request<Body>),
+    EventStream(Box<Request<Body>>),
 }
 
 /// Parses a request head; only a plain `GET` of an event-stream path, without a body and with
@@ -178,7 +178,7 @@ fn parse_head(buf: &[u8]) -> Head {
         }
         map.append(name, value);
     }
-    Head::EventStream(request)
+    Head::EventStream(Box::new(request))
 }
 
 /// The paths of the event-stream routes (the router decides the rest, names included).
