@@ -160,7 +160,7 @@ test("leaving the page closes its EventSource", async ({ page, request }) => {
   await page.goto(DEMO);
   await expect(chart(page)).toHaveAttribute("data-state", "live");
   await expect.poll(viewers).toBe(1);
-  // Client-side navigation unmounts the chart component.
+  // Following a link leaves the page, and its connection with it.
   const nav = page.getByRole("navigation", { name: "Main" });
   await nav.getByRole("link", { name: "About & API" }).click();
   await expect(page.getByRole("heading", { name: "About Livechart" })).toBeVisible();
