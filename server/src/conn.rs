@@ -20,11 +20,16 @@ use axum::Router;
 use bytes::{Buf, Bytes, BytesMut};
 use http::{HeaderName, HeaderValue, Method, Request, Uri, Version};
 use http_body_util::BodyExt;
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
+use std::convert::Infallible;
+use std::future::Future as _;
 use std::io::{self, IoSlice, Write as _};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
@@ -79,42 +84,48 @@ fn is_connection_error(e: &io::Error) -> bool {
     )
 }
 
-async fn connection(mut stream: TcpStream, router: Router, shutdown: CancellationToken) {
+async fn connection(stream: TcpStream, router: Router, shutdown: CancellationToken) {
     // Events are written as soon as they are due; a partial packet must not wait for an ACK.
     let _ = stream.set_nodelay(true);
-    let mut buf = BytesMut::new();
-    let first = tokio::select! {
-        read = tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut stream, &mut buf)) => read,
-        () = shutdown.cancelled() => return,
+    let mut io = Prefixed {
+        prefix: Bytes::new(),
+        stream,
     };
-    match first {
-        Ok(Ok(Some(request))) => {
-            drop(buf);
-            serve_event_stream(stream, request, router).await;
-        }
-        Ok(Ok(None)) => {
-            let io = Prefixed {
-                prefix: buf.freeze(),
-                stream,
-            };
-            serve_hyper(io, router, shutdown).await;
-        }
+    loop {
+        let mut buf = BytesMut::from(std::mem::take(&mut io.prefix));
+        let head = tokio::select! {
+            read = tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut io.stream, &mut buf)) => read,
+            () = shutdown.cancelled() => return,
+        };
         // Closed, or silent for too long, before a whole request head arrived.
-        Ok(Err(_)) | Err(_) => {}
+        let Ok(Ok(head)) = head else { return };
+        io.prefix = buf.freeze();
+        match head {
+            Head::EventStream(request) => {
+                tracing::debug!(path = request.uri().path(), "event stream served directly");
+                io.prefix = Bytes::new();
+                return serve_event_stream(io.stream, *request, router).await;
+            }
+            Head::Lend => match lend_to_hyper(io, &router, &shutdown).await {
+                Some(back) => io = back,
+                None => return,
+            },
+            Head::Other | Head::Partial => {
+                tracing::debug!("connection handed to hyper");
+                return serve_hyper(io, router, shutdown).await;
+            }
+        }
     }
 }
 
-/// Reads until the first request head is complete: `Some` if it is an event stream served
-/// here, `None` for anything else (hyper then reads it again from `buf`).
-async fn read_head(
-    stream: &mut TcpStream,
-    buf: &mut BytesMut,
-) -> io::Result<Option<Request<Body>>> {
+/// Reads until a request head is complete (or cannot be), and says who serves it; the bytes
+/// stay in `buf` for hyper.
+async fn read_head(stream: &mut TcpStream, buf: &mut BytesMut) -> io::Result<Head> {
     loop {
         match parse_head(buf) {
             Head::Partial if buf.len() < MAX_HEAD => {}
-            Head::Partial | Head::Other => return Ok(None),
-            Head::EventStream(request) => return Ok(Some(*request)),
+            Head::Partial => return Ok(Head::Other),
+            head => return Ok(head),
         }
         buf.reserve(1024);
         if stream.read_buf(buf).await? == 0 {
@@ -124,8 +135,15 @@ async fn read_head(
 }
 
 enum Head {
+    /// Not all of the head yet.
     Partial,
+    /// Anything unusual (a body, HTTP/1.0 keep-alive, HTTP/2, bad syntax, a huge head): hyper
+    /// serves the connection from here on.
     Other,
+    /// A plain `GET` or `HEAD` without a body: hyper answers it, and the connection comes back
+    /// here for its next request, so that an event stream on a kept-alive connection is still
+    /// served directly.
+    Lend,
     EventStream(Box<Request<Body>>),
 }
 
@@ -140,19 +158,32 @@ fn parse_head(buf: &[u8]) -> Head {
         Ok(httparse::Status::Partial) => return Head::Partial,
         Err(_) => return Head::Other,
     };
-    if len != buf.len() || parsed.method != Some("GET") {
-        return Head::Other;
-    }
     let version = match parsed.version {
         Some(0) => Version::HTTP_10,
         Some(1) => Version::HTTP_11,
         _ => return Head::Other,
     };
+    // A body, or a switch of protocols, is hyper's business for good.
+    let unusual = parsed.headers.iter().any(|h| {
+        let name = h.name;
+        (name.eq_ignore_ascii_case("content-length") && h.value != b"0")
+            || ["transfer-encoding", "upgrade", "expect"]
+                .iter()
+                .any(|u| name.eq_ignore_ascii_case(u))
+    });
+    let method = parsed.method.unwrap_or_default();
+    if unusual || !matches!(method, "GET" | "HEAD") {
+        return Head::Other;
+    }
     let Some(Ok(uri)) = parsed.path.map(str::parse::<Uri>) else {
         return Head::Other;
     };
-    if !is_event_stream_path(uri.path()) {
-        return Head::Other;
+    if method != "GET" || len != buf.len() || !is_event_stream_path(uri.path()) {
+        return if version == Version::HTTP_11 {
+            Head::Lend
+        } else {
+            Head::Other
+        };
     }
     let mut request = Request::new(Body::empty());
     *request.method_mut() = Method::GET;
@@ -166,16 +197,6 @@ fn parse_head(buf: &[u8]) -> Head {
         ) else {
             return Head::Other;
         };
-        // A body, or a switch of protocols, is hyper's business.
-        let unusual = [
-            http::header::CONTENT_LENGTH,
-            http::header::TRANSFER_ENCODING,
-            http::header::UPGRADE,
-            http::header::EXPECT,
-        ];
-        if unusual.contains(&name) && !(name == http::header::CONTENT_LENGTH && value == "0") {
-            return Head::Other;
-        }
         map.append(name, value);
     }
     Head::EventStream(Box::new(request))
@@ -323,6 +344,116 @@ async fn write_chunk(w: &mut (impl AsyncWrite + Unpin), data: &Bytes) -> io::Res
     Ok(())
 }
 
+/// Lends the connection to hyper's HTTP/1 for plain requests, and takes it back once hyper
+/// is idle after a response (with any bytes hyper read beyond it). `None`: the connection is
+/// done (closed, failed, shutting down), or a request with a body came, after which hyper
+/// keeps the connection to its end: what was left of an unread body could not be told apart
+/// from the next request.
+async fn lend_to_hyper(
+    io: Prefixed,
+    router: &Router,
+    shutdown: &CancellationToken,
+) -> Option<Prefixed> {
+    let counts = Arc::new(Counts::default());
+    let service = {
+        let (router, counts) = (router.clone(), counts.clone());
+        hyper::service::service_fn(move |request: Request<Incoming>| {
+            let (router, counts) = (router.clone(), counts.clone());
+            counts.started.fetch_add(1, Ordering::SeqCst);
+            if !http_body::Body::is_end_stream(request.body()) {
+                counts.kept.store(true, Ordering::SeqCst);
+            }
+            let answer: BoxedAnswer = Box::pin(async move {
+                let Ok(response) = router.oneshot(request.map(Body::new)).await;
+                Ok(response.map(|body| Counted { body, counts }))
+            });
+            answer
+        })
+    };
+    let mut conn =
+        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(io), service);
+    let mut stop = std::pin::pin!(shutdown.cancelled());
+    let (mut stopping, mut taking_back) = (false, false);
+    let served = std::future::poll_fn(|cx| {
+        if !stopping && stop.as_mut().poll(cx).is_ready() {
+            stopping = true;
+            Pin::new(&mut conn).graceful_shutdown();
+        }
+        if !stopping && !taking_back && counts.idle() {
+            // Every response so far is complete: hyper closes at once if idle, else as soon
+            // as the last one is written (its head already promised keep-alive).
+            taking_back = true;
+            Pin::new(&mut conn).graceful_shutdown();
+        }
+        conn.poll_without_shutdown(cx)
+    })
+    .await;
+    if served.is_err() || stopping || !taking_back {
+        return None;
+    }
+    let parts = conn.into_parts();
+    let mut io = parts.io.into_inner();
+    if !parts.read_buf.is_empty() {
+        let mut prefix = BytesMut::from(parts.read_buf);
+        prefix.extend_from_slice(&io.prefix);
+        io.prefix = prefix.freeze();
+    }
+    Some(io)
+}
+
+type BoxedAnswer =
+    Pin<Box<dyn std::future::Future<Output = Result<http::Response<Counted>, Infallible>> + Send>>;
+
+/// Requests hyper has been given, and responses it has finished with, on one lent connection.
+#[derive(Default)]
+struct Counts {
+    started: AtomicU64,
+    finished: AtomicU64,
+    /// A request had a body: hyper keeps the connection.
+    kept: AtomicBool,
+}
+
+impl Counts {
+    fn idle(&self) -> bool {
+        let started = self.started.load(Ordering::SeqCst);
+        !self.kept.load(Ordering::SeqCst)
+            && started > 0
+            && self.finished.load(Ordering::SeqCst) == started
+    }
+}
+
+/// A response body that counts itself finished when hyper drops it (written, or failed).
+struct Counted {
+    body: Body,
+    counts: Arc<Counts>,
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.counts.finished.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl http_body::Body for Counted {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
 /// Any other connection: hyper serves it (HTTP/1.1 keep-alive or HTTP/2), finishing its
 /// requests when shutdown begins.
 async fn serve_hyper(io: Prefixed, router: Router, shutdown: CancellationToken) {
@@ -440,19 +571,25 @@ mod tests {
     }
 
     #[test]
-    fn anything_unusual_is_left_to_hyper() {
+    fn other_plain_requests_are_lent_to_hyper_and_anything_unusual_is_left_to_it() {
         assert!(matches!(
             head("GET /api/events HTTP/1.1\r\nHost: x\r\n"),
             Head::Partial
         ));
         for raw in [
+            "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+            "HEAD /api/events HTTP/1.1\r\n\r\n",
+            // A second request already behind the first.
+            "GET /api/events HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n",
+        ] {
+            assert!(matches!(head(raw), Head::Lend), "{raw:?}");
+        }
+        for raw in [
             "POST /api/events HTTP/1.1\r\n\r\n",
-            "GET /healthz HTTP/1.1\r\n\r\n",
+            "GET /healthz HTTP/1.0\r\n\r\n",
             "GET /api/events HTTP/1.1\r\nContent-Length: 3\r\n\r\n",
             "GET /api/events HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
             "GET /api/events HTTP/1.1\r\nUpgrade: websocket\r\n\r\n",
-            // A second request already behind the first.
-            "GET /api/events HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n",
             "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
             "GET /api/events HTTP/1.1\r\nBad Header: x\r\n\r\n",
         ] {

@@ -414,24 +414,62 @@ async fn event_streams_are_served_on_every_kind_of_connection() {
     );
     assert!(body.starts_with("retry: 1500\n"), "{body:?}");
 
-    // A kept-alive connection that served another request first streams too.
+    // A kept-alive connection stays kept alive across plain requests (the second one sent
+    // before the first answer), and a stream after them is written the same way, closing the
+    // connection at its end.
     let mut socket = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let healthz = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
     socket
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .write_all(format!("{healthz}{healthz}").as_bytes())
         .await
         .unwrap();
     let mut seen = String::new();
     read_until(&mut socket, &mut seen, |s| {
-        s.contains("\"streams\"") && s.ends_with('}')
+        s.matches("\"streams\"").count() == 2 && s.ends_with('}')
     })
     .await;
+    assert!(
+        !seen.to_ascii_lowercase().contains("connection: close"),
+        "{seen}"
+    );
+    for _ in 0..2 {
+        socket.write_all(healthz.as_bytes()).await.unwrap();
+        let mut seen = String::new();
+        read_until(&mut socket, &mut seen, |s| {
+            s.contains("\"streams\"") && s.ends_with('}')
+        })
+        .await;
+    }
     socket.write_all(events.as_bytes()).await.unwrap();
     let mut seen = String::new();
     read_until(&mut socket, &mut seen, two_events).await;
+    let lower = seen.to_ascii_lowercase();
+    assert!(lower.starts_with("http/1.1 200 ok\r\n"), "{seen}");
+    assert!(lower.contains("connection: close\r\n"), "{seen}");
+    assert!(seen.contains("retry: 1500\n"), "{seen}");
+
+    // After a request with a body the connection stays with hyper, and still streams.
+    let mut socket = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let point = r#"{"value": 1}"#;
+    socket
+        .write_all(
+            format!(
+                "POST /api/streams/kept/points HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{point}",
+                point.len()
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut seen = String::new();
+    read_until(&mut socket, &mut seen, |s| s.ends_with('}')).await;
     assert!(
-        seen.to_ascii_lowercase().starts_with("http/1.1 200 ok\r\n"),
+        seen.to_ascii_lowercase().starts_with("http/1.1 20"),
         "{seen}"
     );
+    socket.write_all(events.as_bytes()).await.unwrap();
+    let mut seen = String::new();
+    read_until(&mut socket, &mut seen, two_events).await;
     assert!(seen.contains("retry: 1500\n"), "{seen}");
 
     // Errors come back whole, with their length, on a fresh connection too.
