@@ -1,19 +1,22 @@
-//! Connections: the accept loop, and who serves each connection.
+//! Connections: the accept loop, and who serves each request.
 //!
-//! A connection whose first request is an event stream (`GET /api/events`,
-//! `/api/streams/{name}/events`, `/api/tasks/{id}/events`) is served here: its request head
-//! is read and parsed, the router answers it like any request, and the response body is
-//! written straight to the socket, chunk by chunk, until it ends. Every other connection is
-//! handed to hyper with the bytes already read.
+//! An event stream (`GET /api/events`, `/api/streams/{name}/events`,
+//! `/api/tasks/{id}/events`) is served here: its request head is read and parsed, the router
+//! answers it like any request, and the response body is written straight to the socket,
+//! chunk by chunk, until it ends; then the connection closes. A plain `GET` or `HEAD` is lent
+//! to hyper's HTTP/1 and the connection comes back once hyper is idle after the response, so
+//! that an event stream on a kept-alive connection (browsers reuse the one that brought the
+//! page) is served here too. Anything else (a request with a body, HTTP/1.0 keep-alive,
+//! HTTP/2, bad syntax) is left to hyper for the rest of the connection, with the bytes
+//! already read.
 //!
 //! Why not hyper for everything: a viewer is a connection that waits, for days, between
 //! events. hyper keeps a read buffer (16 KiB once a request is parsed) and a write buffer
 //! (8 KiB) for a connection's whole life, and a minimum of 8 KiB each. An event stream needs
 //! neither once its request is read: the hub's shared bytes go to the socket as they are.
-//! Served here, an idle viewer costs a few KB of server memory instead of about 19 KB
-//! (BENCHMARKS.md). An event stream requested on a connection that has served other
-//! requests first (a browser reusing a kept-alive connection) stays with hyper: correct,
-//! only larger.
+//! Served here, an idle viewer costs under 5 KB of server memory instead of about 19 KB
+//! (BENCHMARKS.md). An event stream requested after a request with a body on the same
+//! connection stays with hyper: correct, only larger.
 
 use axum::body::Body;
 use axum::Router;
