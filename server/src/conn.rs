@@ -109,13 +109,15 @@ async fn connection(stream: TcpStream, router: Router, shutdown: CancellationTok
                 io.prefix = Bytes::new();
                 return serve_event_stream(io.stream, *request, router).await;
             }
-            Head::Lend => match lend_to_hyper(io, &router, &shutdown).await {
+            // Boxed, like hyper's connection below: an event stream's connection keeps this
+            // function's state for its whole life, and should not carry room for hyper's.
+            Head::Lend => match Box::pin(lend_to_hyper(io, &router, &shutdown)).await {
                 Some(back) => io = back,
                 None => return,
             },
             Head::Other | Head::Partial => {
                 tracing::debug!("connection handed to hyper");
-                return serve_hyper(io, router, shutdown).await;
+                return Box::pin(serve_hyper(io, router, shutdown)).await;
             }
         }
     }
