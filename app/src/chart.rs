@@ -77,9 +77,9 @@ pub(crate) struct ChartState {
 /// connection.
 ///
 /// The server renders it with the stream's current window (`initial`), drawn as SVG, so the
-/// first paint shows data before (or without) WebAssembly. Once hydrated, the chart registers with the
-/// page's [`Feed`], which resumes exactly after that window, and draws on the canvas at most
-/// once per animation frame. Its controls: the window size, pause / back to live, and the
+/// first paint shows data before (or without) WebAssembly. Once hydrated, the chart registers
+/// with the page's [`Feed`], which resumes exactly after that window, and draws on the canvas
+/// at most once per animation frame. Its controls: the window size, pause / back to live, and the
 /// legend (click a series to hide or show it). The points shown are also in a
 /// visually-hidden table, and the latest values in a live region, for screen readers.
 #[component]
@@ -402,12 +402,7 @@ pub fn LiveChart(
             </table>
         </figure>
     };
-    // The server erases the type: the page around it would nest too deep otherwise. The
-    // browser keeps it, since an erased view links every way of rendering it (asynchronous
-    // hydration included), which costs the WASM about 37 KB gzipped.
-    #[cfg(feature = "ssr")]
-    let markup = markup.into_any();
-    markup
+    crate::erased_on_server(markup)
 }
 
 /// Minutes east of UTC in the viewer's time zone (the server renders no local times).

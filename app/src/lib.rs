@@ -18,3 +18,20 @@ mod browser;
 
 pub use chart::{ConnState, LiveChart};
 pub use shell::{shell, App};
+
+/// A component's view, type-erased on the server only. The server erases it because the page
+/// around it would nest too deep otherwise; the browser keeps the type, since an erased view
+/// links every way of rendering it (asynchronous hydration included), which cost the WASM
+/// about 37 KB gzipped.
+#[cfg(feature = "ssr")]
+pub(crate) fn erased_on_server(
+    view: impl leptos::prelude::IntoView + 'static,
+) -> leptos::prelude::AnyView {
+    use leptos::prelude::IntoAny;
+    view.into_view().into_any()
+}
+
+#[cfg(not(feature = "ssr"))]
+pub(crate) fn erased_on_server<V: leptos::prelude::IntoView>(view: V) -> V {
+    view
+}

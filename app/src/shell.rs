@@ -166,37 +166,38 @@ fn Dashboard(
     };
     view! {
         <div class="dashboard">
-        <div class="charts" data-charts=move || shown.with(Vec::len)>
-            <For each=move || shown.get() key=|n| n.clone() let:name>
-                {
-                    // Each rendered window is used once: a chart shown again later resumes
-                    // from the stream, not from a window that is old by then.
-                    let initial = rendered
-                        .try_update_value(|r| {
-                            r.iter().position(|(n, _)| *n == name).map(|i| r.swap_remove(i).1)
-                        })
-                        .flatten();
-                    view! { <LiveChart stream=name initial=initial/> }
-                }
-            </For>
-            {move || shown.with(Vec::is_empty).then(|| view! {
-                <p class="muted empty">"No charts: show a stream from the list."</p>
-            })}
-        </div>
-        <aside class="side">
-            <section class="panel stream-list" aria-labelledby="streams-title">
-                <h2 id="streams-title">"Streams"</h2>
-                <ul>{stream_list}</ul>
-                <p class="muted">
-                    <a href="/">"Show all"</a>
-                    " · publish to a new name and it appears here (see " <a href="/about">"About & API"</a> ")."
-                </p>
-            </section>
-            <TaskPanel/>
-        </aside>
+            <div class="charts" data-charts=move || shown.with(Vec::len)>
+                <For each=move || shown.get() key=|n| n.clone() let:name>
+                    {
+                        // Each rendered window is used once: a chart shown again later resumes
+                        // from the stream, not from a window that is old by then.
+                        let initial = rendered
+                            .try_update_value(|r| {
+                                r.iter().position(|(n, _)| *n == name).map(|i| r.swap_remove(i).1)
+                            })
+                            .flatten();
+                        view! { <LiveChart stream=name initial=initial/> }
+                    }
+                </For>
+                {move || shown.with(Vec::is_empty).then(|| view! {
+                    <p class="muted empty">"No charts: show a stream from the list."</p>
+                })}
+            </div>
+            <aside class="side">
+                <section class="panel stream-list" aria-labelledby="streams-title">
+                    <h2 id="streams-title">"Streams"</h2>
+                    <ul>{stream_list}</ul>
+                    <p class="muted">
+                        <a href="/">"Show all"</a>
+                        " · publish to a new name and it appears here (see " <a href="/about">"About & API"</a> ")."
+                    </p>
+                </section>
+                <TaskPanel/>
+            </aside>
         </div>
     }
 }
+
 /// One stream, full width: `/streams/{name}`, with `?window=N` points per series.
 #[component]
 fn StreamPage() -> impl IntoView {

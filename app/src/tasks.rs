@@ -79,12 +79,7 @@ pub fn TaskPanel() -> impl IntoView {
             </ul>
         </section>
     };
-    // The server erases the type: the page around it would nest too deep otherwise. The
-    // browser keeps it, since an erased view links every way of rendering it (asynchronous
-    // hydration included), which costs the WASM about 37 KB gzipped.
-    #[cfg(feature = "ssr")]
-    let view = view.into_any();
-    view
+    crate::erased_on_server(view)
 }
 
 /// One task: a progress bar and a status line, live until it finishes.
