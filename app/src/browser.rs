@@ -491,31 +491,32 @@ pub(crate) fn start_task(spec: TaskSpec, done: impl FnOnce(Result<TaskCreated, S
     });
 }
 
-/// Follows a task's progress into `progress` until it ends (or the component goes away).
+/// Follows a task's progress until it ends (or the component goes away). `update` gets each
+/// progress event, or `None` and whether the stream is lost for good after an error; it
+/// answers whether the task is still wanted (the stream is closed when not).
 pub(crate) fn follow_task(
     id: TaskId,
-    progress: RwSignal<Option<TaskProgress>>,
-    lost: RwSignal<bool>,
+    update: impl Fn(Option<TaskProgress>, bool) -> bool + 'static,
 ) {
     let url = task_events_path(id);
     let es = match EventSource::new(&url) {
         Ok(es) => es,
         Err(e) => {
             warn!("livechart: cannot open {url}: {e:?}");
-            lost.set(true);
+            update(None, true);
             return;
         }
     };
+    let update = Rc::new(update);
     let on_progress = {
-        let es = es.clone();
+        let (es, update) = (es.clone(), update.clone());
         Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
             if let Some(p) = parse::<TaskProgress>(&ev) {
-                // The last state: the server ends the stream; do not reconnect.
-                if p.status.is_final() {
+                // After the last state the server ends the stream: do not reconnect.
+                let last = p.status.is_final();
+                if !update(Some(p), false) || last {
                     es.close();
                 }
-                lost.try_set(false);
-                progress.try_set(Some(p));
             }
         })
     };
@@ -523,7 +524,9 @@ pub(crate) fn follow_task(
         let es = es.clone();
         Closure::<dyn FnMut(MessageEvent)>::new(move |_: MessageEvent| {
             // Closed for good (the task is unknown by now); otherwise the browser retries.
-            lost.try_set(es.ready_state() == EventSource::CLOSED);
+            if !update(None, es.ready_state() == EventSource::CLOSED) {
+                es.close();
+            }
         })
     };
     if let Err(e) = es.add_event_listener_with_callback(

@@ -9,6 +9,10 @@ use app::*;
 
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
+    // Release builds made by `make` panic without running a hook (`-Cpanic=immediate-abort`):
+    // the hook would be dead weight there.
+    #[allow(unexpected_cfgs)]
+    #[cfg(not(panic = "immediate-abort"))]
     console_error_panic_hook::set_once();
     leptos::mount::hydrate_islands();
 }
