@@ -3,7 +3,7 @@
 //! without) WebAssembly. One drawing routine, so both look alike.
 
 use crate::model::Point;
-use crate::window::{format_clock, label_decimals, time_decimals, value_range, Mapping, Window};
+use crate::window::{format_clock, time_decimals, value_range, value_ticks, Mapping, Window};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -53,108 +53,176 @@ pub struct Frame<'a> {
 }
 
 /// Draws `w` filling `root`; returns where the plotting area went, in backend pixels.
+///
+/// Only plotters' basic elements (paths, circles, text) are drawn, placed with the same
+/// [`Mapping`] the tooltip uses: the chart builder and its mesh cost the WASM about a third
+/// more for the same picture.
 pub fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     w: &Window,
     f: &Frame,
 ) -> Result<Mapping, String> {
-    let err = |e: &dyn std::fmt::Display| e.to_string();
-    let s = |css_px: f64| css_px * f.scale;
-    root.fill(&WHITE).map_err(|e| err(&e))?;
-
+    let s = |css_px: f64| (css_px * f.scale).round() as i32;
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let (width, height) = root.dim_in_pixel();
+    // Room for the value labels and axis name on the left, the time labels and axis name
+    // below, and half of the last time label (centred on the right edge).
+    let (left, right) = (s(68.0), width as i32 - s(36.0));
+    let (top, bottom) = (s(12.0), height as i32 - s(56.0));
     let (t0, t1) = w.time_range().unwrap_or((f.now_ms - 20_000, f.now_ms));
     let (v0, v1) = value_range(w.points().map(|p| p.value), f.y_range);
-    let decimals = label_decimals(v1 - v0);
-    const X_LABELS: usize = 5;
-    let t_decimals = time_decimals((t1 - t0) as f64 / (X_LABELS - 1) as f64);
-    let font = |size: f64, color: &RGBColor| ("sans-serif", s(size)).into_font().color(color);
+    let m = Mapping {
+        x_px: (f64::from(left), f64::from(right.max(left + 1))),
+        y_px: (f64::from(top), f64::from(bottom.max(top + 1))),
+        t: (t0 as f64, t1 as f64),
+        v: (v0, v1),
+    };
+    let at = |ts: i64, v: f64| {
+        let (x, y) = m.to_screen(ts, v);
+        (x.round() as i32, y.round() as i32)
+    };
+    let mut out = Painter { root, err: None };
+    let thin = |c: RGBColor| c.stroke_width(1);
+    let label = |size: f64, color: &RGBColor, h: HPos, v: VPos| {
+        ("sans-serif", f64::from(s(size)))
+            .into_font()
+            .color(color)
+            .pos(Pos::new(h, v))
+    };
 
-    let mut chart = ChartBuilder::on(root)
-        .margin(s(12.0) as u32)
-        // Room for half of the last time label, centred on the right edge.
-        .margin_right(s(36.0) as u32)
-        .x_label_area_size(s(44.0) as u32)
-        .y_label_area_size(s(56.0) as u32)
-        .build_cartesian_2d(t0..t1, v0..v1)
-        .map_err(|e| err(&e))?;
-    chart
-        .configure_mesh()
-        .x_desc("Time")
-        .y_desc(f.unit.unwrap_or("Value"))
-        .x_labels(X_LABELS)
-        .y_labels(6)
-        .x_label_formatter(&|t| format_clock(*t, f.utc_offset_min, t_decimals))
-        .y_label_formatter(&|v| format!("{v:.decimals$}"))
-        .label_style(font(12.0, &MUTED))
-        .axis_desc_style(font(13.0, &TEXT))
-        .max_light_lines(2)
-        .light_line_style(GRID.stroke_width(1))
-        .bold_line_style(GRID_BOLD.stroke_width(1))
-        .axis_style(MUTED.stroke_width(1))
-        .draw()
-        .map_err(|e| err(&e))?;
+    // The grid: a line at each label, a lighter one halfway between.
+    let (ticks, decimals) = value_ticks(v0, v1, 5);
+    const TIME_LABELS: i64 = 5;
+    let time_step = (t1 - t0) as f64 / (TIME_LABELS - 1) as f64;
+    let times: Vec<i64> = (0..TIME_LABELS)
+        .map(|i| t0 + (time_step * i as f64).round() as i64)
+        .collect();
+    let tick_gap = ticks.get(1).zip(ticks.first()).map(|(b, a)| b - a);
+    for &v in &ticks {
+        let y = at(t0, v).1;
+        out.path(vec![(left, y), (right, y)], thin(GRID_BOLD));
+        if let Some(gap) = tick_gap.filter(|g| v + g / 2.0 < v1) {
+            let y = at(t0, v + gap / 2.0).1;
+            out.path(vec![(left, y), (right, y)], thin(GRID));
+        }
+    }
+    for pair in times.windows(2) {
+        let x = at(pair[0], v0).0;
+        let mid = at(pair[0] + (pair[1] - pair[0]) / 2, v0).0;
+        out.path(vec![(x, top), (x, bottom)], thin(GRID_BOLD));
+        out.path(vec![(mid, top), (mid, bottom)], thin(GRID));
+    }
+    out.path(
+        vec![(left, top), (left, bottom), (right, bottom)],
+        thin(MUTED),
+    );
 
+    // Labels and axis names.
+    for &v in &ticks {
+        let y = at(t0, v).1;
+        out.path(vec![(left - s(4.0), y), (left, y)], thin(MUTED));
+        let text = format!("{v:.decimals$}");
+        out.text(
+            text,
+            (left - s(7.0), y),
+            label(12.0, &MUTED, HPos::Right, VPos::Center),
+        );
+    }
+    let t_decimals = time_decimals(time_step);
+    for &t in &times {
+        let x = at(t, v0).0;
+        out.path(vec![(x, bottom), (x, bottom + s(4.0))], thin(MUTED));
+        let text = format_clock(t, f.utc_offset_min, t_decimals);
+        out.text(
+            text,
+            (x, bottom + s(8.0)),
+            label(12.0, &MUTED, HPos::Center, VPos::Top),
+        );
+    }
+    let centre = ((left + right) / 2, (top + bottom) / 2);
+    let name = label(13.0, &TEXT, HPos::Center, VPos::Top);
+    out.text(
+        "Time".to_owned(),
+        (centre.0, bottom + s(30.0)),
+        name.clone(),
+    );
+    let unit = f.unit.unwrap_or("Value").to_owned();
+    out.text(
+        unit,
+        (s(12.0), centre.1),
+        name.transform(FontTransform::Rotate270),
+    );
+
+    // The data: a line per run between gaps, a dot per point, a dashed marker per gap.
     for (i, (_, samples)) in w.series().enumerate() {
         let color = series_colour(i);
-        let line = color.stroke_width(s(2.0) as u32);
-        // A gap breaks the line: each run between gaps is its own line.
         let mut start = 0;
         for end in (1..=samples.len()).filter(|&e| e == samples.len() || samples[e].gap_before) {
-            let run = samples.range(start..end).map(|x| (x.ts, x.value));
-            chart
-                .draw_series(LineSeries::new(run, line))
-                .map_err(|e| err(&e))?;
+            let run = samples
+                .range(start..end)
+                .map(|x| at(x.ts, x.value))
+                .collect();
+            out.path(run, color.stroke_width(s(2.0) as u32));
             start = end;
         }
-        chart
-            .draw_series(
-                samples
-                    .iter()
-                    .map(|x| Circle::new((x.ts, x.value), s(3.0) as u32, color.filled())),
-            )
-            .map_err(|e| err(&e))?;
-        // Mark each gap halfway between the points it separates.
+        for x in samples {
+            out.circle(at(x.ts, x.value), s(3.0), color.filled());
+        }
         for pair in samples.iter().zip(samples.iter().skip(1)) {
             if pair.1.gap_before {
-                let mid = pair.0.ts + (pair.1.ts - pair.0.ts) / 2;
-                chart
-                    .draw_series(DashedLineSeries::new(
-                        [(mid, v0), (mid, v1)],
-                        s(6.0) as u32,
-                        s(4.0) as u32,
-                        GAP.stroke_width(s(2.0) as u32),
-                    ))
-                    .map_err(|e| err(&e))?;
+                let x = at(pair.0.ts + (pair.1.ts - pair.0.ts) / 2, v0).0;
+                let (dash, space) = (s(6.0), s(4.0));
+                for y in (top..bottom).step_by((dash + space).max(1) as usize) {
+                    let end = (y + dash).min(bottom);
+                    out.path(vec![(x, y), (x, end)], GAP.stroke_width(s(2.0) as u32));
+                }
             }
         }
     }
     if let Some(h) = f.hover.filter(|h| w.contains(h)) {
         let i = w.series().position(|(n, _)| *n == h.series).unwrap_or(0);
         let ring = series_colour(i).stroke_width(s(2.0) as u32);
-        chart
-            .draw_series(std::iter::once(Circle::new(
-                (h.ts, h.value),
-                s(6.0) as u32,
-                ring,
-            )))
-            .map_err(|e| err(&e))?;
+        out.circle(at(h.ts, h.value), s(6.0), ring);
     }
-
-    let (xr, yr) = chart.plotting_area().get_pixel_range();
     if w.is_empty() {
-        let style = font(14.0, &MUTED).pos(Pos::new(HPos::Center, VPos::Center));
-        let centre = ((xr.start + xr.end) / 2, (yr.start + yr.end) / 2);
-        root.draw(&Text::new("Waiting for data…", centre, style))
-            .map_err(|e| err(&e))?;
+        let style = label(14.0, &MUTED, HPos::Center, VPos::Center);
+        out.text("Waiting for data…".to_owned(), centre, style);
     }
-    root.present().map_err(|e| err(&e))?;
+    if let Some(e) = out.err {
+        return Err(e);
+    }
+    root.present().map_err(|e| e.to_string())?;
+    Ok(m)
+}
 
-    Ok(Mapping {
-        x_px: (f64::from(xr.start), f64::from(xr.end)),
-        y_px: (f64::from(yr.start), f64::from(yr.end)),
-        t: (t0 as f64, t1 as f64),
-        v: (v0, v1),
-    })
+/// Draws elements on an area, remembering the first failure (drawing goes on: a frame with
+/// one element missing beats no frame).
+struct Painter<'a, DB: DrawingBackend> {
+    root: &'a DrawingArea<DB, Shift>,
+    err: Option<String>,
+}
+
+impl<DB: DrawingBackend> Painter<'_, DB> {
+    fn path(&mut self, points: Vec<(i32, i32)>, style: ShapeStyle) {
+        let result = self.root.draw(&PathElement::new(points, style));
+        self.keep(result);
+    }
+
+    fn circle(&mut self, centre: (i32, i32), radius: i32, style: ShapeStyle) {
+        let result = self.root.draw(&Circle::new(centre, radius.max(1), style));
+        self.keep(result);
+    }
+
+    fn text(&mut self, text: String, at: (i32, i32), style: TextStyle) {
+        let result = self.root.draw(&Text::new(text, at, style));
+        self.keep(result);
+    }
+
+    fn keep<E: std::fmt::Display>(&mut self, result: Result<(), E>) {
+        if let (Err(e), None) = (result, &self.err) {
+            self.err = Some(e.to_string());
+        }
+    }
 }
 
 /// The size of the server-rendered picture; the browser scales it to the plot's box.

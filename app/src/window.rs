@@ -269,12 +269,34 @@ pub fn value_range(values: impl Iterator<Item = f64>, declared: Option<(f64, f64
     (lo - pad, hi + pad)
 }
 
-/// How many decimals make labels on an axis spanning `span` readable without noise.
-pub fn label_decimals(span: f64) -> usize {
-    if !span.is_finite() || span <= 0.0 {
-        return 2;
+/// The value axis' labels: round values in `lo..=hi` (1, 2 or 5 × 10^k apart, about `n`
+/// intervals, all inside the range) and how many decimals tell them apart.
+pub fn value_ticks(lo: f64, hi: f64, n: usize) -> (Vec<f64>, usize) {
+    let span = hi - lo;
+    if !(span.is_finite() && span > 0.0) || n == 0 {
+        return (if lo.is_finite() { vec![lo] } else { Vec::new() }, 2);
     }
-    (2.0 - span.log10().floor()).clamp(0.0, 6.0) as usize
+    let raw = span / n as f64;
+    let exp = raw.log10().floor() as i32;
+    let mag = 10f64.powi(exp);
+    // The round step giving the number of intervals nearest to `n`.
+    let intervals = |step: f64| (span / step - n as f64).abs();
+    let (mult, step) = [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| (m, m * mag))
+        .fold((1.0, mag), |best, c| {
+            if intervals(c.1) < intervals(best.1) {
+                c
+            } else {
+                best
+            }
+        });
+    // 1, 2 or 5 × 10^exp needs -exp decimals (none from 10 up).
+    let decimals = if mult >= 10.0 { -exp - 1 } else { -exp }.clamp(0, 6) as usize;
+    let first = (lo / step).ceil() as i64;
+    let last = (hi / step).floor() as i64;
+    let ticks = (first..=last).map(|k| k as f64 * step).collect();
+    (ticks, decimals)
 }
 
 /// How many decimals of a second tell apart times `step_ms` apart (0 to 3).
@@ -561,12 +583,34 @@ mod tests {
     }
 
     #[test]
-    fn decimals_follow_span() {
-        assert_eq!(label_decimals(100.0), 0);
-        assert_eq!(label_decimals(10.0), 1);
-        assert_eq!(label_decimals(1.0), 2);
-        assert_eq!(label_decimals(0.01), 4);
-        assert_eq!(label_decimals(0.0), 2);
+    fn value_ticks_are_round_and_inside() {
+        assert_eq!(
+            value_ticks(0.0, 100.0, 5),
+            (vec![0.0, 20.0, 40.0, 60.0, 80.0, 100.0], 0)
+        );
+        assert_eq!(
+            value_ticks(9.5, 20.5, 5),
+            (vec![10.0, 12.0, 14.0, 16.0, 18.0, 20.0], 0)
+        );
+        let (ticks, decimals) = value_ticks(-0.013, 0.042, 5);
+        assert_eq!(decimals, 2);
+        let expected = [-0.01, 0.0, 0.01, 0.02, 0.03, 0.04];
+        assert_eq!(ticks.len(), expected.len());
+        assert!(
+            ticks
+                .iter()
+                .zip(expected)
+                .all(|(t, e)| (t - e).abs() < 1e-12),
+            "{ticks:?}"
+        );
+        assert_eq!(
+            value_ticks(0.0, 2.5, 5),
+            (vec![0.0, 0.5, 1.0, 1.5, 2.0, 2.5], 1)
+        );
+        assert_eq!(value_ticks(0.0, 999.0, 5).1, 0);
+        // A range of one value gets one label; nonsense gets none.
+        assert_eq!(value_ticks(3.0, 3.0, 5).0, vec![3.0]);
+        assert!(value_ticks(f64::NAN, f64::NAN, 5).0.is_empty());
     }
 
     #[test]
