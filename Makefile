@@ -13,7 +13,7 @@ export PATH := $(HOME)/.cargo/bin:$(CURDIR)/end2end/node_modules/.bin:$(PATH)
 # default toolchain. A plain `cargo leptos build` on stable works too, with a larger WASM.
 LEPTOS := RUSTUP_TOOLCHAIN=nightly LEPTOS_BIN_CARGO_COMMAND="env -u RUSTUP_TOOLCHAIN cargo" cargo leptos
 WASM_STD := --lib-cargo-args=-Zbuild-std=std,panic_abort --lib-cargo-args=-Zbuild-std-features=optimize_for_size
-NO_PANIC_TEXT := CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none"
+NO_PANIC_TEXT := CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=none"
 
 .PHONY: run dev build test setup lint
 

@@ -179,7 +179,10 @@ fn observe_resize(
             Some((observer, callback))
         }
         Err(e) => {
-            warn!("livechart: no ResizeObserver, the chart will not follow its container: {e:?}");
+            warn_js(
+                "no ResizeObserver, the chart will not follow its container",
+                &e,
+            );
             None
         }
     }
@@ -309,7 +312,7 @@ impl Connection {
         let es = match EventSource::new(&url) {
             Ok(es) => es,
             Err(e) => {
-                warn!("livechart: cannot open {url}: {e:?}");
+                warn_js(&format!("cannot open {url}"), &e);
                 this.retry_later();
                 return;
             }
@@ -340,7 +343,7 @@ impl Connection {
         for (name, f) in listeners {
             let cb = handler(f);
             if let Err(e) = es.add_event_listener_with_callback(name, cb.as_ref().unchecked_ref()) {
-                warn!("livechart: cannot listen for `{name}` events: {e:?}");
+                warn_js(&format!("cannot listen for `{name}` events"), &e);
             }
             callbacks.push(cb);
         }
@@ -445,6 +448,11 @@ impl Connection {
     }
 }
 
+/// Logs a warning with the JavaScript error itself, which the console shows in full.
+fn warn_js(what: &str, error: &wasm_bindgen::JsValue) {
+    web_sys::console::warn_2(&format!("livechart: {what}:").into(), error);
+}
+
 /// The event's data as `T`; a malformed event is skipped with a warning, never applied.
 fn parse<T: DeserializeOwned>(ev: &MessageEvent) -> Option<T> {
     let kind = ev.type_();
@@ -502,7 +510,7 @@ pub(crate) fn follow_task(
     let es = match EventSource::new(&url) {
         Ok(es) => es,
         Err(e) => {
-            warn!("livechart: cannot open {url}: {e:?}");
+            warn_js(&format!("cannot open {url}"), &e);
             update(None, true);
             return;
         }
@@ -533,7 +541,7 @@ pub(crate) fn follow_task(
         event_name::PROGRESS,
         on_progress.as_ref().unchecked_ref(),
     ) {
-        warn!("livechart: cannot listen for progress: {e:?}");
+        warn_js("cannot listen for progress", &e);
     }
     es.set_onerror(Some(on_error.as_ref().unchecked_ref()));
     let source = SendWrapper::new(OpenSource {

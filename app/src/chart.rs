@@ -2,6 +2,7 @@
 //! side (`crate::browser`) that draws and follows the mouse. Events reach it through the
 //! page's [`Feed`].
 
+use crate::escape_html;
 use crate::feed::Feed;
 use crate::model::{EventId, Point, SeriesName, Snapshot, StreamMeta, StreamName};
 use crate::plot::series_css;
@@ -53,7 +54,7 @@ pub(crate) struct ChartState {
     /// The id of the last event applied: the point to resume from.
     pub last_id: RwSignal<Option<EventId>>,
     /// How often the server said events were missed (`reset`).
-    pub resets: RwSignal<u32>,
+    pub resets: RwSignal<u64>,
     /// A `reset` arrived: the next snapshot joins the window after a gap marker.
     pub gap_pending: StoredValue<bool>,
     pub hover: RwSignal<Option<Point>>,
@@ -169,10 +170,9 @@ pub fn LiveChart(
         }
     };
     // The hovered point while it is still shown.
-    let hovered = Memo::new(move |_| hover.get().filter(|p| view.with(|w| w.contains(p))));
+    let hovered = move || hover.get().filter(|p| view.with(|w| w.contains(p)));
     let tooltip_style = move || {
-        let placed = hovered
-            .get()
+        let placed = hovered()
             .zip(mapping.get())
             .map(|(p, m)| m.to_screen(p.ts, p.value));
         placed.map_or_else(String::new, |(x, y)| {
@@ -181,7 +181,7 @@ pub fn LiveChart(
     };
     let unit = move || meta.with(|m| m.unit.clone().map(|u| format!(" {u}")).unwrap_or_default());
     let tooltip_text = move || {
-        hovered.get().map(|p| {
+        hovered().map(|p| {
             let (time_decimals, multi) = view.with(|w| {
                 (
                     time_decimals(w.spacing_ms().unwrap_or(1000.0)),
@@ -245,13 +245,19 @@ pub fn LiveChart(
             paused.set(Some(points.get_untracked()));
         }
     };
-    let legend = move || {
-        view.with(|w| {
-            w.series()
-                .map(|(name, _)| name.clone())
-                .enumerate()
-                .collect::<Vec<_>>()
-        })
+    // The legend and the table are HTML written from the window in one piece (see
+    // `legend_html`, `table_html`): a view per row and button cost the WASM far more.
+    let legend = Memo::new(move |_| hidden.with(|h| view.with(|w| legend_html(w, h))));
+    let series_count = move || view.with(|w| w.series_count());
+    let on_legend = move |ev: leptos::ev::MouseEvent| {
+        let Some(name) = clicked_series(&ev) else {
+            return;
+        };
+        hidden.update(|h| {
+            if !h.remove(&name) {
+                h.insert(name);
+            }
+        });
     };
 
     let markup = view! {
@@ -324,41 +330,17 @@ pub fn LiveChart(
                     on:mousemove=on_move
                     on:mouseleave=move |_| hover.set(None)
                 ></canvas>
-                <div class="tooltip" role="tooltip" hidden=move || hovered.get().is_none() style=tooltip_style>
+                <div class="tooltip" role="tooltip" hidden=move || hovered().is_none() style=tooltip_style>
                     {tooltip_text}
                 </div>
             </div>
-            <ul class="legend" aria-label="Series (click to hide or show)" hidden=move || legend().len() < 2>
-                {move || legend().into_iter().map(|(i, name)| {
-                    let label = name.to_string();
-                    let key = label.clone();
-                    let is_hidden = {
-                        let name = name.clone();
-                        move || hidden.with(|h| h.contains(&name))
-                    };
-                    let toggle = move |_| {
-                        let name = name.clone();
-                        hidden.update(|h| {
-                            if !h.remove(&name) {
-                                h.insert(name);
-                            }
-                        });
-                    };
-                    view! {
-                        <li>
-                            <button
-                                type="button"
-                                data-series=key
-                                aria-pressed=move || (!is_hidden()).to_string()
-                                on:click=toggle
-                            >
-                                <span class="swatch" style=format!("background: {}", series_css(i))></span>
-                                {label}
-                            </button>
-                        </li>
-                    }
-                }).collect_view()}
-            </ul>
+            <ul
+                class="legend"
+                aria-label="Series (click to hide or show)"
+                hidden=move || series_count() < 2
+                on:click=on_legend
+                inner_html=legend
+            ></ul>
             <p class="visually-hidden live-summary" aria-live="polite">{summary}</p>
             <table class="visually-hidden window-table">
                 <caption>{caption}</caption>
@@ -369,36 +351,7 @@ pub fn LiveChart(
                         <th scope="col">"Value"</th>
                     </tr>
                 </thead>
-                <tbody>
-                    {move || {
-                        view
-                            .with(|w| {
-                                w.series()
-                                    .flat_map(|(name, samples)| {
-                                        samples.iter().map(move |s| (name.clone(), *s))
-                                    })
-                                    .collect::<Vec<_>>()
-                            })
-                            .into_iter()
-                            .map(|(series, s)| {
-                                let iso = format_iso_utc(s.ts);
-                                let datetime = iso.clone();
-                                view! {
-                                    <tr
-                                        data-series=series.to_string()
-                                        data-ts=s.ts
-                                        data-value=s.value.to_string()
-                                        data-gap=s.gap_before.then_some("true")
-                                    >
-                                        <td>{series.to_string()}</td>
-                                        <td><time datetime=datetime>{iso}</time></td>
-                                        <td>{s.value.to_string()}</td>
-                                    </tr>
-                                }
-                            })
-                            .collect_view()
-                    }}
-                </tbody>
+                <tbody inner_html=move || view.with(table_html)></tbody>
             </table>
         </figure>
     };
@@ -415,4 +368,52 @@ fn local_offset_minutes() -> i32 {
     {
         0
     }
+}
+
+/// The legend's items: a button per series (pressed while shown), in the series' colour.
+/// Series are in the window's order whether hidden or not, so colours stay put.
+fn legend_html(w: &Window, hidden: &BTreeSet<SeriesName>) -> String {
+    let mut out = String::new();
+    for (i, (series, _)) in w.series().enumerate() {
+        let shown = !hidden.contains(series);
+        let name = escape_html(series.as_str());
+        out += &format!(
+            "<li><button type=\"button\" data-series=\"{name}\" aria-pressed=\"{shown}\">\
+             <span class=\"swatch\" style=\"background: {}\"></span>{name}</button></li>",
+            series_css(i)
+        );
+    }
+    out
+}
+
+/// The rows of the table of points shown: series, time (UTC) and value, with the same
+/// figures as `data-*` attributes for scripts.
+fn table_html(w: &Window) -> String {
+    let mut out = String::new();
+    for (name, samples) in w.series() {
+        let name = escape_html(name.as_str());
+        for s in samples {
+            let iso = format_iso_utc(s.ts);
+            let gap = if s.gap_before {
+                " data-gap=\"true\""
+            } else {
+                ""
+            };
+            out += &format!(
+                "<tr data-series=\"{name}\" data-ts=\"{ts}\" data-value=\"{v}\"{gap}>\
+                 <td>{name}</td><td><time datetime=\"{iso}\">{iso}</time></td><td>{v}</td></tr>",
+                ts = s.ts,
+                v = s.value,
+            );
+        }
+    }
+    out
+}
+
+/// The series whose legend button a click landed in.
+fn clicked_series(ev: &leptos::ev::MouseEvent) -> Option<SeriesName> {
+    use leptos::wasm_bindgen::JsCast;
+    let target: leptos::web_sys::Element = ev.target()?.dyn_into().ok()?;
+    let button = target.closest("button[data-series]").ok()??;
+    SeriesName::parse(&button.get_attribute("data-series")?).ok()
 }

@@ -35,3 +35,22 @@ pub(crate) fn erased_on_server(
 pub(crate) fn erased_on_server<V: leptos::prelude::IntoView>(view: V) -> V {
     view
 }
+
+/// Text made safe inside HTML text and quoted attributes.
+pub(crate) fn escape_html(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains(['&', '<', '>', '"', '\'']) {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out.into()
+}

@@ -1,6 +1,7 @@
 //! The document shell and the pages.
 
 use crate::chart::LiveChart;
+use crate::escape_html;
 use crate::feed::Feed;
 use crate::model::{page_path, Snapshot, StreamInfo, StreamName};
 use crate::server_data;
@@ -82,7 +83,7 @@ fn dashboard_href(names: &[StreamName]) -> String {
 }
 
 /// The dashboard page: which streams to show comes from the address, checked here on the
-/// server; everything live is in the [`Dashboard`] island.
+/// server; everything live is in the [`Charts`] island.
 #[component]
 fn HomePage() -> impl IntoView {
     let query = use_query_map();
@@ -102,7 +103,7 @@ fn HomePage() -> impl IntoView {
                         {choice.is_none().then_some("Showing every stream; choose some to share a dashboard by its address.")}
                     </p>
                 </header>
-                <Dashboard choice catalog snapshots/>
+                <Charts choice catalog snapshots window=DEFAULT_WINDOW single=false/>
             }
             .into_any()
         }
@@ -121,14 +122,20 @@ fn shown(choice: Option<&[StreamName]>, catalog: &[StreamInfo]) -> Vec<StreamNam
     }
 }
 
-/// The dashboard: its charts, the list of streams (which grows as streams are created) and
-/// the task panel. All charts share the page's one connection. `snapshots` are the windows
-/// the server rendered; a chart that appears later starts from what its stream sends.
+/// What lives on a page: its charts, all on the page's one connection, and on the dashboard
+/// (not `single`) the list of streams (which grows as streams are created) and the task
+/// panel. `snapshots` are the windows the server rendered; a chart that appears later
+/// starts from what its stream sends. One island serves both pages: each island type costs
+/// the WASM its own copy of the chart's hydration code.
 #[island]
-fn Dashboard(
+fn Charts(
     choice: Option<Vec<StreamName>>,
     catalog: Vec<StreamInfo>,
     snapshots: Vec<(StreamName, Snapshot)>,
+    /// Points per series each chart shows at first.
+    window: usize,
+    /// A stream page: one chart, full width, and nothing beside it.
+    single: bool,
 ) -> impl IntoView {
     let feed = Feed::provide(catalog);
     let rendered = StoredValue::new(snapshots);
@@ -137,35 +144,9 @@ fn Dashboard(
         feed.catalog
             .with(|c| chosen.with_value(|choice| shown(choice.as_deref(), c)))
     });
-    let stream_list = move || {
-        let shown_now = shown.get();
-        feed.catalog.with(|all| {
-            all.iter()
-                .map(|info| {
-                    let name = &info.name;
-                    let on = shown_now.contains(name);
-                    let next: Vec<StreamName> = if on {
-                        shown_now.iter().filter(|n| *n != name).cloned().collect()
-                    } else {
-                        shown_now.iter().chain(std::iter::once(name)).cloned().collect()
-                    };
-                    let title = info.meta.title.clone();
-                    view! {
-                        <li data-stream=name.to_string() data-shown=on.to_string()>
-                            <a href=dashboard_href(&next) class="toggle" aria-pressed=on.to_string()>
-                                {if on { "Hide" } else { "Show" }}
-                            </a>
-                            " "
-                            <a href=page_path(name)><code>{name.to_string()}</code></a>
-                            {title.map(|t| view! { <span class="muted">" · " {t}</span> })}
-                        </li>
-                    }
-                })
-                .collect_view()
-        })
-    };
+    let stream_list = move || shown.with(|on| feed.catalog.with(|all| stream_list_html(all, on)));
     view! {
-        <div class="dashboard">
+        <div class=if single { "single" } else { "dashboard" }>
             <div class="charts" data-charts=move || shown.with(Vec::len)>
                 <For each=move || shown.get() key=|n| n.clone() let:name>
                     {
@@ -176,17 +157,18 @@ fn Dashboard(
                                 r.iter().position(|(n, _)| *n == name).map(|i| r.swap_remove(i).1)
                             })
                             .flatten();
-                        view! { <LiveChart stream=name initial=initial/> }
+                        view! { <LiveChart stream=name window initial=initial/> }
                     }
                 </For>
                 {move || shown.with(Vec::is_empty).then(|| view! {
                     <p class="muted empty">"No charts: show a stream from the list."</p>
                 })}
             </div>
+            {(!single).then(|| view! {
             <aside class="side">
                 <section class="panel stream-list" aria-labelledby="streams-title">
                     <h2 id="streams-title">"Streams"</h2>
-                    <ul>{stream_list}</ul>
+                    <ul inner_html=stream_list></ul>
                     <p class="muted">
                         <a href="/">"Show all"</a>
                         " · publish to a new name and it appears here (see " <a href="/about">"About & API"</a> ")."
@@ -194,8 +176,36 @@ fn Dashboard(
                 </section>
                 <TaskPanel/>
             </aside>
+            })}
         </div>
     }
+}
+
+/// The stream list's items: a Show/Hide link (the dashboard's address with the stream added
+/// or removed), the stream's page and its title.
+fn stream_list_html(catalog: &[StreamInfo], shown: &[StreamName]) -> String {
+    let mut out = String::new();
+    for info in catalog {
+        let name = &info.name;
+        let on = shown.contains(name);
+        let next: Vec<StreamName> = if on {
+            shown.iter().filter(|n| *n != name).cloned().collect()
+        } else {
+            shown.iter().chain(std::iter::once(name)).cloned().collect()
+        };
+        let title = info.meta.title.as_deref().map_or_else(String::new, |t| {
+            format!("<span class=\"muted\"> · {}</span>", escape_html(t))
+        });
+        out += &format!(
+            "<li data-stream=\"{n}\" data-shown=\"{on}\"><a href=\"{href}\" class=\"toggle\" \
+             aria-pressed=\"{on}\">{label}</a> <a href=\"{page}\"><code>{n}</code></a>{title}</li>",
+            n = escape_html(name.as_str()),
+            href = escape_html(&dashboard_href(&next)),
+            label = if on { "Hide" } else { "Show" },
+            page = escape_html(&page_path(name)),
+        );
+    }
+    out
 }
 
 /// One stream, full width: `/streams/{name}`, with `?window=N` points per series.
@@ -227,7 +237,10 @@ fn StreamPage() -> impl IntoView {
             .into_iter()
             .filter(|s| s.name == name)
             .collect();
-        let initial = server_data::snapshot(&name);
+        let snapshots: Vec<(StreamName, Snapshot)> = server_data::snapshot(&name)
+            .map(|s| (name.clone(), s))
+            .into_iter()
+            .collect();
         view! {
             <Title text=format!("{name} · Livechart")/>
             <header class="page-head">
@@ -235,25 +248,10 @@ fn StreamPage() -> impl IntoView {
                 <p class="lede">"Stream " <code>{name.to_string()}</code> ", live. "
                     <a href=dashboard_href(std::slice::from_ref(&name))>"On the dashboard"</a></p>
             </header>
-            <div class="single">
-                <SingleChart stream=name window info initial/>
-            </div>
+            <Charts choice=Some(vec![name]) catalog=info snapshots window single=true/>
         }
         .into_any()
     }
-}
-
-/// The stream page's chart with a connection of its own. `info` is the stream's entry in
-/// the catalog (its title and unit), `initial` its window as rendered.
-#[island]
-fn SingleChart(
-    stream: StreamName,
-    window: usize,
-    info: Vec<StreamInfo>,
-    initial: Option<Snapshot>,
-) -> impl IntoView {
-    Feed::provide(info);
-    view! { <LiveChart stream window initial=initial/> }
 }
 
 /// A page for a malformed address, answered with status 400.

@@ -10,12 +10,12 @@ const MAX_LISTED: usize = 10;
 /// number; `raw` is what was typed) and the steps as typed.
 fn spec(secs: f64, raw: &str, steps: &str) -> Result<TaskSpec, String> {
     if !(secs.is_finite() && secs > 0.0) {
-        return Err(format!("Duration: {raw:?} is not a number of seconds"));
+        return Err(format!("Duration: \"{raw}\" is not a number of seconds"));
     }
     let steps: u32 = steps
         .trim()
         .parse()
-        .map_err(|_| format!("Steps: {steps:?} is not a whole number"))?;
+        .map_err(|_| format!("Steps: \"{steps}\" is not a whole number"))?;
     Ok(TaskSpec {
         duration_ms: Some((secs * 1000.0).round() as u64),
         steps: Some(steps),
