@@ -3,7 +3,7 @@
 //! without) WebAssembly. One drawing routine, so both look alike.
 
 use crate::model::Point;
-use crate::window::{format_clock, time_decimals, value_range, value_ticks, Mapping, Window};
+use crate::window::{format_clock, time_ticks, value_range, value_ticks, Mapping, Window};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -92,25 +92,40 @@ pub fn draw<DB: DrawingBackend>(
 
     // The grid: a line at each label, a lighter one halfway between.
     let (ticks, decimals) = value_ticks(v0, v1, 5);
-    const TIME_LABELS: i64 = 5;
-    let time_step = (t1 - t0) as f64 / (TIME_LABELS - 1) as f64;
-    let times: Vec<i64> = (0..TIME_LABELS)
-        .map(|i| t0 + (time_step * i as f64).round() as i64)
-        .collect();
+    let (times, t_decimals) = time_ticks(t0, t1, f.utc_offset_min, 4);
     let tick_gap = ticks.get(1).zip(ticks.first()).map(|(b, a)| b - a);
-    for &v in &ticks {
+    for (i, &v) in ticks.iter().enumerate() {
         let y = at(t0, v).1;
         out.path(vec![(left, y), (right, y)], thin(GRID_BOLD));
-        if let Some(gap) = tick_gap.filter(|g| v + g / 2.0 < v1) {
-            let y = at(t0, v + gap / 2.0).1;
+        // Halfway to the next label, and below the first one.
+        let halves = tick_gap.map_or(vec![], |g| {
+            if i == 0 {
+                vec![v - g / 2.0, v + g / 2.0]
+            } else {
+                vec![v + g / 2.0]
+            }
+        });
+        for mid in halves.into_iter().filter(|m| (v0..=v1).contains(m)) {
+            let y = at(t0, mid).1;
             out.path(vec![(left, y), (right, y)], thin(GRID));
         }
     }
-    for pair in times.windows(2) {
-        let x = at(pair[0], v0).0;
-        let mid = at(pair[0] + (pair[1] - pair[0]) / 2, v0).0;
+    let time_gap = times.get(1).zip(times.first()).map(|(b, a)| b - a);
+    for (i, &t) in times.iter().enumerate() {
+        let x = at(t, v0).0;
         out.path(vec![(x, top), (x, bottom)], thin(GRID_BOLD));
-        out.path(vec![(mid, top), (mid, bottom)], thin(GRID));
+        // Halfway to the next label, and before the first one.
+        let halves = time_gap.map_or(vec![], |g| {
+            if i == 0 {
+                vec![t - g / 2, t + g / 2]
+            } else {
+                vec![t + g / 2]
+            }
+        });
+        for mid in halves.into_iter().filter(|m| (t0..=t1).contains(m)) {
+            let x = at(mid, v0).0;
+            out.path(vec![(x, top), (x, bottom)], thin(GRID));
+        }
     }
     out.path(
         vec![(left, top), (left, bottom), (right, bottom)],
@@ -128,7 +143,6 @@ pub fn draw<DB: DrawingBackend>(
             label(12.0, &MUTED, HPos::Right, VPos::Center),
         );
     }
-    let t_decimals = time_decimals(time_step);
     for &t in &times {
         let x = at(t, v0).0;
         out.path(vec![(x, bottom), (x, bottom + s(4.0))], thin(MUTED));

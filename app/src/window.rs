@@ -299,6 +299,37 @@ pub fn value_ticks(lo: f64, hi: f64, n: usize) -> (Vec<f64>, usize) {
     (ticks, decimals)
 }
 
+/// The time axis' labels: round times in `t0..=t1` (multiples of 1, 2 or 5 ms up to whole
+/// hours, counted in the viewer's time zone `offset_minutes` east of UTC; about `n`
+/// intervals) and how many decimals of a second tell them apart.
+pub fn time_ticks(t0: i64, t1: i64, offset_minutes: i32, n: usize) -> (Vec<i64>, usize) {
+    const STEPS_MS: [i64; 27] = [
+        1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 15_000, 30_000, 60_000,
+        120_000, 300_000, 600_000, 900_000, 1_800_000, 3_600_000, 7_200_000, 10_800_000,
+        21_600_000, 43_200_000, 86_400_000,
+    ];
+    if t1 <= t0 || n == 0 {
+        return (vec![t0], 0);
+    }
+    let span = (t1 - t0) as f64;
+    let intervals = |step: i64| (span / step as f64 - n as f64).abs();
+    let step = STEPS_MS.into_iter().fold(STEPS_MS[0], |best, s| {
+        if intervals(s) < intervals(best) {
+            s
+        } else {
+            best
+        }
+    });
+    let offset = i64::from(offset_minutes) * 60_000;
+    let first = (t0 + offset).div_euclid(step) * step - offset;
+    let first = if first < t0 { first + step } else { first };
+    let ticks = (0..)
+        .map(|k| first + k * step)
+        .take_while(|t| *t <= t1)
+        .collect();
+    (ticks, time_decimals(step as f64))
+}
+
 /// How many decimals of a second tell apart times `step_ms` apart (0 to 3).
 pub fn time_decimals(step_ms: f64) -> usize {
     match step_ms {
@@ -611,6 +642,23 @@ mod tests {
         // A range of one value gets one label; nonsense gets none.
         assert_eq!(value_ticks(3.0, 3.0, 5).0, vec![3.0]);
         assert!(value_ticks(f64::NAN, f64::NAN, 5).0.is_empty());
+    }
+
+    #[test]
+    fn time_ticks_are_round_in_local_time() {
+        // 12:00:00.300 to 12:00:04.700 UTC: whole seconds.
+        let noon = 12 * 3_600_000;
+        let (ticks, decimals) = time_ticks(noon + 300, noon + 4_700, 0, 4);
+        assert_eq!(ticks, (1..=4).map(|s| noon + s * 1000).collect::<Vec<_>>());
+        assert_eq!(decimals, 0);
+        // 1.5 s of data: 500 ms apart, one decimal.
+        let (ticks, decimals) = time_ticks(noon, noon + 1_500, 0, 4);
+        assert_eq!((ticks.len(), ticks[1] - ticks[0], decimals), (4, 500, 1));
+        // Two hours in UTC+05:30: ticks fall on the local half hour, not UTC's.
+        let (ticks, _) = time_ticks(noon + 60_000, noon + 7_200_000, 330, 4);
+        assert_eq!(ticks[1] - ticks[0], 1_800_000);
+        assert!(ticks.iter().all(|t| (t + 330 * 60_000) % 1_800_000 == 0));
+        assert_eq!(time_ticks(5, 5, 0, 4), (vec![5], 0));
     }
 
     #[test]
