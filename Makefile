@@ -8,9 +8,10 @@ SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(CURDIR)/end2end/node_modules/.bin:$(PATH)
 
 # The WASM is built by nightly with its standard library recompiled for size (`build-std`);
-# release builds also let a panic trap without formatting its message (`make dev` keeps the
-# messages). 13 % smaller than with the stable std (BENCHMARKS.md). The server keeps the
-# default toolchain. A plain `cargo leptos build` on stable works too, with a larger WASM.
+# release builds also let a panic trap without formatting its message or knowing its place,
+# and print `{:?}` as nothing (`make dev` keeps all three). See BENCHMARKS.md, "WASM size".
+# The server keeps the default toolchain. A plain `cargo leptos build` on stable works too,
+# with a larger WASM.
 LEPTOS := RUSTUP_TOOLCHAIN=nightly LEPTOS_BIN_CARGO_COMMAND="env -u RUSTUP_TOOLCHAIN cargo" cargo leptos
 WASM_STD := --lib-cargo-args=-Zbuild-std=std,panic_abort --lib-cargo-args=-Zbuild-std-features=optimize_for_size
 NO_PANIC_TEXT := CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=none"

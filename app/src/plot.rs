@@ -93,39 +93,15 @@ pub fn draw<DB: DrawingBackend>(
     // The grid: a line at each label, a lighter one halfway between.
     let (ticks, decimals) = value_ticks(v0, v1, 5);
     let (times, t_decimals) = time_ticks(t0, t1, f.utc_offset_min, 4);
-    let tick_gap = ticks.get(1).zip(ticks.first()).map(|(b, a)| b - a);
-    for (i, &v) in ticks.iter().enumerate() {
+    for (v, bold) in grid(&ticks, |gap| gap / 2.0, (v0, v1)) {
         let y = at(t0, v).1;
-        out.path(vec![(left, y), (right, y)], thin(GRID_BOLD));
-        // Halfway to the next label, and below the first one.
-        let halves = tick_gap.map_or(vec![], |g| {
-            if i == 0 {
-                vec![v - g / 2.0, v + g / 2.0]
-            } else {
-                vec![v + g / 2.0]
-            }
-        });
-        for mid in halves.into_iter().filter(|m| (v0..=v1).contains(m)) {
-            let y = at(t0, mid).1;
-            out.path(vec![(left, y), (right, y)], thin(GRID));
-        }
+        let style = thin(if bold { GRID_BOLD } else { GRID });
+        out.path(vec![(left, y), (right, y)], style);
     }
-    let time_gap = times.get(1).zip(times.first()).map(|(b, a)| b - a);
-    for (i, &t) in times.iter().enumerate() {
+    for (t, bold) in grid(&times, |gap| gap / 2, (t0, t1)) {
         let x = at(t, v0).0;
-        out.path(vec![(x, top), (x, bottom)], thin(GRID_BOLD));
-        // Halfway to the next label, and before the first one.
-        let halves = time_gap.map_or(vec![], |g| {
-            if i == 0 {
-                vec![t - g / 2, t + g / 2]
-            } else {
-                vec![t + g / 2]
-            }
-        });
-        for mid in halves.into_iter().filter(|m| (t0..=t1).contains(m)) {
-            let x = at(mid, v0).0;
-            out.path(vec![(x, top), (x, bottom)], thin(GRID));
-        }
+        let style = thin(if bold { GRID_BOLD } else { GRID });
+        out.path(vec![(x, top), (x, bottom)], style);
     }
     out.path(
         vec![(left, top), (left, bottom), (right, bottom)],
@@ -207,6 +183,23 @@ pub fn draw<DB: DrawingBackend>(
     }
     root.present().map_err(|e| e.to_string())?;
     Ok(m)
+}
+
+/// The grid lines along an axis: a line at each label (`true`: drawn stronger) and a lighter
+/// one halfway between labels and before the first one, all inside `range`.
+fn grid<T>(labels: &[T], half: impl Fn(T) -> T, range: (T, T)) -> Vec<(T, bool)>
+where
+    T: Copy + PartialOrd + std::ops::Add<Output = T> + std::ops::Sub<Output = T>,
+{
+    let mut lines: Vec<(T, bool)> = labels.iter().map(|&l| (l, true)).collect();
+    if let [first, second, ..] = labels {
+        let half = half(*second - *first);
+        let before = std::iter::once(*first - half);
+        let between = labels.iter().map(|&l| l + half);
+        lines.extend(before.chain(between).map(|l| (l, false)));
+    }
+    lines.retain(|(l, _)| *l >= range.0 && *l <= range.1);
+    lines
 }
 
 /// Draws elements on an area, remembering the first failure (drawing goes on: a frame with
