@@ -3,7 +3,7 @@
 //! only with the `hydrate` feature and run only from effects and event handlers, so
 //! server-side rendering never touches `web_sys`.
 
-use crate::chart::{ChartState, ConnState};
+use crate::chart::{table_html, ChartState, ConnState};
 use crate::feed::Feed;
 use crate::model::{
     event_name, multiplex_path, task_events_path, ErrorBody, Point, Positions, Reset, Snapshot,
@@ -22,6 +22,9 @@ use std::rc::Rc;
 use std::time::Duration;
 use wasm_bindgen::{closure::Closure, JsCast};
 use web_sys::{EventSource, HtmlCanvasElement, MessageEvent, ResizeObserver};
+
+/// How often, at most, a chart rewrites its table of points.
+const TABLE_EVERY_MS: f64 = 1000.0;
 
 /// Minutes east of UTC in the viewer's time zone.
 pub(crate) fn local_offset_minutes() -> i32 {
@@ -54,6 +57,30 @@ pub(crate) fn start_chart(
             }
         });
         on_cleanup(move || (teardown.take())());
+    });
+
+    // The table of points follows the view at most once a second: at once after a quiet
+    // second, otherwise when the second is up. (It starts as rendered.)
+    let last_table = Rc::new(Cell::new(f64::NEG_INFINITY));
+    let table_due = Rc::new(Cell::new(false));
+    Effect::new(move |mounted: Option<()>| {
+        state.view.track();
+        if mounted.is_none() || table_due.replace(true) {
+            return;
+        }
+        let wait = (last_table.get() + TABLE_EVERY_MS - js_sys::Date::now()).max(0.0);
+        let (last_table, table_due) = (last_table.clone(), table_due.clone());
+        set_timeout(
+            move || {
+                table_due.set(false);
+                last_table.set(js_sys::Date::now());
+                let html = state.view.try_with_untracked(table_html);
+                if let (Some(html), Some(Some(body))) = (html, state.table.try_get_untracked()) {
+                    body.set_inner_html(&html);
+                }
+            },
+            Duration::from_millis(wait as u64),
+        );
     });
 
     // However fast events arrive, draw at most once per animation frame (and not at all in a

@@ -72,6 +72,10 @@ pub(crate) struct ChartState {
     /// What is drawn: the last `window` points of the visible series, live or paused.
     pub view: Memo<Window>,
     pub meta: Memo<StreamMeta>,
+    /// The body of the table of points shown. The table is for reading, not for watching:
+    /// rewriting a thousand rows on every event kept a core busy, so the browser rewrites it
+    /// at most once a second (`crate::browser::start_chart`).
+    pub table: NodeRef<leptos::html::Tbody>,
 }
 
 /// A sliding line chart of one stream, one line per series, fed live over the page's
@@ -140,6 +144,7 @@ pub fn LiveChart(
         unseen: RwSignal::new(0),
         view,
         meta,
+        table: NodeRef::new(),
     };
     let canvas = NodeRef::<leptos::html::Canvas>::new();
     let plot = NodeRef::<leptos::html::Div>::new();
@@ -156,6 +161,7 @@ pub fn LiveChart(
         draws,
         mapping,
         unseen,
+        table,
         ..
     } = state;
 
@@ -351,7 +357,7 @@ pub fn LiveChart(
                         <th scope="col">"Value"</th>
                     </tr>
                 </thead>
-                <tbody inner_html=move || view.with(table_html)></tbody>
+                <tbody node_ref=table inner_html=view.with_untracked(table_html)></tbody>
             </table>
         </figure>
     };
@@ -388,7 +394,7 @@ fn legend_html(w: &Window, hidden: &BTreeSet<SeriesName>) -> String {
 
 /// The rows of the table of points shown: series, time (UTC) and value, with the same
 /// figures as `data-*` attributes for scripts.
-fn table_html(w: &Window) -> String {
+pub(crate) fn table_html(w: &Window) -> String {
     let mut out = String::new();
     for (name, samples) in w.series() {
         let name = escape_html(name.as_str());
