@@ -165,17 +165,17 @@ fn Charts(
                 })}
             </div>
             {(!single).then(|| view! {
-            <aside class="side">
-                <section class="panel stream-list" aria-labelledby="streams-title">
-                    <h2 id="streams-title">"Streams"</h2>
-                    <ul inner_html=stream_list></ul>
-                    <p class="muted">
-                        <a href="/">"Show all"</a>
-                        " · publish to a new name and it appears here (see " <a href="/about">"About & API"</a> ")."
-                    </p>
-                </section>
-                <TaskPanel/>
-            </aside>
+                <aside class="side">
+                    <section class="panel stream-list" aria-labelledby="streams-title">
+                        <h2 id="streams-title">"Streams"</h2>
+                        <ul inner_html=stream_list></ul>
+                        <p class="muted">
+                            <a href="/">"Show all"</a>
+                            " · publish to a new name and it appears here (see " <a href="/about">"About & API"</a> ")."
+                        </p>
+                    </section>
+                    <TaskPanel/>
+                </aside>
             })}
         </div>
     }
