@@ -350,16 +350,19 @@ fn bad_configuration_is_refused_with_the_reason() {
     assert!(stderr.contains("/nonexistent/livechart.toml"), "{stderr}");
 }
 
-/// Reads from `socket` into `seen` until `done` says so (or fails the test after PATIENCE).
-async fn read_until(
+/// Sends `request` on `socket` and reads the answer until `done` says it is complete (or
+/// fails the test after PATIENCE).
+async fn exchange(
     socket: &mut tokio::net::TcpStream,
-    seen: &mut String,
+    request: &[u8],
     done: impl Fn(&str) -> bool,
-) {
-    use tokio::io::AsyncReadExt;
+) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    socket.write_all(request).await.expect("write");
     let deadline = tokio::time::Instant::now() + PATIENCE;
+    let mut seen = String::new();
     let mut buf = [0u8; 4096];
-    while !done(seen) {
+    while !done(&seen) {
         let n = tokio::time::timeout_at(deadline, socket.read(&mut buf))
             .await
             .unwrap_or_else(|_| panic!("timed out; so far: {seen:?}"))
@@ -367,21 +370,20 @@ async fn read_until(
         assert!(n > 0, "closed early; so far: {seen:?}");
         seen.push_str(&String::from_utf8_lossy(&buf[..n]));
     }
+    seen
 }
 
 #[tokio::test]
 async fn event_streams_are_served_on_every_kind_of_connection() {
-    use tokio::io::AsyncWriteExt;
     let server = fast();
     let addr = server.url("").trim_start_matches("http://").to_owned();
-    let events = "GET /api/streams/demo/events HTTP/1.1\r\nHost: x\r\n\r\n";
+    let connect = || tokio::net::TcpStream::connect(&addr);
+    let events = b"GET /api/streams/demo/events HTTP/1.1\r\nHost: x\r\n\r\n";
     let two_events = |s: &str| s.matches("event: points").count() >= 2;
 
     // A fresh HTTP/1.1 connection: chunked, and closed when the stream ends.
-    let mut socket = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    socket.write_all(events.as_bytes()).await.unwrap();
-    let mut seen = String::new();
-    read_until(&mut socket, &mut seen, two_events).await;
+    let mut socket = connect().await.unwrap();
+    let seen = exchange(&mut socket, events, two_events).await;
     let (head, body) = seen.split_once("\r\n\r\n").unwrap();
     let head = head.to_ascii_lowercase();
     assert!(head.starts_with("http/1.1 200 ok\r\n"), "{head}");
@@ -400,13 +402,9 @@ async fn event_streams_are_served_on_every_kind_of_connection() {
     assert_eq!(&rest[size..size + 2], "\r\n");
 
     // HTTP/1.0 has no chunks: the body is the events, until the connection closes.
-    let mut socket = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    socket
-        .write_all(b"GET /api/streams/demo/events HTTP/1.0\r\n\r\n")
-        .await
-        .unwrap();
-    let mut seen = String::new();
-    read_until(&mut socket, &mut seen, two_events).await;
+    let mut socket = connect().await.unwrap();
+    let http10 = b"GET /api/streams/demo/events HTTP/1.0\r\n\r\n";
+    let seen = exchange(&mut socket, http10, two_events).await;
     let (head, body) = seen.split_once("\r\n\r\n").unwrap();
     assert!(
         !head.to_ascii_lowercase().contains("transfer-encoding"),
@@ -417,14 +415,10 @@ async fn event_streams_are_served_on_every_kind_of_connection() {
     // A kept-alive connection stays kept alive across plain requests (the second one sent
     // before the first answer), and a stream after them is written the same way, closing the
     // connection at its end.
-    let mut socket = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let mut socket = connect().await.unwrap();
     let healthz = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
-    socket
-        .write_all(format!("{healthz}{healthz}").as_bytes())
-        .await
-        .unwrap();
-    let mut seen = String::new();
-    read_until(&mut socket, &mut seen, |s| {
+    let twice = format!("{healthz}{healthz}");
+    let seen = exchange(&mut socket, twice.as_bytes(), |s| {
         s.matches("\"streams\"").count() == 2 && s.ends_with('}')
     })
     .await;
@@ -433,53 +427,36 @@ async fn event_streams_are_served_on_every_kind_of_connection() {
         "{seen}"
     );
     for _ in 0..2 {
-        socket.write_all(healthz.as_bytes()).await.unwrap();
-        let mut seen = String::new();
-        read_until(&mut socket, &mut seen, |s| {
+        exchange(&mut socket, healthz.as_bytes(), |s| {
             s.contains("\"streams\"") && s.ends_with('}')
         })
         .await;
     }
-    socket.write_all(events.as_bytes()).await.unwrap();
-    let mut seen = String::new();
-    read_until(&mut socket, &mut seen, two_events).await;
+    let seen = exchange(&mut socket, events, two_events).await;
     let lower = seen.to_ascii_lowercase();
     assert!(lower.starts_with("http/1.1 200 ok\r\n"), "{seen}");
     assert!(lower.contains("connection: close\r\n"), "{seen}");
     assert!(seen.contains("retry: 1500\n"), "{seen}");
 
     // After a request with a body the connection stays with hyper, and still streams.
-    let mut socket = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let mut socket = connect().await.unwrap();
     let point = r#"{"value": 1}"#;
-    socket
-        .write_all(
-            format!(
-                "POST /api/streams/kept/points HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{point}",
-                point.len()
-            )
-            .as_bytes(),
-        )
-        .await
-        .unwrap();
-    let mut seen = String::new();
-    read_until(&mut socket, &mut seen, |s| s.ends_with('}')).await;
+    let post = format!(
+        "POST /api/streams/kept/points HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{point}",
+        point.len()
+    );
+    let seen = exchange(&mut socket, post.as_bytes(), |s| s.ends_with('}')).await;
     assert!(
         seen.to_ascii_lowercase().starts_with("http/1.1 20"),
         "{seen}"
     );
-    socket.write_all(events.as_bytes()).await.unwrap();
-    let mut seen = String::new();
-    read_until(&mut socket, &mut seen, two_events).await;
+    let seen = exchange(&mut socket, events, two_events).await;
     assert!(seen.contains("retry: 1500\n"), "{seen}");
 
     // Errors come back whole, with their length, on a fresh connection too.
-    let mut socket = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    socket
-        .write_all(b"GET /api/streams/nope!/events HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
-    let mut seen = String::new();
-    read_until(&mut socket, &mut seen, |s| s.ends_with('}')).await;
+    let mut socket = connect().await.unwrap();
+    let bad = b"GET /api/streams/nope!/events HTTP/1.1\r\nHost: x\r\n\r\n";
+    let seen = exchange(&mut socket, bad, |s| s.ends_with('}')).await;
     let lower = seen.to_ascii_lowercase();
     assert!(lower.starts_with("http/1.1 400 bad request\r\n"), "{seen}");
     let (_, body) = seen.split_once("\r\n\r\n").unwrap();
