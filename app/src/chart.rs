@@ -2,14 +2,12 @@
 //! side (`crate::browser`) that draws and follows the mouse. Events reach it through the
 //! page's [`Feed`].
 
+use crate::axis::{format_clock, format_iso_utc, time_decimals};
 use crate::escape_html;
 use crate::feed::Feed;
 use crate::model::{EventId, Point, SeriesName, Snapshot, StreamMeta, StreamName};
 use crate::plot::series_css;
-use crate::window::{
-    format_clock, format_iso_utc, time_decimals, Mapping, Window, DEFAULT_WINDOW, KEPT_POINTS,
-    WINDOW_CHOICES,
-};
+use crate::window::{Mapping, Window, DEFAULT_WINDOW, KEPT_POINTS, WINDOW_CHOICES};
 use leptos::prelude::*;
 use std::collections::BTreeSet;
 

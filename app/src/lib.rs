@@ -3,6 +3,7 @@
 //! for the server, `hydrate` for the browser; browser-only code lives in `browser` and runs in
 //! effects only.
 
+pub mod axis;
 pub mod model;
 pub mod plot;
 pub mod server_data;

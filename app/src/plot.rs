@@ -2,8 +2,9 @@
 //! `<canvas>`, the server renders the same picture as SVG for the first paint, before (or
 //! without) WebAssembly. One drawing routine, so both look alike.
 
+use crate::axis::{time_label, time_ticks, value_label, value_range, value_ticks};
 use crate::model::Point;
-use crate::window::{format_clock, time_ticks, value_range, value_ticks, Mapping, Window};
+use crate::window::{Mapping, Window};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -91,8 +92,8 @@ pub fn draw<DB: DrawingBackend>(
     };
 
     // The grid: a line at each label, a lighter one halfway between.
-    let (ticks, decimals) = value_ticks(v0, v1, 5);
-    let (times, t_decimals) = time_ticks(t0, t1, f.utc_offset_min, 4);
+    let (ticks, v_step) = value_ticks(v0, v1, 5);
+    let (times, t_step) = time_ticks(t0, t1, f.utc_offset_min, 4);
     for (v, bold) in grid(&ticks, |gap| gap / 2.0, (v0, v1)) {
         let y = at(t0, v).1;
         let style = thin(if bold { GRID_BOLD } else { GRID });
@@ -112,7 +113,7 @@ pub fn draw<DB: DrawingBackend>(
     for &v in &ticks {
         let y = at(t0, v).1;
         out.path(vec![(left - s(4.0), y), (left, y)], thin(MUTED));
-        let text = format!("{v:.decimals$}");
+        let text = value_label(v, v_step);
         out.text(
             text,
             (left - s(7.0), y),
@@ -122,7 +123,7 @@ pub fn draw<DB: DrawingBackend>(
     for &t in &times {
         let x = at(t, v0).0;
         out.path(vec![(x, bottom), (x, bottom + s(4.0))], thin(MUTED));
-        let text = format_clock(t, f.utc_offset_min, t_decimals);
+        let text = time_label(t, f.utc_offset_min, t_step);
         out.text(
             text,
             (x, bottom + s(8.0)),
@@ -160,7 +161,7 @@ pub fn draw<DB: DrawingBackend>(
         }
         for pair in samples.iter().zip(samples.iter().skip(1)) {
             if pair.1.gap_before {
-                let x = at(pair.0.ts + (pair.1.ts - pair.0.ts) / 2, v0).0;
+                let x = at(pair.0.ts / 2 + pair.1.ts / 2, v0).0;
                 let (dash, space) = (s(6.0), s(4.0));
                 for y in (top..bottom).step_by((dash + space).max(1) as usize) {
                     let end = (y + dash).min(bottom);
@@ -298,5 +299,60 @@ mod tests {
     fn svg_of_an_empty_window_says_waiting() {
         let svg = svg(&Window::new(20), None, None, 1_000_000);
         assert!(svg.contains("Waiting for data"));
+    }
+
+    #[test]
+    fn the_poison_window_draws_a_small_picture() {
+        // Two points 275,000 years apart once made one tick per day: 10^8 of them.
+        let mut w = Window::new(20);
+        w.push(&pt("value", 0, 1.0));
+        w.push(&pt("value", crate::model::MAX_TS, 2.0));
+        let svg = svg(&w, None, None, 0);
+        assert!(svg.len() < 20_000, "{} bytes", svg.len());
+        assert!(svg.contains("275760-09-13"), "the last label is a date");
+    }
+
+    mod properties {
+        use super::*;
+        use crate::axis::MAX_TICKS;
+        use proptest::prelude::*;
+
+        fn value() -> impl Strategy<Value = f64> {
+            prop_oneof![
+                Just(f64::MAX),
+                Just(-f64::MAX),
+                Just(f64::MIN_POSITIVE),
+                Just(0.0),
+                any::<f64>().prop_filter("finite", |v| v.is_finite()),
+            ]
+        }
+
+        fn ts() -> impl Strategy<Value = i64> {
+            prop_oneof![
+                Just(0),
+                Just(crate::model::MAX_TS),
+                0..=crate::model::MAX_TS
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(300))]
+
+            #[test]
+            fn any_data_draws_a_bounded_picture(
+                points in prop::collection::vec((0usize..3, ts(), value()), 0..40),
+                range in prop::option::of((value(), value())),
+            ) {
+                let mut w = Window::new(20);
+                for (series, ts, value) in points {
+                    w.push(&pt(["a", "b", "c"][series], ts, value));
+                }
+                let svg = svg(&w, Some("u"), range, 0);
+                // Labels: both axes, the axis names, the empty-chart note.
+                let texts = svg.matches("<text").count();
+                prop_assert!(texts <= 2 * MAX_TICKS + 3, "{texts} labels");
+                prop_assert!(svg.len() < 40_000, "{} bytes", svg.len());
+            }
+        }
     }
 }

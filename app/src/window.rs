@@ -203,7 +203,7 @@ impl Window {
                     Some((lo, hi)) => Some((lo.min(s.ts), hi.max(s.ts))),
                 })?;
         Some(if lo == hi {
-            (lo - 500, hi + 500)
+            (lo.saturating_sub(500), hi.saturating_add(500))
         } else {
             (lo, hi)
         })
@@ -242,152 +242,6 @@ impl Window {
     }
 }
 
-/// The y range for `values`: the declared range when there is one (widened if data falls
-/// outside it), otherwise the data's extent with 5 % headroom on each side.
-pub fn value_range(values: impl Iterator<Item = f64>, declared: Option<(f64, f64)>) -> (f64, f64) {
-    let (lo, hi) = values
-        .filter(|v| v.is_finite())
-        .fold(None, |acc: Option<(f64, f64)>, v| match acc {
-            None => Some((v, v)),
-            Some((lo, hi)) => Some((lo.min(v), hi.max(v))),
-        })
-        .map_or((f64::NAN, f64::NAN), |r| r);
-    if let Some((dlo, dhi)) = declared {
-        if lo.is_nan() {
-            return (dlo, dhi);
-        }
-        return (dlo.min(lo), dhi.max(hi));
-    }
-    if lo.is_nan() {
-        return (0.0, 1.0);
-    }
-    if lo == hi {
-        let pad = if lo == 0.0 { 1.0 } else { lo.abs() * 0.1 };
-        return (lo - pad, hi + pad);
-    }
-    let pad = (hi - lo) * 0.05;
-    (lo - pad, hi + pad)
-}
-
-/// The value axis' labels: round values in `lo..=hi` (1, 2 or 5 × 10^k apart, about `n`
-/// intervals, all inside the range) and how many decimals tell them apart.
-pub fn value_ticks(lo: f64, hi: f64, n: usize) -> (Vec<f64>, usize) {
-    let span = hi - lo;
-    if !(span.is_finite() && span > 0.0) || n == 0 {
-        return (if lo.is_finite() { vec![lo] } else { Vec::new() }, 2);
-    }
-    let raw = span / n as f64;
-    let exp = raw.log10().floor() as i32;
-    let mag = 10f64.powi(exp);
-    // The round step giving the number of intervals nearest to `n`.
-    let intervals = |step: f64| (span / step - n as f64).abs();
-    let (mult, step) = [1.0, 2.0, 5.0, 10.0]
-        .into_iter()
-        .map(|m| (m, m * mag))
-        .fold((1.0, mag), |best, c| {
-            if intervals(c.1) < intervals(best.1) {
-                c
-            } else {
-                best
-            }
-        });
-    // 1, 2 or 5 × 10^exp needs -exp decimals (none from 10 up).
-    let decimals = if mult >= 10.0 { -exp - 1 } else { -exp }.clamp(0, 6) as usize;
-    let first = (lo / step).ceil() as i64;
-    let last = (hi / step).floor() as i64;
-    let ticks = (first..=last).map(|k| k as f64 * step).collect();
-    (ticks, decimals)
-}
-
-/// The time axis' labels: round times in `t0..=t1` (multiples of 1, 2 or 5 ms up to whole
-/// hours, counted in the viewer's time zone `offset_minutes` east of UTC; about `n`
-/// intervals) and how many decimals of a second tell them apart.
-pub fn time_ticks(t0: i64, t1: i64, offset_minutes: i32, n: usize) -> (Vec<i64>, usize) {
-    const STEPS_MS: [i64; 27] = [
-        1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 15_000, 30_000, 60_000,
-        120_000, 300_000, 600_000, 900_000, 1_800_000, 3_600_000, 7_200_000, 10_800_000,
-        21_600_000, 43_200_000, 86_400_000,
-    ];
-    if t1 <= t0 || n == 0 {
-        return (vec![t0], 0);
-    }
-    let span = (t1 - t0) as f64;
-    let intervals = |step: i64| (span / step as f64 - n as f64).abs();
-    let step = STEPS_MS.into_iter().fold(STEPS_MS[0], |best, s| {
-        if intervals(s) < intervals(best) {
-            s
-        } else {
-            best
-        }
-    });
-    let offset = i64::from(offset_minutes) * 60_000;
-    let first = (t0 + offset).div_euclid(step) * step - offset;
-    let first = if first < t0 { first + step } else { first };
-    let ticks = (0..)
-        .map(|k| first + k * step)
-        .take_while(|t| *t <= t1)
-        .collect();
-    (ticks, time_decimals(step as f64))
-}
-
-/// How many decimals of a second tell apart times `step_ms` apart (0 to 3).
-pub fn time_decimals(step_ms: f64) -> usize {
-    match step_ms {
-        s if s >= 1000.0 || !s.is_finite() => 0,
-        s if s >= 100.0 => 1,
-        s if s >= 10.0 => 2,
-        _ => 3,
-    }
-}
-
-/// `HH:MM:SS` (with `decimals` digits of the second, at most 3) of a millisecond timestamp
-/// shifted by `offset_minutes` (east of UTC positive).
-pub fn format_clock(ts_ms: i64, offset_minutes: i32, decimals: usize) -> String {
-    // Rounded, not truncated, to the shown precision: a point at 12:00:04.96 sits on the
-    // axis tick of 12:00:05 and its tooltip says so.
-    let unit = 10i64.pow(3 - decimals.min(3) as u32);
-    let local = (ts_ms + i64::from(offset_minutes) * 60_000 + unit / 2).div_euclid(unit) * unit;
-    let secs = local.div_euclid(1000).rem_euclid(86_400);
-    let clock = format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60);
-    match decimals.min(3) {
-        0 => clock,
-        d => {
-            let frac = format!("{:03}", local.rem_euclid(1000));
-            format!("{clock}.{}", &frac[..d])
-        }
-    }
-}
-
-/// An ISO 8601 UTC timestamp (`2025-11-21T05:20:00.123Z`) of a millisecond timestamp.
-/// Computed without a clock library so that server and browser render the same text.
-pub fn format_iso_utc(ts_ms: i64) -> String {
-    let days = ts_ms.div_euclid(86_400_000);
-    let ms_of_day = ts_ms.rem_euclid(86_400_000);
-    let (y, m, d) = civil_from_days(days);
-    let s = ms_of_day / 1000;
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        s / 3600,
-        s / 60 % 60,
-        s % 60,
-        ms_of_day % 1000
-    )
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
 /// Where the plotting area of the last drawn frame sits on screen (CSS pixels) and which data
 /// ranges it shows: enough to map the mouse to a point and a point back to the screen.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -401,40 +255,36 @@ pub struct Mapping {
 impl Mapping {
     /// The timestamp under screen x.
     pub fn ts_at(&self, x: f64) -> f64 {
-        let (x0, x1) = self.x_px;
-        if x1 == x0 {
-            return self.t.0;
-        }
-        self.t.0 + (x - x0) / (x1 - x0) * (self.t.1 - self.t.0)
+        lerp(self.t, fraction(x, self.x_px))
     }
 
     /// The value under screen y.
     pub fn value_at(&self, y: f64) -> f64 {
-        let (y0, y1) = self.y_px;
-        if y1 == y0 {
-            return self.v.0;
-        }
-        self.v.0 + (y1 - y) / (y1 - y0) * (self.v.1 - self.v.0)
+        // Screen y grows downwards: the top of the area shows the largest value.
+        lerp(self.v, 1.0 - fraction(y, self.y_px))
     }
 
     /// The screen position of a point.
     pub fn to_screen(&self, ts: i64, value: f64) -> (f64, f64) {
-        let fx = if self.t.1 == self.t.0 {
-            0.5
-        } else {
-            (ts as f64 - self.t.0) / (self.t.1 - self.t.0)
-        };
-        let fy = if self.v.1 == self.v.0 {
-            0.5
-        } else {
-            (value - self.v.0) / (self.v.1 - self.v.0)
-        };
-        // Screen y grows downwards: the top of the area shows the largest value.
-        (
-            self.x_px.0 + fx * (self.x_px.1 - self.x_px.0),
-            self.y_px.1 - fy * (self.y_px.1 - self.y_px.0),
-        )
+        let fx = fraction(ts as f64, self.t);
+        let fy = fraction(value, self.v);
+        (lerp(self.x_px, fx), lerp((self.y_px.1, self.y_px.0), fy))
     }
+}
+
+/// Where `x` lies between `a` (0) and `b` (1); the middle when they are equal. Halves are
+/// subtracted so that ranges as wide as ±1e308 do not overflow.
+fn fraction(x: f64, (a, b): (f64, f64)) -> f64 {
+    let span = b / 2.0 - a / 2.0;
+    if span == 0.0 || !span.is_finite() {
+        return 0.5;
+    }
+    (x / 2.0 - a / 2.0) / span
+}
+
+/// The point at fraction `f` from `a` to `b`, without overflowing for any finite pair.
+fn lerp((a, b): (f64, f64), f: f64) -> f64 {
+    a + f * (b / 2.0 - a / 2.0) * 2.0
 }
 
 #[cfg(test)]
@@ -587,108 +437,6 @@ mod tests {
         assert_eq!(w.nearest(2600.0, Some(10.0)).unwrap(), sp("b", 3000, 0.0));
         assert_eq!(w.nearest(-5.0, None).unwrap().ts, 1000);
         assert!(Window::new(2).nearest(1.0, None).is_none());
-    }
-
-    #[test]
-    fn declared_range_is_kept_and_widened_by_outliers() {
-        assert_eq!(
-            value_range([10.0, 90.0].into_iter(), Some((0.0, 100.0))),
-            (0.0, 100.0)
-        );
-        assert_eq!(
-            value_range([-5.0, 120.0].into_iter(), Some((0.0, 100.0))),
-            (-5.0, 120.0)
-        );
-        assert_eq!(
-            value_range([].into_iter(), Some((0.0, 100.0))),
-            (0.0, 100.0)
-        );
-    }
-
-    #[test]
-    fn fitted_range_has_headroom() {
-        assert_eq!(value_range([10.0, 20.0].into_iter(), None), (9.5, 20.5));
-        assert_eq!(value_range([50.0, 50.0].into_iter(), None), (45.0, 55.0));
-        assert_eq!(value_range([0.0].into_iter(), None), (-1.0, 1.0));
-        assert_eq!(value_range([].into_iter(), None), (0.0, 1.0));
-    }
-
-    #[test]
-    fn value_ticks_are_round_and_inside() {
-        assert_eq!(
-            value_ticks(0.0, 100.0, 5),
-            (vec![0.0, 20.0, 40.0, 60.0, 80.0, 100.0], 0)
-        );
-        assert_eq!(
-            value_ticks(9.5, 20.5, 5),
-            (vec![10.0, 12.0, 14.0, 16.0, 18.0, 20.0], 0)
-        );
-        let (ticks, decimals) = value_ticks(-0.013, 0.042, 5);
-        assert_eq!(decimals, 2);
-        let expected = [-0.01, 0.0, 0.01, 0.02, 0.03, 0.04];
-        assert_eq!(ticks.len(), expected.len());
-        assert!(
-            ticks
-                .iter()
-                .zip(expected)
-                .all(|(t, e)| (t - e).abs() < 1e-12),
-            "{ticks:?}"
-        );
-        assert_eq!(
-            value_ticks(0.0, 2.5, 5),
-            (vec![0.0, 0.5, 1.0, 1.5, 2.0, 2.5], 1)
-        );
-        assert_eq!(value_ticks(0.0, 999.0, 5).1, 0);
-        // A range of one value gets one label; nonsense gets none.
-        assert_eq!(value_ticks(3.0, 3.0, 5).0, vec![3.0]);
-        assert!(value_ticks(f64::NAN, f64::NAN, 5).0.is_empty());
-    }
-
-    #[test]
-    fn time_ticks_are_round_in_local_time() {
-        // 12:00:00.300 to 12:00:04.700 UTC: whole seconds.
-        let noon = 12 * 3_600_000;
-        let (ticks, decimals) = time_ticks(noon + 300, noon + 4_700, 0, 4);
-        assert_eq!(ticks, (1..=4).map(|s| noon + s * 1000).collect::<Vec<_>>());
-        assert_eq!(decimals, 0);
-        // 1.5 s of data: 500 ms apart, one decimal.
-        let (ticks, decimals) = time_ticks(noon, noon + 1_500, 0, 4);
-        assert_eq!((ticks.len(), ticks[1] - ticks[0], decimals), (4, 500, 1));
-        // Two hours in UTC+05:30: ticks fall on the local half hour, not UTC's.
-        let (ticks, _) = time_ticks(noon + 60_000, noon + 7_200_000, 330, 4);
-        assert_eq!(ticks[1] - ticks[0], 1_800_000);
-        assert!(ticks.iter().all(|t| (t + 330 * 60_000) % 1_800_000 == 0));
-        assert_eq!(time_ticks(5, 5, 0, 4), (vec![5], 0));
-    }
-
-    #[test]
-    fn time_precision_follows_spacing() {
-        assert_eq!(time_decimals(1000.0), 0);
-        assert_eq!(time_decimals(4750.0), 0);
-        assert_eq!(time_decimals(250.0), 1);
-        assert_eq!(time_decimals(25.0), 2);
-        assert_eq!(time_decimals(1.0), 3);
-        assert_eq!(time_decimals(f64::NAN), 0);
-    }
-
-    #[test]
-    fn clock_and_iso_formatting() {
-        // 2025-11-21T05:20:00.123Z
-        let ts = 1_763_702_400_123;
-        assert_eq!(format_clock(ts, 0, 0), "05:20:00");
-        assert_eq!(format_clock(ts, 60, 0), "06:20:00");
-        assert_eq!(format_clock(ts, -330, 0), "23:50:00");
-        assert_eq!(format_clock(ts, 0, 1), "05:20:00.1");
-        assert_eq!(format_clock(ts, 0, 3), "05:20:00.123");
-        assert_eq!(format_clock(ts, 0, 9), "05:20:00.123");
-        assert_eq!(format_clock(-1, 0, 3), "23:59:59.999");
-        assert_eq!(format_clock(ts + 380, 0, 0), "05:20:01");
-        assert_eq!(format_clock(ts + 376, 0, 2), "05:20:00.50");
-        assert_eq!(format_clock(86_399_600, 0, 0), "00:00:00");
-        assert_eq!(format_iso_utc(ts), "2025-11-21T05:20:00.123Z");
-        assert_eq!(format_iso_utc(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(format_iso_utc(951_782_400_000), "2000-02-29T00:00:00.000Z");
-        assert_eq!(format_iso_utc(-1), "1969-12-31T23:59:59.999Z");
     }
 
     #[test]
