@@ -1,7 +1,8 @@
 //! The HTTP API handlers: SSE subscription, health, metrics, and JSON errors for everything
 //! else under `/api`. Publishing is in `ingest`.
 
-use crate::hub::Admission;
+use crate::config::ConnectionSettings;
+use crate::hub::{Admission, RemoveError};
 use crate::viewer::{self, BodyOptions, Feed};
 use crate::{auth, ingest, AppState};
 use app::model::{
@@ -31,12 +32,36 @@ pub struct ApiError {
 #[derive(Clone, Copy, Debug)]
 pub struct Rejected(pub &'static str);
 
+/// The longest `detail` an error carries: details quote input (through [`quoted`]), and an
+/// answer must not echo kilobytes of it back.
+const MAX_DETAIL_CHARS: usize = 480;
+
+/// How much of a piece of input an error message quotes.
+const QUOTED_CHARS: usize = 200;
+
+/// `text` quoted for an error message (as Rust's `{:?}` does), cut after 200 characters.
+pub fn quoted(text: &str) -> String {
+    match text.char_indices().nth(QUOTED_CHARS) {
+        None => format!("{text:?}"),
+        Some((cut, _)) => format!(
+            "{:?}… ({} characters in all)",
+            &text[..cut],
+            text.chars().count()
+        ),
+    }
+}
+
 impl ApiError {
     pub fn new(status: StatusCode, kind: &'static str, detail: impl Into<String>) -> Self {
+        let mut detail = detail.into();
+        if let Some((cut, _)) = detail.char_indices().nth(MAX_DETAIL_CHARS) {
+            detail.truncate(cut);
+            detail.push_str("… (cut)");
+        }
         ApiError {
             status,
             kind,
-            detail: detail.into(),
+            detail,
             header: None,
         }
     }
@@ -75,6 +100,30 @@ pub async fn count_rejections(State(state): State<AppState>, req: Request, next:
     response
 }
 
+/// Middleware: only origin-form request targets (`/path?query`) reach the routes. `CONNECT`
+/// and authority-form (`a:1`), asterisk-form (`*`) or other odd targets are answered here,
+/// before any handler could trip over a URI without a path.
+pub async fn require_origin_form(req: Request, next: Next) -> Response {
+    if req.method() == Method::CONNECT {
+        return ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "CONNECT is not allowed: this is not a proxy",
+        )
+        .into_response();
+    }
+    let uri = req.uri();
+    if uri.path_and_query().is_none() || !uri.path().starts_with('/') {
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_target",
+            "the request target must be a path such as /api/streams (origin form)",
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
+
 pub fn stream_name(path: Result<Path<String>, PathRejection>) -> Result<StreamName, ApiError> {
     let Path(raw) =
         path.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_path", e.body_text()))?;
@@ -82,7 +131,7 @@ pub fn stream_name(path: Result<Path<String>, PathRejection>) -> Result<StreamNa
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_stream_name",
-            format!("stream name {raw:?} in the URL: {e}"),
+            format!("stream name {} in the URL: {e}", quoted(&raw)),
         )
     })
 }
@@ -219,7 +268,7 @@ fn listed_streams(state: &AppState, list: Option<&String>) -> Result<Vec<StreamN
             continue;
         }
         let name = StreamName::parse(raw)
-            .map_err(|e| bad(format!("streams, item {} ({raw:?}): {e}", i + 1)))?;
+            .map_err(|e| bad(format!("streams, item {} ({}): {e}", i + 1, quoted(raw))))?;
         if streams.contains(&name) {
             return Err(bad(format!("streams: \"{name}\" is listed twice")));
         }
@@ -259,8 +308,9 @@ pub async fn json_body<T: DeserializeOwned>(
     headers: &HeaderMap,
     body: Body,
     limit: usize,
+    pace: &ConnectionSettings,
 ) -> Result<Option<T>, ApiError> {
-    let bytes = ingest::read_body(headers, body, limit).await?;
+    let bytes = ingest::read_body(headers, body, limit, pace).await?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
@@ -299,7 +349,7 @@ pub async fn describe_stream(
 ) -> Result<Json<StreamInfo>, ApiError> {
     auth::require_publish(&state.settings.auth.publish_token, &headers)?;
     let name = stream_name(path)?;
-    let meta: StreamMeta = json_body(&headers, body, 64 << 10)
+    let meta: StreamMeta = json_body(&headers, body, 64 << 10, &state.settings.connections)
         .await?
         .unwrap_or_default();
     meta.validate().map_err(|e| {
@@ -321,6 +371,24 @@ pub async fn describe_stream(
             ),
         })?;
     Ok(Json(stream.info()))
+}
+
+/// `DELETE /api/streams/{name}`: removes a stream and its history (publish token). Its
+/// viewers' connections end; a multiplexed one waits for the stream to come back.
+pub async fn delete_stream(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    auth::require_publish(&state.settings.auth.publish_token, &headers)?;
+    let name = stream_name(path)?;
+    state.hub.remove(&name).map_err(|e| match e {
+        RemoveError::Unknown(n) => unknown_stream(&n),
+        RemoveError::Pinned(_) => {
+            ApiError::new(StatusCode::CONFLICT, "pinned_stream", e.to_string())
+        }
+    })?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `GET /metrics`: Prometheus text format (OpenMetrics).
@@ -359,7 +427,7 @@ pub async fn not_found(uri: Uri) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "not_found",
-        format!("no API endpoint at {}", uri.path()),
+        format!("no API endpoint at {}", quoted(uri.path())),
     )
 }
 
@@ -368,6 +436,6 @@ pub async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
-        format!("{method} is not allowed on {}", uri.path()),
+        format!("{method} is not allowed on {}", quoted(uri.path())),
     )
 }

@@ -102,10 +102,17 @@ fn cookie_token(headers: &HeaderMap) -> Option<&str> {
         .map(|(_, v)| v)
 }
 
+/// `?token=` as given: percent escapes are decoded, but a `+` stays a `+` (tokens may hold
+/// one, and a link pasted as the README shows it does not encode it).
 fn query_token(query: Option<&str>) -> Option<String> {
-    form_urlencoded::parse(query?.as_bytes())
-        .find(|(k, _)| k == "token")
-        .map(|(_, v)| v.into_owned())
+    query?
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("token="))
+        .map(|raw| {
+            percent_encoding::percent_decode_str(raw)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
 }
 
 /// Middleware: with a view token configured, pages and event streams need it, as a bearer
@@ -117,13 +124,15 @@ pub async fn require_view(State(state): State<AppState>, req: Request, next: Nex
     if !secret.is_set() || !reading || is_public(req.uri().path()) {
         return next.run(req).await;
     }
+    // A token in the address wins over the cookie: it is what the user just typed, and a
+    // correct one replaces a stale cookie.
     let from_query = query_token(req.uri().query());
     let given = match bearer(req.headers()) {
         Err(e) => return e.into_response(),
         Ok(Some(t)) => Some(t.to_owned()),
-        Ok(None) => cookie_token(req.headers())
-            .map(str::to_owned)
-            .or_else(|| from_query.clone()),
+        Ok(None) => from_query
+            .clone()
+            .or_else(|| cookie_token(req.headers()).map(str::to_owned)),
     };
     match given {
         None => unauthorized(

@@ -30,6 +30,7 @@ pub struct Settings {
     pub streams: StreamSettings,
     pub ingest: IngestSettings,
     pub limits: LimitSettings,
+    pub connections: ConnectionSettings,
     pub auth: AuthSettings,
     pub shutdown: ShutdownSettings,
     pub tasks: TaskSettings,
@@ -156,6 +157,9 @@ pub struct StreamSettings {
     pub max_series: usize,
     /// Streams that exist from the start, whether or not anyone publishes.
     pub declared: Vec<StreamName>,
+    /// A stream nobody published to or watched for this long is deleted (0: never). Declared
+    /// streams and those of the built-in sources stay.
+    pub idle_expiry_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -174,6 +178,71 @@ pub struct LimitSettings {
     pub max_viewers: usize,
     /// The most streams one multiplexed connection (`/api/events?streams=`) follows.
     pub max_streams_per_connection: usize,
+}
+
+/// What any one connection may cost: how many are open at once, and how long each may keep
+/// the server waiting.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ConnectionSettings {
+    /// Open connections at once; more are refused with a short 503. 0: the process's
+    /// open-file limit less 64 (a larger value is lowered to that too).
+    pub max: usize,
+    /// A request head must arrive within this long (from connecting, or from its first byte
+    /// on a kept-alive connection).
+    pub head_timeout_ms: u64,
+    /// A kept-alive connection with no request in flight is closed after this long.
+    pub idle_timeout_ms: u64,
+    /// A write the client takes nothing of for this long ends the connection (and frees a
+    /// viewer's slot).
+    pub write_timeout_ms: u64,
+    /// A request body gets this long, plus one second per `min-body-rate` bytes received.
+    pub body_timeout_ms: u64,
+    /// Bytes per second a request body must average after `body-timeout-ms`.
+    pub min_body_rate: u64,
+}
+
+impl Default for ConnectionSettings {
+    fn default() -> Self {
+        ConnectionSettings {
+            max: 0,
+            head_timeout_ms: 10_000,
+            idle_timeout_ms: 30_000,
+            write_timeout_ms: 30_000,
+            body_timeout_ms: 10_000,
+            min_body_rate: 1024,
+        }
+    }
+}
+
+impl ConnectionSettings {
+    /// The connections allowed at once: `max`, kept below the process's open-file limit
+    /// (64 files are left for everything else), and at least 16.
+    pub fn effective_max(&self) -> usize {
+        let room = open_file_limit().map_or(usize::MAX, |n| n.saturating_sub(64));
+        match self.max {
+            0 => room,
+            n => n.min(room),
+        }
+        .max(16)
+    }
+}
+
+/// The soft limit on open files of this process, when it has one.
+fn open_file_limit() -> Option<usize> {
+    #[cfg(unix)]
+    {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit only writes the struct it is given.
+        let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0;
+        (ok && limit.rlim_cur != libc::RLIM_INFINITY)
+            .then(|| usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX))
+    }
+    #[cfg(not(unix))]
+    None
 }
 
 /// Optional bearer tokens. Empty means open.
@@ -288,6 +357,7 @@ impl Default for StreamSettings {
             max: 100,
             max_series: 16,
             declared: Vec::new(),
+            idle_expiry_ms: 0,
         }
     }
 }
@@ -442,6 +512,27 @@ pub const ENV_OVERRIDES: &[(&str, Apply)] = &[
             .collect::<Result<Vec<_>, _>>()
             .map(|names| s.streams.declared = names)
     }),
+    ("LIVECHART_STREAMS_IDLE_EXPIRY_MS", |s, v| {
+        parse_whole(v).map(|n| s.streams.idle_expiry_ms = n)
+    }),
+    ("LIVECHART_CONNECTIONS_MAX", |s, v| {
+        parse_whole(v).map(|n| s.connections.max = n)
+    }),
+    ("LIVECHART_CONNECTIONS_HEAD_TIMEOUT_MS", |s, v| {
+        parse_whole(v).map(|n| s.connections.head_timeout_ms = n)
+    }),
+    ("LIVECHART_CONNECTIONS_IDLE_TIMEOUT_MS", |s, v| {
+        parse_whole(v).map(|n| s.connections.idle_timeout_ms = n)
+    }),
+    ("LIVECHART_CONNECTIONS_WRITE_TIMEOUT_MS", |s, v| {
+        parse_whole(v).map(|n| s.connections.write_timeout_ms = n)
+    }),
+    ("LIVECHART_CONNECTIONS_BODY_TIMEOUT_MS", |s, v| {
+        parse_whole(v).map(|n| s.connections.body_timeout_ms = n)
+    }),
+    ("LIVECHART_CONNECTIONS_MIN_BODY_RATE", |s, v| {
+        parse_whole(v).map(|n| s.connections.min_body_rate = n)
+    }),
     ("LIVECHART_INGEST_MAX_BODY_BYTES", |s, v| {
         parse_whole(v).map(|n| s.ingest.max_body_bytes = n)
     }),
@@ -586,6 +677,41 @@ impl Settings {
             1024,
         );
         range("shutdown.grace-ms", self.shutdown.grace_ms, 0, 600_000);
+        let c = &self.connections;
+        range("connections.max", c.max as u64, 0, 1_000_000);
+        range(
+            "connections.head-timeout-ms",
+            c.head_timeout_ms,
+            100,
+            600_000,
+        );
+        range(
+            "connections.idle-timeout-ms",
+            c.idle_timeout_ms,
+            100,
+            3_600_000,
+        );
+        range(
+            "connections.write-timeout-ms",
+            c.write_timeout_ms,
+            100,
+            3_600_000,
+        );
+        range(
+            "connections.body-timeout-ms",
+            c.body_timeout_ms,
+            100,
+            3_600_000,
+        );
+        range("connections.min-body-rate", c.min_body_rate, 1, 1 << 30);
+        if self.streams.idle_expiry_ms != 0 {
+            range(
+                "streams.idle-expiry-ms",
+                self.streams.idle_expiry_ms,
+                1000,
+                31_536_000_000,
+            );
+        }
         let t = &self.tasks;
         range("tasks.max-duration-ms", t.max_duration_ms, 100, 86_400_000);
         range(

@@ -16,7 +16,7 @@ use app::model::{
 };
 use bytes::Bytes;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard};
 use tokio::sync::watch;
 
@@ -66,6 +66,10 @@ pub enum Encoding {
 /// All streams of this server.
 pub struct Hub {
     epoch: u64,
+    /// The epoch last given to a stream created after a deletion (see [`Hub::remove`]).
+    last_epoch: AtomicU64,
+    /// Whether any stream was ever removed: from then on new streams get fresh epochs.
+    removed_any: AtomicBool,
     limits: Limits,
     streams: RwLock<BTreeMap<StreamName, Arc<Stream>>>,
     viewers: Arc<AtomicUsize>,
@@ -97,6 +101,18 @@ pub enum PublishError {
     },
     #[error("value {value} is not a finite number")]
     NotFinite { index: usize, value: f64 },
+    /// The stream was removed while this was under way (the hub retries once).
+    #[error("the stream was removed meanwhile")]
+    Removed,
+}
+
+/// Why a stream could not be removed.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum RemoveError {
+    #[error("there is no stream named \"{0}\"")]
+    Unknown(StreamName),
+    #[error("stream \"{0}\" is declared in the configuration or fed by a built-in source")]
+    Pinned(StreamName),
 }
 
 impl PublishError {
@@ -139,6 +155,8 @@ impl Hub {
     pub fn new(limits: Limits, epoch: u64) -> Self {
         Hub {
             epoch,
+            last_epoch: AtomicU64::new(epoch),
+            removed_any: AtomicBool::new(false),
             limits,
             streams: RwLock::new(BTreeMap::new()),
             viewers: Arc::new(AtomicUsize::new(0)),
@@ -157,6 +175,18 @@ impl Hub {
 
     /// The stream of that name, created if there is room.
     pub fn declare(&self, name: &StreamName) -> Result<Arc<Stream>, PublishError> {
+        self.create(name, false)
+    }
+
+    /// The same for a stream that must stay (declared in the configuration, or fed by a
+    /// built-in source): it is never removed or expired.
+    pub fn pin(&self, name: &StreamName) -> Result<Arc<Stream>, PublishError> {
+        self.create(name, true)
+    }
+
+    fn create(&self, name: &StreamName, pinned: bool) -> Result<Arc<Stream>, PublishError> {
+        // Pinned streams are created at start-up, before anyone can publish: a stream found
+        // here was made by the same call before.
         if let Some(s) = self.get(name) {
             return Ok(s);
         }
@@ -169,7 +199,8 @@ impl Hub {
         }
         let stream = Arc::new(Stream::new(
             name.clone(),
-            self.epoch,
+            self.new_epoch(),
+            pinned,
             self.limits.clone(),
             self.catalog.clone(),
         ));
@@ -180,6 +211,62 @@ impl Hub {
         Ok(stream)
     }
 
+    /// The epoch of a new stream: the hub's, until a stream has been removed; from then on
+    /// one never used before (at least the current time in milliseconds), so that the ids of
+    /// a removed stream never resume a new stream of the same name.
+    fn new_epoch(&self) -> u64 {
+        if !self.removed_any.load(Ordering::SeqCst) {
+            return self.epoch;
+        }
+        let now = u64::try_from(app::model::now_ms()).unwrap_or(0);
+        let previous = self
+            .last_epoch
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |e| Some(now.max(e + 1)))
+            .unwrap_or(self.epoch);
+        now.max(previous + 1)
+    }
+
+    /// Removes a stream: its viewers' connections end (a multiplexed one stops following it
+    /// and waits for it to come back), and a new stream of that name starts a new epoch.
+    pub fn remove(&self, name: &StreamName) -> Result<(), RemoveError> {
+        let mut streams = self.streams.write().unwrap_or_else(PoisonError::into_inner);
+        let stream = streams
+            .get(name)
+            .ok_or_else(|| RemoveError::Unknown(name.clone()))?;
+        if stream.is_pinned() {
+            return Err(RemoveError::Pinned(name.clone()));
+        }
+        stream.close();
+        self.removed_any.store(true, Ordering::SeqCst);
+        streams.remove(name);
+        drop(streams);
+        self.catalog.send_modify(|v| *v += 1);
+        tracing::info!(stream = %name, "stream removed");
+        Ok(())
+    }
+
+    /// Removes every stream (not pinned) that nobody has published to or watched for
+    /// `idle_ms`; returns their names.
+    pub fn expire_idle(&self, now_ms: i64, idle_ms: u64) -> Vec<StreamName> {
+        let cutoff = now_ms.saturating_sub(i64::try_from(idle_ms).unwrap_or(i64::MAX));
+        let mut streams = self.streams.write().unwrap_or_else(PoisonError::into_inner);
+        let expired: Vec<StreamName> = streams
+            .values()
+            .filter(|s| s.close_if_idle(cutoff))
+            .map(|s| s.name.clone())
+            .collect();
+        for name in &expired {
+            streams.remove(name);
+        }
+        drop(streams);
+        if !expired.is_empty() {
+            self.removed_any.store(true, Ordering::SeqCst);
+            self.catalog.send_modify(|v| *v += 1);
+            tracing::info!(streams = ?expired, "idle streams expired");
+        }
+        expired
+    }
+
     /// Sets a stream's description, creating the stream when `create` allows.
     pub fn describe(
         &self,
@@ -187,13 +274,19 @@ impl Hub {
         meta: StreamMeta,
         create: bool,
     ) -> Result<Arc<Stream>, PublishError> {
-        let stream = match self.get(name) {
-            Some(s) => s,
-            None if create => self.declare(name)?,
-            None => return Err(PublishError::UnknownStream(name.clone())),
-        };
-        stream.set_meta(meta);
-        Ok(stream)
+        // Once more if the stream was removed meanwhile: the description goes to its successor.
+        for _ in 0..2 {
+            let stream = match self.get(name) {
+                Some(s) => s,
+                None if create => self.declare(name)?,
+                None => return Err(PublishError::UnknownStream(name.clone())),
+            };
+            stream.set_meta(meta.clone());
+            if !stream.is_closed() {
+                return Ok(stream);
+            }
+        }
+        Err(PublishError::Removed)
     }
 
     /// Every stream as the dashboard lists it, by name.
@@ -234,6 +327,8 @@ impl Hub {
             from,
             catalog: self.catalog.subscribe(),
             catalog_sent: None,
+            turn: 0,
+            positions_due: false,
             _admission: admission,
         }
     }
@@ -241,6 +336,20 @@ impl Hub {
     /// Publishes a batch as one event, creating the stream first when `create` allows. All or
     /// nothing: on any error no event exists and no stream was created.
     pub fn publish(
+        &self,
+        name: &StreamName,
+        batch: &[NewPoint],
+        create: bool,
+        now_ms: i64,
+    ) -> Result<EventId, PublishError> {
+        // Once more if the stream was removed meanwhile: the batch goes to its successor.
+        match self.publish_once(name, batch, create, now_ms) {
+            Err(PublishError::Removed) => self.publish_once(name, batch, create, now_ms),
+            other => other,
+        }
+    }
+
+    fn publish_once(
         &self,
         name: &StreamName,
         batch: &[NewPoint],
@@ -263,7 +372,10 @@ impl Hub {
         let result = stream.publish(batch, now_ms);
         if result.is_err() {
             let mut streams = self.streams.write().unwrap_or_else(PoisonError::into_inner);
-            if streams.get(name).is_some_and(|s| s.last_seq() == 0) {
+            if streams
+                .get(name)
+                .is_some_and(|s| s.last_seq() == 0 && !s.is_pinned())
+            {
                 streams.remove(name);
             }
         }
@@ -322,6 +434,12 @@ fn check_series_limit(
 pub struct Stream {
     name: StreamName,
     epoch: u64,
+    /// Declared or fed by a source: never removed.
+    pinned: bool,
+    /// Removed from the hub: publishing fails, viewers are let go.
+    closed: AtomicBool,
+    /// When it was last published to or watched (ms since the epoch), for expiry.
+    last_active_ms: AtomicI64,
     limits: Limits,
     state: RwLock<State>,
     meta: RwLock<StreamMeta>,
@@ -372,10 +490,19 @@ enum Start {
 }
 
 impl Stream {
-    fn new(name: StreamName, epoch: u64, limits: Limits, catalog: Arc<watch::Sender<u64>>) -> Self {
+    fn new(
+        name: StreamName,
+        epoch: u64,
+        pinned: bool,
+        limits: Limits,
+        catalog: Arc<watch::Sender<u64>>,
+    ) -> Self {
         Stream {
             name,
             epoch,
+            pinned,
+            closed: AtomicBool::new(false),
+            last_active_ms: AtomicI64::new(app::model::now_ms()),
             meta: RwLock::new(StreamMeta::default()),
             catalog,
             state: RwLock::new(State {
@@ -393,6 +520,45 @@ impl Stream {
 
     pub fn name(&self) -> &StreamName {
         &self.name
+    }
+
+    pub fn is_pinned(&self) -> bool {
+        self.pinned
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    fn touch(&self) {
+        self.last_active_ms
+            .fetch_max(app::model::now_ms(), Ordering::Relaxed);
+    }
+
+    /// Marks the stream removed, under its lock (no publish is half done), and wakes its
+    /// viewers so that they end.
+    fn close(&self) {
+        let st = self.state.write().unwrap_or_else(PoisonError::into_inner);
+        self.closed.store(true, Ordering::SeqCst);
+        drop(st);
+        self.seq_tx.send_modify(|_| {});
+    }
+
+    /// Closes the stream if it may expire: not pinned, nobody watching, and nothing
+    /// published or watched since `cutoff_ms`.
+    fn close_if_idle(&self, cutoff_ms: i64) -> bool {
+        let st = self.state.write().unwrap_or_else(PoisonError::into_inner);
+        let idle = !self.is_pinned()
+            && self.counters.viewers.load(Ordering::SeqCst) == 0
+            && self.last_active_ms.load(Ordering::Relaxed) < cutoff_ms;
+        if idle {
+            self.closed.store(true, Ordering::SeqCst);
+        }
+        drop(st);
+        if idle {
+            self.seq_tx.send_modify(|_| {});
+        }
+        idle
     }
 
     pub fn counters(&self) -> &Counters {
@@ -445,6 +611,9 @@ impl Stream {
     /// resolved and limits checked before anything changes.
     pub fn publish(&self, batch: &[NewPoint], now_ms: i64) -> Result<EventId, PublishError> {
         let mut st = self.state.write().unwrap_or_else(PoisonError::into_inner);
+        if self.is_closed() {
+            return Err(PublishError::Removed);
+        }
         let only: Option<SeriesName> = match st.window.len() {
             0 => Some(SeriesName::default_series()),
             1 => st.window.keys().next().cloned(),
@@ -512,6 +681,7 @@ impl Stream {
             .points
             .fetch_add(points.len() as u64, Ordering::Relaxed);
         self.seq_tx.send_replace(seq);
+        self.touch();
         Ok(id)
     }
 
@@ -540,22 +710,24 @@ impl Stream {
         bytes
     }
 
-    /// A `reset` event followed by the snapshot. The reset has no id, so a client's last id
-    /// only moves with the snapshot.
+    /// A `reset` event (this connection's own, a few hundred bytes) and the snapshot that
+    /// follows it (shared by every viewer at this position, never copied). The reset has no
+    /// id, so a client's last id only moves with the snapshot.
     fn reset_frames(
         &self,
         st: &State,
         reason: ResetReason,
         detail: String,
         encoding: Encoding,
-    ) -> Bytes {
+    ) -> (Bytes, Bytes) {
         self.counters.resets[reason as usize].fetch_add(1, Ordering::Relaxed);
         let data =
             serde_json::to_string(&Reset { reason, detail }).unwrap_or_else(|_| unreachable_json());
         let reset = self.encode(None, 0, event_name::RESET, &data);
-        let mut out = reset.get(encoding).to_vec();
-        out.extend_from_slice(&self.snapshot_frame(st, encoding));
-        Bytes::from(out)
+        (
+            reset.get(encoding).clone(),
+            self.snapshot_frame(st, encoding),
+        )
     }
 
     fn start_for(&self, st: &State, resume: Option<EventId>) -> Start {
@@ -601,23 +773,29 @@ impl Stream {
     fn cursor(self: &Arc<Self>, resume: Option<EventId>, encoding: Encoding) -> Cursor {
         let rx = self.seq_tx.subscribe();
         let st = read(&self.state);
-        let (next, pending) = match self.start_for(&st, resume) {
+        let (next, reset, pending) = match self.start_for(&st, resume) {
             Start::Resume(seq) => {
                 self.counters.resumed.fetch_add(1, Ordering::Relaxed);
-                (seq + 1, None)
+                (seq + 1, None, None)
             }
-            Start::Snapshot(None) => (st.last_seq + 1, Some(self.snapshot_frame(&st, encoding))),
-            Start::Snapshot(Some((reason, detail))) => (
+            Start::Snapshot(None) => (
                 st.last_seq + 1,
-                Some(self.reset_frames(&st, reason, detail, encoding)),
+                None,
+                Some(self.snapshot_frame(&st, encoding)),
             ),
+            Start::Snapshot(Some((reason, detail))) => {
+                let (reset, snapshot) = self.reset_frames(&st, reason, detail, encoding);
+                (st.last_seq + 1, Some(reset), Some(snapshot))
+            }
         };
         drop(st);
-        self.counters.viewers.fetch_add(1, Ordering::Relaxed);
+        self.counters.viewers.fetch_add(1, Ordering::SeqCst);
+        self.touch();
         Cursor {
             stream: self.clone(),
             rx,
             next,
+            reset,
             pending,
             encoding,
         }
@@ -690,7 +868,9 @@ struct Cursor {
     rx: watch::Receiver<u64>,
     /// The next sequence number to send.
     next: u64,
-    /// What to send before anything from the ring (the snapshot, after a reset if any).
+    /// A `reset` to send first, if the start (or a lag) needs one.
+    reset: Option<Bytes>,
+    /// What to send before anything from the ring: the snapshot (shared, not copied).
     pending: Option<Bytes>,
     encoding: Encoding,
 }
@@ -705,23 +885,32 @@ pub struct Viewer {
 pub enum Next {
     /// One or more frames, concatenated for a single write.
     Frames(Bytes),
+    /// Two writes, in this order: a frame too large to copy into a chunk (shared as it is in
+    /// the ring), and what goes after it.
+    FramesThen(Bytes, Bytes),
     /// The stream is gone.
     Closed,
 }
 
-/// How much a viewer sends in one write at most when it has fallen behind.
-const MAX_COALESCED_BYTES: usize = 64 * 1024;
+/// How much a viewer copies into one write at most when it has fallen behind; a single frame
+/// larger than this is sent as it is (shared bytes), never copied.
+pub const MAX_COALESCED_BYTES: usize = 64 * 1024;
 
 impl Viewer {
     /// Waits until there is something to send, then takes everything pending (up to
-    /// [`MAX_COALESCED_BYTES`]) so that a burst costs one write, not one per event.
+    /// [`MAX_COALESCED_BYTES`]) so that a burst costs one write, not one per event. Ends once
+    /// the stream is removed and everything before that was sent.
     pub async fn next(&mut self) -> Next {
         loop {
             self.cursor.rx.borrow_and_update();
-            if let Some(bytes) = self.cursor.take() {
-                return Next::Frames(bytes);
+            if let Some(bytes) = self.cursor.take(MAX_COALESCED_BYTES) {
+                // A `reset` leaves its snapshot pending: both go now, the snapshot uncopied.
+                return match self.cursor.pending.take() {
+                    Some(snapshot) => Next::FramesThen(bytes, snapshot),
+                    None => Next::Frames(bytes),
+                };
             }
-            if self.cursor.rx.changed().await.is_err() {
+            if self.cursor.stream.is_closed() || self.cursor.rx.changed().await.is_err() {
                 return Next::Closed;
             }
         }
@@ -729,10 +918,20 @@ impl Viewer {
 }
 
 impl Cursor {
-    /// What this connection has to send from this stream now, if anything.
-    fn take(&mut self) -> Option<Bytes> {
-        if let Some(bytes) = self.pending.take() {
+    /// What this connection has to send from this stream now, if anything: frames (copied
+    /// into one chunk) up to `room` bytes, or one frame larger than that as it is when `room`
+    /// is the whole [`MAX_COALESCED_BYTES`] (nothing else goes in this chunk).
+    fn take(&mut self, room: usize) -> Option<Bytes> {
+        let alone = room >= MAX_COALESCED_BYTES;
+        if let Some(bytes) = self.reset.take() {
             return Some(bytes);
+        }
+        if let Some(bytes) = self.pending.take() {
+            if alone || bytes.len() <= room {
+                return Some(bytes);
+            }
+            self.pending = Some(bytes);
+            return None;
         }
         let st = read(&self.stream.state);
         if self.next > st.last_seq {
@@ -746,35 +945,45 @@ impl Cursor {
                 st.last_seq + 1 - self.next,
                 st.ring.len()
             );
-            let bytes = self
-                .stream
-                .reset_frames(&st, ResetReason::Lagged, detail, self.encoding);
+            let (reset, snapshot) =
+                self.stream
+                    .reset_frames(&st, ResetReason::Lagged, detail, self.encoding);
             self.next = st.last_seq + 1;
-            return Some(bytes);
+            self.pending = Some(snapshot);
+            return Some(reset);
         }
         let start = (self.next - first) as usize;
-        let mut frames = st.ring.range(start..).map(|f| f.get(self.encoding));
-        let head = frames.next()?;
-        let mut sent = 1u64;
-        let chunk = if self.next == st.last_seq {
-            head.clone()
-        } else {
-            let mut buf = Vec::with_capacity(MAX_COALESCED_BYTES.min(head.len() * 8));
-            buf.extend_from_slice(head);
-            for frame in frames {
-                if buf.len() + frame.len() > MAX_COALESCED_BYTES {
-                    break;
-                }
-                buf.extend_from_slice(frame);
-                sent += 1;
+        let frames = st.ring.range(start..).map(|f| f.get(self.encoding));
+        // How many frames fit in `room`, and their size.
+        let (mut count, mut size) = (0usize, 0usize);
+        for frame in frames.clone() {
+            if size + frame.len() > room {
+                break;
             }
-            Bytes::from(buf)
+            count += 1;
+            size += frame.len();
+        }
+        let chunk = match count {
+            0 if alone => frames.clone().next().cloned().map(|head| {
+                count = 1;
+                head
+            })?,
+            0 => return None,
+            // One frame: shared, not copied.
+            1 => frames.clone().next().cloned()?,
+            _ => {
+                let mut buf = Vec::with_capacity(size);
+                for frame in frames.take(count) {
+                    buf.extend_from_slice(frame);
+                }
+                Bytes::from(buf)
+            }
         };
-        self.next += sent;
+        self.next += count as u64;
         self.stream
             .counters
             .delivered
-            .fetch_add(sent, Ordering::Relaxed);
+            .fetch_add(count as u64, Ordering::Relaxed);
         Some(chunk)
     }
 
@@ -786,7 +995,8 @@ impl Cursor {
 
 impl Drop for Cursor {
     fn drop(&mut self) {
-        self.stream.counters.viewers.fetch_sub(1, Ordering::Relaxed);
+        self.stream.touch();
+        self.stream.counters.viewers.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -804,6 +1014,10 @@ pub struct MuxViewer {
     catalog: watch::Receiver<u64>,
     /// The catalog version this connection has been sent.
     catalog_sent: Option<u64>,
+    /// Where the round of streams starts next time.
+    turn: usize,
+    /// Frames were sent since the last positions line.
+    positions_due: bool,
     _admission: Admission,
 }
 
@@ -822,26 +1036,41 @@ impl MuxViewer {
     }
 
     /// Waits until any stream (or the catalog) has something, then takes everything pending
-    /// from all of them as one chunk.
+    /// from all of them as one chunk: at most [`MAX_COALESCED_BYTES`] copied, or one larger
+    /// frame as it is and, as a second write, the few bytes after it.
     pub async fn next(&mut self) -> Next {
         loop {
-            let mut out = Vec::new();
+            let mut pieces: Vec<Bytes> = Vec::new();
+            let mut room = MAX_COALESCED_BYTES;
             // `changed()` below marks versions seen, so compare with what was sent.
             let version = *self.catalog.borrow_and_update();
             if self.catalog_sent != Some(version) {
                 self.catalog_sent = Some(version);
-                out.extend_from_slice(&self.hub.catalog_frame(version));
+                let catalog = self.hub.catalog_frame(version);
+                room = room.saturating_sub(catalog.len());
+                pieces.push(catalog);
+                self.stop_following_removed();
                 self.start_created();
             }
-            let mut moved = false;
-            for c in &mut self.cursors {
+            // Round robin, so that a stream far behind does not starve the others.
+            let (n, start) = (self.cursors.len(), self.turn);
+            self.turn = self.turn.wrapping_add(1);
+            for i in 0..n {
+                let c = &mut self.cursors[start.wrapping_add(i) % n];
                 c.rx.borrow_and_update();
-                if let Some(bytes) = c.take() {
-                    out.extend_from_slice(&bytes);
-                    moved = true;
+                let offer = if pieces.is_empty() {
+                    MAX_COALESCED_BYTES
+                } else {
+                    room
+                };
+                if let Some(bytes) = c.take(offer) {
+                    room = room.saturating_sub(bytes.len());
+                    pieces.push(bytes);
+                    self.positions_due = true;
                 }
             }
-            if moved {
+            if self.positions_due && !pieces.is_empty() {
+                self.positions_due = false;
                 let positions = Positions(
                     self.cursors
                         .iter()
@@ -849,10 +1078,16 @@ impl MuxViewer {
                         .collect(),
                 );
                 // An id with no data sets the client's last event id without an event.
-                out.extend_from_slice(&sse::encode_id(&positions.to_string()));
+                pieces.push(sse::encode_id(&positions.to_string()));
             }
-            if !out.is_empty() {
-                return Next::Frames(Bytes::from(out));
+            match pieces.len() {
+                0 => {}
+                1 => return Next::Frames(pieces.swap_remove(0)),
+                _ if pieces[0].len() > MAX_COALESCED_BYTES => {
+                    let rest = concat(&pieces[1..]);
+                    return Next::FramesThen(pieces.swap_remove(0), rest);
+                }
+                _ => return Next::Frames(concat(&pieces)),
             }
             let mut waits: Vec<_> = self
                 .cursors
@@ -866,6 +1101,28 @@ impl MuxViewer {
             }
         }
     }
+
+    /// Stops following streams that were removed (after sending what they had); they are
+    /// awaited again, and followed from a fresh start if they come back.
+    fn stop_following_removed(&mut self) {
+        let waiting = &mut self.waiting;
+        self.cursors.retain(|c| {
+            let gone = c.stream.is_closed() && c.reset.is_none() && c.pending.is_none();
+            if gone {
+                waiting.push(c.stream.name.clone());
+            }
+            !gone
+        });
+    }
+}
+
+/// The pieces of a chunk as one buffer.
+fn concat(pieces: &[Bytes]) -> Bytes {
+    let mut out = Vec::with_capacity(pieces.iter().map(Bytes::len).sum());
+    for p in pieces {
+        out.extend_from_slice(p);
+    }
+    Bytes::from(out)
 }
 
 #[cfg(test)]
@@ -898,6 +1155,7 @@ mod tests {
     async fn text(v: &mut Viewer) -> String {
         match v.next().await {
             Next::Frames(b) => String::from_utf8(b.to_vec()).unwrap(),
+            Next::FramesThen(a, b) => String::from_utf8([a, b].concat()).unwrap(),
             Next::Closed => panic!("closed"),
         }
     }
@@ -1084,6 +1342,7 @@ mod tests {
     async fn mux_text(v: &mut MuxViewer) -> String {
         match v.next().await {
             Next::Frames(b) => String::from_utf8(b.to_vec()).unwrap(),
+            Next::FramesThen(a, b) => String::from_utf8([a, b].concat()).unwrap(),
             Next::Closed => panic!("closed"),
         }
     }
@@ -1177,5 +1436,88 @@ mod tests {
         );
         let u_snapshot = r#"data: {"stream":"u","id":"1-0","data":{"last_id":"1-0","points":[]}}"#;
         assert!(text.contains(u_snapshot), "{text}");
+    }
+
+    #[tokio::test]
+    async fn large_frames_are_shared_and_small_ones_coalesced_within_the_bound() {
+        let mut l = limits(64);
+        l.ring_bytes = 16 << 20;
+        let hub = Hub::new(l, 1);
+        let s = hub.declare(&name("t")).unwrap();
+        let mut a = s.subscribe(None, hub.admit().unwrap());
+        let mut b = s.subscribe(None, hub.admit().unwrap());
+        text(&mut a).await;
+        text(&mut b).await;
+        // Two batches larger than a chunk: each goes out as it is in the ring, shared.
+        let big: Vec<NewPoint> = (0..3000).map(|i| pt(f64::from(i))).collect();
+        s.publish(&big, 0).unwrap();
+        s.publish(&big, 0).unwrap();
+        for _ in 0..2 {
+            let (Next::Frames(x), Next::Frames(y)) = (a.next().await, b.next().await) else {
+                panic!("not one frame each")
+            };
+            assert!(x.len() > MAX_COALESCED_BYTES);
+            assert_eq!(x.as_ptr(), y.as_ptr(), "the same bytes, not copies");
+        }
+        // Many small events: one chunk, within the bound.
+        for v in 0..40 {
+            s.publish(&[pt(f64::from(v))], 0).unwrap();
+        }
+        let chunk = text(&mut a).await;
+        assert_eq!(ids(&chunk).len(), 40);
+        assert!(chunk.len() <= MAX_COALESCED_BYTES);
+    }
+
+    #[tokio::test]
+    async fn removed_streams_end_their_viewers_and_return_with_a_new_epoch() {
+        let hub = Arc::new(Hub::new(limits(16), 1));
+        let s = hub.declare(&name("t")).unwrap();
+        s.publish(&[pt(1.0)], 0).unwrap();
+        let mut v = s.subscribe(None, hub.admit().unwrap());
+        text(&mut v).await;
+        let mut m = hub.subscribe_many(&[name("t")], Positions::default(), hub.admit().unwrap());
+        mux_text(&mut m).await;
+
+        hub.remove(&name("t")).unwrap();
+        assert!(matches!(v.next().await, Next::Closed));
+        assert_eq!(s.publish(&[pt(2.0)], 0), Err(PublishError::Removed));
+        assert!(hub.get(&name("t")).is_none());
+        let catalog = mux_text(&mut m).await;
+        assert!(!catalog.contains(r#""name":"t""#), "{catalog}");
+
+        // The name is free again; its ids start over in a new epoch, and the multiplexed
+        // connection follows the new stream from a snapshot.
+        let id = hub.publish(&name("t"), &[pt(3.0)], true, 0).unwrap();
+        assert!(id.epoch > 1 && id.seq == 1, "{id}");
+        let mut text = mux_text(&mut m).await;
+        if !text.contains("event: snapshot") {
+            text = mux_text(&mut m).await;
+        }
+        assert!(text.contains(&format!(r#""last_id":"{id}""#)), "{text}");
+
+        hub.pin(&name("p")).unwrap();
+        assert_eq!(hub.remove(&name("p")), Err(RemoveError::Pinned(name("p"))));
+        assert_eq!(hub.remove(&name("x")), Err(RemoveError::Unknown(name("x"))));
+    }
+
+    #[test]
+    fn idle_streams_expire_unless_watched_or_pinned() {
+        let hub = Hub::new(limits(16), 1);
+        hub.declare(&name("a")).unwrap();
+        let b = hub.declare(&name("b")).unwrap();
+        hub.pin(&name("c")).unwrap();
+        let watched = b.subscribe(None, hub.admit().unwrap());
+        let now = app::model::now_ms();
+        assert!(
+            hub.expire_idle(now, 5_000).is_empty(),
+            "nothing is idle yet"
+        );
+        assert_eq!(hub.expire_idle(now + 10_000, 5_000), vec![name("a")]);
+        drop(watched);
+        assert_eq!(
+            hub.expire_idle(app::model::now_ms() + 10_000, 5_000),
+            vec![name("b")]
+        );
+        assert_eq!(hub.catalog().len(), 1, "the pinned stream stays");
     }
 }

@@ -5,17 +5,20 @@
 //! sees any of them: a batch is published as one event, or not at all. Errors say what was
 //! wrong and where: `points[3].value`, `line 7`.
 
-use crate::api::{stream_name, ApiError};
+use crate::api::{quoted, stream_name, ApiError};
+use crate::config::ConnectionSettings;
 use crate::{auth, AppState};
 use app::model::{now_ms, NewPoint, PublishReceipt, SeriesName, MAX_TS};
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::Json;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::{Map, Value};
+use std::time::Duration;
+use tokio::time::{timeout_at, Instant};
 
 /// How the body is framed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,8 +56,8 @@ pub fn format(headers: &HeaderMap) -> Result<Format, ApiError> {
         "application/json" => Ok(Format::Json),
         "application/x-ndjson" | "application/ndjson" | "application/jsonl" => Ok(Format::Ndjson),
         _ => Err(unsupported(format!(
-            "Content-Type {:?} is not accepted: {ACCEPTED}",
-            value.to_str().unwrap_or("(not text)")
+            "Content-Type {} is not accepted: {ACCEPTED}",
+            quoted(value.to_str().unwrap_or("(not text)"))
         ))),
     }
 }
@@ -175,7 +178,8 @@ fn point(value: Value, at: &str) -> Result<NewPoint, ApiError> {
         .find(|k| !matches!(k.as_str(), "series" | "ts" | "value"))
     {
         return Err(bad(format!(
-            "{at}: unknown field {k:?} (a point has \"series\", \"ts\" and \"value\")"
+            "{at}: unknown field {} (a point has \"series\", \"ts\" and \"value\")",
+            quoted(k)
         )));
     }
     let value = match map.get("value") {
@@ -213,7 +217,7 @@ fn series(map: &Map<String, Value>, at: &str) -> Result<Option<SeriesName>, ApiE
         Some(Value::String(s)) => SeriesName::parse(s).map(Some).map_err(|e| {
             invalid(
                 "invalid_point",
-                format!("{}: series name {s:?}: {e}", field(at, "series")),
+                format!("{}: series name {}: {e}", field(at, "series"), quoted(s)),
             )
         }),
         Some(other) => Err(invalid(
@@ -231,10 +235,14 @@ fn ts(map: &Map<String, Value>, at: &str) -> Result<Option<i64>, ApiError> {
     let bad = |detail: String| invalid("invalid_point", format!("{}: {detail}", field(at, "ts")));
     match map.get("ts") {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => match n.as_i64() {
+        // Integral numbers written as floats (`1.0`, `1e3`) are whole numbers too.
+        Some(Value::Number(n)) => match n.as_i64().or_else(|| whole(n.as_f64()?)) {
             Some(ts) if (0..=MAX_TS).contains(&ts) => Ok(Some(ts)),
-            Some(ts) => Err(bad(format!(
-                "{ts} is out of range (0 to {MAX_TS} milliseconds since the Unix epoch)"
+            Some(_) => Err(bad(format!(
+                "{n} is out of range (0 to {MAX_TS} milliseconds since the Unix epoch)"
+            ))),
+            None if n.as_f64().is_some_and(|f| f.fract() == 0.0) => Err(bad(format!(
+                "{n} is out of range (0 to {MAX_TS} milliseconds since the Unix epoch)"
             ))),
             None => Err(bad(format!(
                 "{n} is not a whole number of milliseconds since the Unix epoch"
@@ -247,11 +255,21 @@ fn ts(map: &Map<String, Value>, at: &str) -> Result<Option<i64>, ApiError> {
     }
 }
 
-/// Reads the body, refusing more than `limit` bytes with 413.
+/// `f` as an `i64` when it is a whole number that fits.
+fn whole(f: f64) -> Option<i64> {
+    // 2^63 itself does not fit; everything below it that is whole does, exactly.
+    (f.fract() == 0.0 && f >= -9.223_372_036_854_776e18 && f < 9.223_372_036_854_776e18)
+        .then_some(f as i64)
+}
+
+/// Reads the body, refusing more than `limit` bytes with 413, and a body that arrives too
+/// slowly with 408: it gets `body-timeout-ms`, plus a second per `min-body-rate` bytes
+/// received, so a client trickling bytes cannot hold the connection for ever.
 pub(crate) async fn read_body(
     headers: &HeaderMap,
     body: Body,
     limit: usize,
+    pace: &ConnectionSettings,
 ) -> Result<Bytes, ApiError> {
     let too_large = || {
         ApiError::new(
@@ -267,13 +285,48 @@ pub(crate) async fn read_body(
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
-        Err(e) => Err(invalid(
-            "body_unreadable",
-            format!("the body could not be read: {e}"),
-        )),
+    let start = Instant::now();
+    let grace = Duration::from_millis(pace.body_timeout_ms);
+    let rate = pace.min_body_rate.max(1) as f64;
+    let mut body = Limited::new(body, limit);
+    let mut out = BytesMut::new();
+    loop {
+        let earned = Duration::from_secs_f64(out.len() as f64 / rate);
+        let frame = match timeout_at(start + grace + earned, body.frame()).await {
+            Ok(frame) => frame,
+            Err(_) => {
+                return Err(ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "body_too_slow",
+                    format!(
+                        "the body came slower than {} bytes per second after the first {} ms \
+                         ({} bytes in {} ms)",
+                        pace.min_body_rate,
+                        pace.body_timeout_ms,
+                        out.len(),
+                        start.elapsed().as_millis()
+                    ),
+                )
+                .with_header(header::CONNECTION, HeaderValue::from_static("close")))
+            }
+        };
+        match frame {
+            None => return Ok(out.freeze()),
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    out.extend_from_slice(&data);
+                }
+            }
+            Some(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
+                return Err(too_large())
+            }
+            Some(Err(e)) => {
+                return Err(invalid(
+                    "body_unreadable",
+                    format!("the body could not be read: {e}"),
+                ))
+            }
+        }
     }
 }
 
@@ -288,7 +341,13 @@ pub async fn publish_points(
     auth::require_publish(&settings.auth.publish_token, &headers)?;
     let name = stream_name(path)?;
     let format = format(&headers)?;
-    let bytes = read_body(&headers, body, settings.ingest.max_body_bytes).await?;
+    let bytes = read_body(
+        &headers,
+        body,
+        settings.ingest.max_body_bytes,
+        &settings.connections,
+    )
+    .await?;
     let (points, places) = parse(&bytes, format, settings.ingest.max_points)?;
     let id = state
         .hub
@@ -301,6 +360,8 @@ pub async fn publish_points(
                 E::TooManySeries { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "too_many_series"),
                 E::AmbiguousSeries { .. } => (StatusCode::BAD_REQUEST, "ambiguous_series"),
                 E::NotFinite { .. } => (StatusCode::BAD_REQUEST, "invalid_point"),
+                // Removed twice while publishing: a client may simply try again.
+                E::Removed => (StatusCode::SERVICE_UNAVAILABLE, "stream_removed"),
             };
             let place = e.index().and_then(|i| places.get(i));
             let detail = match place {

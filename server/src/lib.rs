@@ -10,6 +10,7 @@ pub mod hub;
 pub mod ingest;
 pub mod load;
 pub mod metrics;
+pub mod panics;
 pub mod publish;
 pub mod sse;
 pub mod system;
@@ -33,6 +34,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio_util::sync::CancellationToken;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 
 /// What every handler can reach.
@@ -67,7 +69,10 @@ pub fn router(state: AppState) -> Router {
     let directory = ServerStreams(Arc::new(HubDirectory(state.hub.clone())));
     Router::new()
         .route("/api/streams", get(api::list_streams))
-        .route("/api/streams/{name}", put(api::describe_stream))
+        .route(
+            "/api/streams/{name}",
+            put(api::describe_stream).delete(api::delete_stream),
+        )
         .route("/api/streams/{name}/points", post(ingest::publish_points))
         .route("/api/tasks", post(tasks::start_task))
         .route("/api/{*rest}", any(api::not_found))
@@ -97,10 +102,12 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             auth::require_view,
         ))
+        .layer(axum::middleware::from_fn(api::require_origin_form))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             api::count_rejections,
         ))
+        .layer(CatchPanicLayer::custom(panics::answer))
         .with_state(state)
 }
 
@@ -139,17 +146,17 @@ pub async fn serve(
 
     // Validation checked that these fit within streams.max.
     for name in &settings.streams.declared {
-        hub.declare(name).map_err(std::io::Error::other)?;
+        hub.pin(name).map_err(std::io::Error::other)?;
     }
     if settings.demo.enabled {
         let stream = hub
-            .declare(&settings.demo.stream)
+            .pin(&settings.demo.stream)
             .map_err(std::io::Error::other)?;
         demo::spawn(stream, settings.demo.clone(), shutdown.clone());
     }
     if settings.system.enabled {
         let stream = hub
-            .declare(&settings.system.stream)
+            .pin(&settings.system.stream)
             .map_err(std::io::Error::other)?;
         let max_series = settings.streams.max_series;
         system::spawn(
@@ -161,7 +168,7 @@ pub async fn serve(
     }
     if settings.classic.enabled {
         let stream = hub
-            .declare(&settings.classic.stream)
+            .pin(&settings.classic.stream)
             .map_err(std::io::Error::other)?;
         demo::spawn_classic(stream, shutdown.clone());
     }
@@ -175,7 +182,28 @@ pub async fn serve(
         settings: settings.clone(),
         shutdown: shutdown.clone(),
     };
-    let accept = conn::serve(listener, router(state), shutdown.clone());
+    if settings.streams.idle_expiry_ms > 0 {
+        spawn_expiry(
+            state.hub.clone(),
+            settings.streams.idle_expiry_ms,
+            shutdown.clone(),
+        );
+    }
+    let c = &settings.connections;
+    let max_connections = c.effective_max();
+    tracing::info!(max_connections, "connection limit");
+    let options = conn::Options {
+        deadlines: conn::Deadlines {
+            head: Duration::from_millis(c.head_timeout_ms),
+            idle: Duration::from_millis(c.idle_timeout_ms),
+            write: Duration::from_millis(c.write_timeout_ms),
+            lifetime: (settings.sse.max_connection_ms > 0)
+                .then(|| Duration::from_millis(settings.sse.max_connection_ms)),
+        },
+        max_connections,
+        metrics: state.metrics.connections.clone(),
+    };
+    let accept = conn::serve(listener, router(state), shutdown.clone(), options);
     tokio::pin!(accept);
     tokio::select! {
         () = &mut accept => return Ok(()),
@@ -188,6 +216,23 @@ pub async fn serve(
         tracing::warn!("connections still open after {grace:?}; exiting anyway");
     }
     Ok(())
+}
+
+/// Removes idle streams (`streams.idle-expiry-ms`), checking a few times per expiry period
+/// (at least every minute).
+fn spawn_expiry(hub: Arc<Hub>, idle_ms: u64, shutdown: CancellationToken) {
+    let every = Duration::from_millis((idle_ms / 4).clamp(250, 60_000));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = shutdown.cancelled() => return,
+            }
+            hub.expire_idle(app::model::now_ms(), idle_ms);
+        }
+    });
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

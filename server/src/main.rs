@@ -2,7 +2,7 @@
 //! from standard input, or `livechart load`, the benchmarks' load generator.
 
 use clap::{Parser, Subcommand};
-use livechart_server::{bind, config, load, publish, serve, shutdown_signal};
+use livechart_server::{bind, config, load, panics, publish, serve, shutdown_signal};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
@@ -44,6 +44,7 @@ async fn main() -> ExitCode {
         Some(Command::Serve) | None => {}
     }
 
+    panics::install_hook();
     let config = match config::load(cli.config.as_deref()) {
         Ok(config) => config,
         Err(e) => {

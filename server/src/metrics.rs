@@ -10,7 +10,7 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 use std::sync::atomic::Ordering;
@@ -21,10 +21,34 @@ struct ReasonLabel {
     reason: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeadlineLabel {
+    deadline: &'static str,
+}
+
+/// What the accept loop counts: open connections, refusals, and connections ended by a
+/// deadline.
+#[derive(Clone, Debug, Default)]
+pub struct ConnMetrics {
+    pub open: Gauge,
+    pub refused: Counter,
+    timed_out: Family<DeadlineLabel, Counter>,
+}
+
+impl ConnMetrics {
+    /// Counts a connection closed because it missed `deadline` (`head`, `idle`, `write`).
+    pub fn timed_out(&self, deadline: &'static str) {
+        self.timed_out
+            .get_or_create(&DeadlineLabel { deadline })
+            .inc();
+    }
+}
+
 /// The registry and the counters handlers update.
 pub struct Metrics {
     registry: Registry,
     rejected: Family<ReasonLabel, Counter>,
+    pub connections: ConnMetrics,
 }
 
 impl Metrics {
@@ -36,8 +60,28 @@ impl Metrics {
             "API requests refused, by error kind (the `error` field of the answer)",
             rejected.clone(),
         );
+        let connections = ConnMetrics::default();
+        registry.register(
+            "livechart_connections_open",
+            "TCP connections open now (pages, API calls and event streams)",
+            connections.open.clone(),
+        );
+        registry.register(
+            "livechart_connections_refused",
+            "Connections refused at once because connections.max were open",
+            connections.refused.clone(),
+        );
+        registry.register(
+            "livechart_connections_timed_out",
+            "Connections closed for missing a deadline: head, idle or write",
+            connections.timed_out.clone(),
+        );
         registry.register_collector(Box::new(HubCollector(hub, tasks)));
-        Metrics { registry, rejected }
+        Metrics {
+            registry,
+            rejected,
+            connections,
+        }
     }
 
     /// Counts one refused request.

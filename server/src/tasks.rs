@@ -318,7 +318,7 @@ pub async fn start_task(
     body: Body,
 ) -> Result<Response, ApiError> {
     auth::require_view_or_publish(&state.settings.auth, &headers)?;
-    let spec: TaskSpec = api::json_body(&headers, body, 16 << 10)
+    let spec: TaskSpec = api::json_body(&headers, body, 16 << 10, &state.settings.connections)
         .await?
         .unwrap_or_default();
     let created = state.tasks.start(spec).map_err(|e| match e {

@@ -58,6 +58,8 @@ struct State<F> {
     /// Armed for the earliest moment a keep-alive may be due; re-armed when it fires early.
     keep_alive: Pin<Box<Sleep>>,
     end: Option<Pin<Box<Sleep>>>,
+    /// The second write of a [`Next::FramesThen`].
+    queued: Option<Bytes>,
 }
 
 enum Wake {
@@ -85,6 +87,7 @@ pub fn body<F: Feed>(viewer: F, opts: BodyOptions, shutdown: CancellationToken) 
         phase: Phase::Start,
         last_sent: now,
         end,
+        queued: None,
     };
     Body::from_stream(futures_util::stream::unfold(state, |mut st| async move {
         let chunk = next_chunk(&mut st).await?;
@@ -94,6 +97,9 @@ pub fn body<F: Feed>(viewer: F, opts: BodyOptions, shutdown: CancellationToken) 
 }
 
 async fn next_chunk<F: Feed>(st: &mut State<F>) -> Option<Bytes> {
+    if let Some(bytes) = st.queued.take() {
+        return Some(bytes);
+    }
     match st.phase {
         Phase::Start => {
             st.phase = Phase::Live;
@@ -125,6 +131,10 @@ async fn next_chunk<F: Feed>(st: &mut State<F>) -> Option<Bytes> {
                 return Some(Bytes::from(hint));
             }
             Wake::Feed(Next::Frames(bytes)) => return Some(bytes),
+            Wake::Feed(Next::FramesThen(first, then)) => {
+                st.queued = Some(then);
+                return Some(first);
+            }
             Wake::Feed(Next::Closed) => return None,
             Wake::KeepAlive => {
                 let now = Instant::now();

@@ -1,0 +1,211 @@
+//! Event streams written straight to the socket: the router's response, chunk by chunk, each
+//! in one system call when the socket takes it, and never waiting on a client for longer than
+//! the connection's deadlines allow.
+
+use super::{Deadlines, Gone};
+use axum::body::Body;
+use axum::Router;
+use bytes::Bytes;
+use http::{Request, Version};
+use http_body_util::BodyExt;
+use std::io::{self, IoSlice, Write as _};
+use std::time::SystemTime;
+use tokio::net::TcpStream;
+use tokio::time::{sleep_until, Instant};
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+
+/// How a response body is delimited.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    Length(u64),
+    Chunked,
+    /// HTTP/1.0: the body ends when the connection does.
+    Close,
+}
+
+/// What bounds a write: no progress for `stall` ends it, and so do the end of the
+/// connection's life and the server's shutdown, even while the socket is full.
+struct WriteBounds<'a> {
+    stall: std::time::Duration,
+    end: Option<Instant>,
+    shutdown: &'a CancellationToken,
+}
+
+/// Answers one event-stream request through the router and writes the response, then closes
+/// the connection. Stops as soon as the client is gone (a read sees the end or an error), or
+/// stops taking what is written.
+pub(super) async fn serve_event_stream(
+    stream: TcpStream,
+    request: Request<Body>,
+    router: Router,
+    deadlines: Deadlines,
+    shutdown: CancellationToken,
+) -> Result<(), Gone> {
+    let version = request.version();
+    let Ok(response) = router.oneshot(request).await;
+    let (parts, mut body) = response.into_parts();
+    let framing = if http_body::Body::is_end_stream(&body) {
+        Framing::Length(0)
+    } else if let Some(n) = http_body::Body::size_hint(&body).exact() {
+        Framing::Length(n)
+    } else if version == Version::HTTP_11 {
+        Framing::Chunked
+    } else {
+        Framing::Close
+    };
+    let bounds = WriteBounds {
+        stall: deadlines.write,
+        // The body ends itself a little before (viewer.rs); this is for a blocked write.
+        end: deadlines.lifetime.map(|l| Instant::now() + l),
+        shutdown: &shutdown,
+    };
+    let head = response_head(&parts, framing);
+    write_all(&stream, &mut [IoSlice::new(&head)], &bounds).await?;
+    let mut probe = [0u8; 16];
+    loop {
+        let frame = tokio::select! {
+            frame = body.frame() => frame,
+            ready = stream.readable() => {
+                // Anything the client sends now is ignored; the end of its side ends ours.
+                match ready.and_then(|()| stream.try_read(&mut probe)) {
+                    Ok(0) => return Err(Gone::Closed),
+                    Ok(_) => continue,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    Err(_) => return Err(Gone::Closed),
+                }
+            }
+        };
+        let data = match frame {
+            None => break,
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) if !data.is_empty() => data,
+                _ => continue,
+            },
+            Some(Err(e)) => {
+                tracing::debug!("an event stream's body failed: {e}");
+                return Err(Gone::Closed);
+            }
+        };
+        match framing {
+            Framing::Chunked => write_chunk(&stream, &data, &bounds).await?,
+            _ => write_all(&stream, &mut [IoSlice::new(&data)], &bounds).await?,
+        }
+    }
+    if framing == Framing::Chunked {
+        write_all(&stream, &mut [IoSlice::new(b"0\r\n\r\n")], &bounds).await?;
+    }
+    Ok(())
+}
+
+/// The status line and headers; the connection closes after this response.
+fn response_head(parts: &http::response::Parts, framing: Framing) -> Vec<u8> {
+    let mut out = Vec::with_capacity(320);
+    let status = parts.status;
+    let reason = status.canonical_reason().unwrap_or("");
+    // Writing into a Vec cannot fail.
+    let _ = write!(out, "HTTP/1.1 {} {reason}\r\n", status.as_str());
+    for (name, value) in &parts.headers {
+        if [
+            http::header::CONTENT_LENGTH,
+            http::header::TRANSFER_ENCODING,
+            http::header::CONNECTION,
+        ]
+        .contains(name)
+        {
+            continue;
+        }
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    let _ = write!(
+        out,
+        "date: {}\r\n",
+        httpdate::fmt_http_date(SystemTime::now())
+    );
+    match framing {
+        Framing::Length(n) => {
+            let _ = write!(out, "content-length: {n}\r\n");
+        }
+        Framing::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+        Framing::Close => {}
+    }
+    out.extend_from_slice(b"connection: close\r\n\r\n");
+    out
+}
+
+/// The size line of a chunk of `len` bytes.
+fn chunk_size_line(len: usize, out: &mut [u8; 18]) -> usize {
+    let mut cursor = io::Cursor::new(&mut out[..]);
+    // 16 hex digits and CRLF always fit.
+    let _ = write!(cursor, "{len:x}\r\n");
+    cursor.position() as usize
+}
+
+/// One chunk of a chunked body, in one system call when the socket takes it all.
+async fn write_chunk(
+    stream: &TcpStream,
+    data: &Bytes,
+    bounds: &WriteBounds<'_>,
+) -> Result<(), Gone> {
+    let mut size = [0u8; 18];
+    let n = chunk_size_line(data.len(), &mut size);
+    let mut slices = [
+        IoSlice::new(&size[..n]),
+        IoSlice::new(data),
+        IoSlice::new(b"\r\n"),
+    ];
+    write_all(stream, &mut slices, bounds).await
+}
+
+/// Writes every slice. The socket is tried first without a timer (the common case: it takes
+/// everything at once); only a full socket arms one, so an idle or keeping-up viewer costs no
+/// timer per write.
+async fn write_all(
+    stream: &TcpStream,
+    mut bufs: &mut [IoSlice<'_>],
+    bounds: &WriteBounds<'_>,
+) -> Result<(), Gone> {
+    // When the socket filled up with nothing written since; progress resets it.
+    let mut blocked_since: Option<Instant> = None;
+    while !bufs.is_empty() {
+        match stream.try_write_vectored(bufs) {
+            Ok(0) => return Err(Gone::Closed),
+            Ok(n) => {
+                IoSlice::advance_slices(&mut bufs, n);
+                blocked_since = None;
+                continue;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(_) => return Err(Gone::Closed),
+        }
+        // Full: wait for room, but not for ever.
+        let stalled = *blocked_since.get_or_insert_with(Instant::now) + bounds.stall;
+        let (deadline, why) = match bounds.end {
+            Some(end) if end < stalled => (end, Gone::Lifetime),
+            _ => (stalled, Gone::WriteTimeout),
+        };
+        tokio::select! {
+            ready = stream.writable() => ready.map_err(|_| Gone::Closed)?,
+            () = sleep_until(deadline) => return Err(why),
+            () = bounds.shutdown.cancelled() => return Err(Gone::Shutdown),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_size_lines_are_hex() {
+        let mut out = [0u8; 18];
+        let n = chunk_size_line(9, &mut out);
+        assert_eq!(&out[..n], b"9\r\n");
+        let n = chunk_size_line(usize::MAX, &mut out);
+        assert_eq!(&out[..n], b"ffffffffffffffff\r\n");
+    }
+}
