@@ -964,13 +964,12 @@ impl Cursor {
             size += frame.len();
         }
         let chunk = match count {
-            0 if alone => frames.clone().next().cloned().map(|head| {
+            0 if !alone => return None,
+            // One frame (or one too large for a chunk, alone in it): shared, not copied.
+            0 | 1 => {
                 count = 1;
-                head
-            })?,
-            0 => return None,
-            // One frame: shared, not copied.
-            1 => frames.clone().next().cloned()?,
+                frames.clone().next().cloned()?
+            }
             _ => {
                 let mut buf = Vec::with_capacity(size);
                 for frame in frames.take(count) {

@@ -258,7 +258,7 @@ fn ts(map: &Map<String, Value>, at: &str) -> Result<Option<i64>, ApiError> {
 /// `f` as an `i64` when it is a whole number that fits.
 fn whole(f: f64) -> Option<i64> {
     // 2^63 itself does not fit; everything below it that is whole does, exactly.
-    (f.fract() == 0.0 && f >= -9.223_372_036_854_776e18 && f < 9.223_372_036_854_776e18)
+    (f.fract() == 0.0 && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f))
         .then_some(f as i64)
 }
 
@@ -436,5 +436,84 @@ mod tests {
         assert!(d.starts_with("5 points"), "{d}");
         assert_eq!(err("[]", Format::Json).0, "no_points");
         assert_eq!(err("\n\n", Format::Ndjson).0, "no_points");
+    }
+
+    #[test]
+    fn whole_timestamps_may_be_written_as_floats() {
+        let ts = |body: &str| parse(body.as_bytes(), Format::Json, 3).map(|(p, _)| p[0].ts);
+        assert_eq!(ts(r#"{"value":1,"ts":1.0}"#).unwrap(), Some(1));
+        assert_eq!(ts(r#"{"value":1,"ts":1e3}"#).unwrap(), Some(1000));
+        assert_eq!(ts(r#"{"value":1,"ts":0.0}"#).unwrap(), Some(0));
+        for (bad, says) in [
+            (r#"{"value":1,"ts":1.5}"#, "not a whole number"),
+            (r#"{"value":1,"ts":1e300}"#, "out of range"),
+            (r#"{"value":1,"ts":18446744073709551615}"#, "out of range"),
+            (r#"{"value":1,"ts":-1e3}"#, "out of range"),
+        ] {
+            let e = ts(bad).unwrap_err();
+            assert!(e.detail.contains(says), "{bad}: {}", e.detail);
+        }
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// JSON-ish text: the characters points are made of, in any order.
+        fn jsonish() -> impl Strategy<Value = String> {
+            prop::collection::vec(
+                prop::sample::select(vec![
+                    "{",
+                    "}",
+                    "[",
+                    "]",
+                    ",",
+                    ":",
+                    "\"value\"",
+                    "\"ts\"",
+                    "\"series\"",
+                    "1",
+                    "-2.5e3",
+                    "1e400",
+                    "null",
+                    "true",
+                    "\"a\"",
+                    "\"a b\"",
+                    "\n",
+                    " ",
+                    "\r\n",
+                    "\"x\"",
+                    "9007199254740993",
+                    "0.0",
+                ]),
+                0..60,
+            )
+            .prop_map(|parts| parts.concat())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(3000))]
+
+            /// Any body: no panic; a success holds 1 to `max` points with finite values and
+            /// timestamps in range; an error says what is wrong in a bounded message.
+            #[test]
+            fn any_body_is_parsed_or_refused_cleanly(
+                text in prop_oneof![jsonish(), any::<String>()],
+                ndjson in any::<bool>(),
+            ) {
+                let format = if ndjson { Format::Ndjson } else { Format::Json };
+                match parse(text.as_bytes(), format, 5) {
+                    Ok((points, places)) => {
+                        prop_assert!((1..=5).contains(&points.len()));
+                        prop_assert_eq!(points.len(), places.len());
+                        for p in points {
+                            prop_assert!(p.value.is_finite());
+                            prop_assert!(p.ts.is_none_or(|t| (0..=MAX_TS).contains(&t)));
+                        }
+                    }
+                    Err(e) => prop_assert!(!e.detail.is_empty() && e.detail.chars().count() < 600),
+                }
+            }
+        }
     }
 }

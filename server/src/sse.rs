@@ -122,9 +122,12 @@ impl SseParser {
             chunk = &chunk[1..];
         }
         self.after_cr = false;
+        // Bytes before `scanned` hold no line end: an unfinished line is not scanned again
+        // with every chunk that extends it.
+        let scanned = self.pending.len();
         self.pending.extend_from_slice(chunk);
         let mut start = 0;
-        let mut i = 0;
+        let mut i = scanned;
         while i < self.pending.len() {
             let b = self.pending[i];
             if b == b'\n' || b == b'\r' {
@@ -299,5 +302,48 @@ mod tests {
                 data: "x".into()
             })]
         );
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn feed(chunks: &[&[u8]]) -> Vec<SseItem> {
+            let mut parser = SseParser::new();
+            chunks.iter().flat_map(|c| parser.push(c)).collect()
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+
+            /// Any bytes, cut anywhere: no panic, at most one item per line, and the same
+            /// items however the stream was cut into chunks.
+            #[test]
+            fn chunking_never_changes_what_is_parsed(
+                bytes in prop::collection::vec(
+                    prop_oneof![
+                        Just(b'\n'), Just(b'\r'), Just(b':'), Just(b' '),
+                        any::<u8>(),
+                        prop::sample::select(b"dataeventidretry".to_vec()),
+                    ],
+                    0..400,
+                ),
+                cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..8),
+            ) {
+                let whole = feed(&[&bytes]);
+                let lines = bytes.iter().filter(|b| **b == b'\n' || **b == b'\r').count();
+                prop_assert!(whole.len() <= lines);
+                let mut at: Vec<usize> = cuts.iter().map(|c| c.index(bytes.len() + 1)).collect();
+                at.sort_unstable();
+                let mut pieces = Vec::new();
+                let mut from = 0;
+                for cut in at {
+                    pieces.push(&bytes[from..cut]);
+                    from = cut;
+                }
+                pieces.push(&bytes[from..]);
+                prop_assert_eq!(feed(&pieces), whole);
+            }
+        }
     }
 }
