@@ -1,0 +1,404 @@
+//! The fan-out hub: named streams, each numbering its events, encoding each one exactly once
+//! into shared bytes, and keeping two bounded histories: a ring of recent *events* (to resume
+//! viewers without a gap) and a window of recent *points* per series (the snapshot a new
+//! viewer and the first paint start from).
+//!
+//! Viewers have no queue of their own. A viewer is a cursor into its stream's ring: it wakes
+//! when the stream's sequence number moves, takes every frame from its cursor on (as one
+//! chunk), and advances. A viewer whose cursor has fallen out of the ring is resynchronised
+//! with a `reset` and a snapshot. So a viewer costs the same however far behind it is, and
+//! the memory of all viewers together is the ring.
+
+mod cursor;
+mod stream;
+#[cfg(test)]
+mod tests;
+
+pub use cursor::{MuxViewer, Next, Viewer, MAX_COALESCED_BYTES};
+use stream::unreachable_json;
+pub use stream::{Counters, Encoding, Stream};
+
+use crate::sse;
+use app::model::{
+    event_name, EventId, NewPoint, Positions, SeriesName, StreamInfo, StreamMeta, StreamName,
+    StreamStatus,
+};
+use bytes::Bytes;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard};
+use tokio::sync::watch;
+
+/// The hub's limits, from the configuration.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    pub ring_events: usize,
+    pub ring_bytes: usize,
+    pub window: usize,
+    pub max_streams: usize,
+    pub max_series: usize,
+    pub max_viewers: usize,
+}
+
+/// All streams of this server.
+pub struct Hub {
+    epoch: u64,
+    /// The epoch last given to a stream created after a deletion (see [`Hub::remove`]).
+    last_epoch: AtomicU64,
+    /// Whether any stream was ever removed: from then on new streams get fresh epochs.
+    removed_any: AtomicBool,
+    limits: Limits,
+    streams: RwLock<BTreeMap<StreamName, Arc<Stream>>>,
+    viewers: Arc<AtomicUsize>,
+    /// Bumped whenever the catalog (streams, their series, their descriptions) changes.
+    catalog: Arc<watch::Sender<u64>>,
+    /// The encoded `streams` event of a catalog version.
+    catalog_cache: Mutex<Option<(u64, Bytes)>>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum PublishError {
+    #[error("there is no stream named \"{0}\" and streams are not created on publish here")]
+    UnknownStream(StreamName),
+    #[error("the server already has its maximum of {0} streams")]
+    TooManyStreams(usize),
+    #[error(
+        "this would give the stream {total} series ({new} new: {names}); at most {max} are allowed"
+    )]
+    TooManySeries {
+        total: usize,
+        new: usize,
+        names: String,
+        max: usize,
+    },
+    #[error("the stream has {} series ({}): say which one with \"series\"", .series.len(), names(.series))]
+    AmbiguousSeries {
+        index: usize,
+        series: Vec<SeriesName>,
+    },
+    #[error("value {value} is not a finite number")]
+    NotFinite { index: usize, value: f64 },
+    /// The stream was removed while this was under way (the hub retries once).
+    #[error("the stream was removed meanwhile")]
+    Removed,
+}
+
+/// Why a stream could not be removed.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum RemoveError {
+    #[error("there is no stream named \"{0}\"")]
+    Unknown(StreamName),
+    #[error("stream \"{0}\" is declared in the configuration or fed by a built-in source")]
+    Pinned(StreamName),
+}
+
+impl PublishError {
+    /// The point the error is about, for errors about one point.
+    pub fn index(&self) -> Option<usize> {
+        match self {
+            PublishError::AmbiguousSeries { index, .. } | PublishError::NotFinite { index, .. } => {
+                Some(*index)
+            }
+            _ => None,
+        }
+    }
+}
+
+fn names(series: &[SeriesName]) -> String {
+    series
+        .iter()
+        .map(SeriesName::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// No more viewers fit.
+#[derive(Debug, thiserror::Error)]
+#[error("the server has its maximum of {0} viewers connected")]
+pub struct TooManyViewers(pub usize);
+
+/// One admitted connection, counted until dropped.
+pub struct Admission(Arc<AtomicUsize>);
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Hub {
+    /// `epoch` tells this run's event ids from those of earlier runs: use something that
+    /// differs per start, such as the start time in milliseconds.
+    pub fn new(limits: Limits, epoch: u64) -> Self {
+        Hub {
+            epoch,
+            last_epoch: AtomicU64::new(epoch),
+            removed_any: AtomicBool::new(false),
+            limits,
+            streams: RwLock::new(BTreeMap::new()),
+            viewers: Arc::new(AtomicUsize::new(0)),
+            catalog: Arc::new(watch::Sender::new(0)),
+            catalog_cache: Mutex::new(None),
+        }
+    }
+
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    pub fn get(&self, name: &StreamName) -> Option<Arc<Stream>> {
+        read(&self.streams).get(name).cloned()
+    }
+
+    /// The stream of that name, created if there is room.
+    pub fn declare(&self, name: &StreamName) -> Result<Arc<Stream>, PublishError> {
+        self.create(name, false)
+    }
+
+    /// The same for a stream that must stay (declared in the configuration, or fed by a
+    /// built-in source): it is never removed or expired.
+    pub fn pin(&self, name: &StreamName) -> Result<Arc<Stream>, PublishError> {
+        self.create(name, true)
+    }
+
+    fn create(&self, name: &StreamName, pinned: bool) -> Result<Arc<Stream>, PublishError> {
+        // Pinned streams are created at start-up, before anyone can publish: a stream found
+        // here was made by the same call before.
+        if let Some(s) = self.get(name) {
+            return Ok(s);
+        }
+        let mut streams = self.streams.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(s) = streams.get(name) {
+            return Ok(s.clone());
+        }
+        if streams.len() >= self.limits.max_streams {
+            return Err(PublishError::TooManyStreams(self.limits.max_streams));
+        }
+        let stream = Arc::new(Stream::new(
+            name.clone(),
+            self.new_epoch(),
+            pinned,
+            self.limits.clone(),
+            self.catalog.clone(),
+        ));
+        streams.insert(name.clone(), stream.clone());
+        drop(streams);
+        self.catalog.send_modify(|v| *v += 1);
+        tracing::info!(stream = %name, "stream created");
+        Ok(stream)
+    }
+
+    /// The epoch of a new stream: the hub's, until a stream has been removed; from then on
+    /// one never used before (at least the current time in milliseconds), so that the ids of
+    /// a removed stream never resume a new stream of the same name.
+    fn new_epoch(&self) -> u64 {
+        if !self.removed_any.load(Ordering::SeqCst) {
+            return self.epoch;
+        }
+        let now = u64::try_from(app::model::now_ms()).unwrap_or(0);
+        let previous = self
+            .last_epoch
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |e| Some(now.max(e + 1)))
+            .unwrap_or(self.epoch);
+        now.max(previous + 1)
+    }
+
+    /// Removes a stream: its viewers' connections end (a multiplexed one stops following it
+    /// and waits for it to come back), and a new stream of that name starts a new epoch.
+    pub fn remove(&self, name: &StreamName) -> Result<(), RemoveError> {
+        let mut streams = self.streams.write().unwrap_or_else(PoisonError::into_inner);
+        let stream = streams
+            .get(name)
+            .ok_or_else(|| RemoveError::Unknown(name.clone()))?;
+        if stream.is_pinned() {
+            return Err(RemoveError::Pinned(name.clone()));
+        }
+        stream.close();
+        self.removed_any.store(true, Ordering::SeqCst);
+        streams.remove(name);
+        drop(streams);
+        self.catalog.send_modify(|v| *v += 1);
+        tracing::info!(stream = %name, "stream removed");
+        Ok(())
+    }
+
+    /// Removes every stream (not pinned) that nobody has published to or watched for
+    /// `idle_ms`; returns their names.
+    pub fn expire_idle(&self, now_ms: i64, idle_ms: u64) -> Vec<StreamName> {
+        let cutoff = now_ms.saturating_sub(i64::try_from(idle_ms).unwrap_or(i64::MAX));
+        let mut streams = self.streams.write().unwrap_or_else(PoisonError::into_inner);
+        let expired: Vec<StreamName> = streams
+            .values()
+            .filter(|s| s.close_if_idle(cutoff))
+            .map(|s| s.name.clone())
+            .collect();
+        for name in &expired {
+            streams.remove(name);
+        }
+        drop(streams);
+        if !expired.is_empty() {
+            self.removed_any.store(true, Ordering::SeqCst);
+            self.catalog.send_modify(|v| *v += 1);
+            tracing::info!(streams = ?expired, "idle streams expired");
+        }
+        expired
+    }
+
+    /// Sets a stream's description, creating the stream when `create` allows.
+    pub fn describe(
+        &self,
+        name: &StreamName,
+        meta: StreamMeta,
+        create: bool,
+    ) -> Result<Arc<Stream>, PublishError> {
+        // Once more if the stream was removed meanwhile: the description goes to its successor.
+        for _ in 0..2 {
+            let stream = match self.get(name) {
+                Some(s) => s,
+                None if create => self.declare(name)?,
+                None => return Err(PublishError::UnknownStream(name.clone())),
+            };
+            stream.set_meta(meta.clone());
+            if !stream.is_closed() {
+                return Ok(stream);
+            }
+        }
+        Err(PublishError::Removed)
+    }
+
+    /// Every stream as the dashboard lists it, by name.
+    pub fn catalog(&self) -> Vec<StreamInfo> {
+        self.streams().iter().map(|s| s.info()).collect()
+    }
+
+    /// The catalog as an encoded `streams` event, encoded once per version.
+    pub(super) fn catalog_frame(&self, version: u64) -> Bytes {
+        let mut cache = self
+            .catalog_cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some((v, bytes)) = cache.as_ref() {
+            if *v == version {
+                return bytes.clone();
+            }
+        }
+        let data = serde_json::to_string(&self.catalog()).unwrap_or_else(|_| unreachable_json());
+        let bytes = sse::encode_event(None, event_name::STREAMS, &data);
+        *cache = Some((version, bytes.clone()));
+        bytes
+    }
+
+    /// One connection following several streams, each from its own position (a fresh
+    /// snapshot where `from` has none), preceded by the catalog. Streams that do not exist
+    /// yet are followed from the moment they are created.
+    pub fn subscribe_many(
+        self: &Arc<Self>,
+        names: &[StreamName],
+        from: Positions,
+        admission: Admission,
+    ) -> MuxViewer {
+        MuxViewer::new(
+            self.clone(),
+            names,
+            from,
+            self.catalog.subscribe(),
+            admission,
+        )
+    }
+
+    /// Publishes a batch as one event, creating the stream first when `create` allows. All or
+    /// nothing: on any error no event exists and no stream was created.
+    pub fn publish(
+        &self,
+        name: &StreamName,
+        batch: &[NewPoint],
+        create: bool,
+        now_ms: i64,
+    ) -> Result<EventId, PublishError> {
+        // Once more if the stream was removed meanwhile: the batch goes to its successor.
+        match self.publish_once(name, batch, create, now_ms) {
+            Err(PublishError::Removed) => self.publish_once(name, batch, create, now_ms),
+            other => other,
+        }
+    }
+
+    fn publish_once(
+        &self,
+        name: &StreamName,
+        batch: &[NewPoint],
+        create: bool,
+        now_ms: i64,
+    ) -> Result<EventId, PublishError> {
+        if let Some(stream) = self.get(name) {
+            return stream.publish(batch, now_ms);
+        }
+        if !create {
+            return Err(PublishError::UnknownStream(name.clone()));
+        }
+        // A new stream has no series yet: the batch alone must fit.
+        let distinct: BTreeSet<SeriesName> = batch
+            .iter()
+            .map(|p| p.series.clone().unwrap_or_else(SeriesName::default_series))
+            .collect();
+        check_series_limit(0, &distinct, self.limits.max_series)?;
+        let stream = self.declare(name)?;
+        let result = stream.publish(batch, now_ms);
+        if result.is_err() {
+            let mut streams = self.streams.write().unwrap_or_else(PoisonError::into_inner);
+            if streams
+                .get(name)
+                .is_some_and(|s| s.last_seq() == 0 && !s.is_pinned())
+            {
+                streams.remove(name);
+            }
+        }
+        result
+    }
+
+    /// Admits one more viewer connection, or refuses when the limit is reached.
+    pub fn admit(&self) -> Result<Admission, TooManyViewers> {
+        let max = self.limits.max_viewers;
+        self.viewers
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .map(|_| Admission(self.viewers.clone()))
+            .map_err(|_| TooManyViewers(max))
+    }
+
+    /// Viewer connections open now, over all streams.
+    pub fn viewers(&self) -> usize {
+        self.viewers.load(Ordering::Relaxed)
+    }
+
+    pub fn streams(&self) -> Vec<Arc<Stream>> {
+        read(&self.streams).values().cloned().collect()
+    }
+
+    /// Every stream's state, ordered by name.
+    pub fn status(&self) -> Vec<StreamStatus> {
+        self.streams().iter().map(|s| s.status()).collect()
+    }
+}
+
+fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn check_series_limit(
+    existing: usize,
+    new: &BTreeSet<SeriesName>,
+    max: usize,
+) -> Result<(), PublishError> {
+    if existing + new.len() > max {
+        let shown: Vec<SeriesName> = new.iter().take(5).cloned().collect();
+        let more = if new.len() > 5 { ", …" } else { "" };
+        return Err(PublishError::TooManySeries {
+            total: existing + new.len(),
+            new: new.len(),
+            names: format!("{}{more}", names(&shown)),
+            max,
+        });
+    }
+    Ok(())
+}
