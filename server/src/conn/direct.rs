@@ -187,13 +187,25 @@ async fn write_all(
             Some(end) if end < stalled => (end, Gone::Lifetime),
             _ => (stalled, Gone::WriteTimeout),
         };
-        tokio::select! {
-            ready = stream.writable() => ready.map_err(|_| Gone::Closed)?,
-            () = sleep_until(deadline) => return Err(why),
-            () = bounds.shutdown.cancelled() => return Err(Gone::Shutdown),
-        }
+        // Boxed: the timer and the shutdown wait are only allocated while a socket is full,
+        // instead of reserving room in every viewer's connection for its whole life.
+        Box::pin(wait_for_room(stream, deadline, why, bounds.shutdown)).await?;
     }
     Ok(())
+}
+
+/// Waits until the socket takes more, until `deadline` (then `why`), or until shutdown.
+async fn wait_for_room(
+    stream: &TcpStream,
+    deadline: Instant,
+    why: Gone,
+    shutdown: &CancellationToken,
+) -> Result<(), Gone> {
+    tokio::select! {
+        ready = stream.writable() => ready.map_err(|_| Gone::Closed),
+        () = sleep_until(deadline) => Err(why),
+        () = shutdown.cancelled() => Err(Gone::Shutdown),
+    }
 }
 
 #[cfg(test)]

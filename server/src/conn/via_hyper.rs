@@ -37,6 +37,8 @@ pub(super) async fn lend(
     shutdown: &CancellationToken,
 ) -> Result<Option<Prefixed>, Gone> {
     let counts = Arc::new(Counts::default());
+    let mut io = io;
+    io.gate = Some(counts.clone());
     let mut conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(deadlines.head)
@@ -47,6 +49,7 @@ pub(super) async fn lend(
     }
     let parts = conn.into_parts();
     let mut io = parts.io.into_inner();
+    io.gate = None;
     if !parts.read_buf.is_empty() {
         let mut prefix = BytesMut::from(parts.read_buf);
         prefix.extend_from_slice(&io.prefix);
@@ -153,6 +156,15 @@ async fn drive(
             conn.close_gracefully();
         }
         loop {
+            // Checked before hyper is polled: polled first, it would read a request that has
+            // just arrived and serve it itself, event streams included.
+            let answered = take_back && counts.in_flight_none() && counts.answered_some();
+            if answered && !counts.kept() && !taking_back && !stopping {
+                // Every response so far is complete: hyper closes at once if idle, else as
+                // soon as the last one is written (its head already promised keep-alive).
+                taking_back = true;
+                conn.close_gracefully();
+            }
             if let Poll::Ready(result) = conn.poll_serve(cx) {
                 return Poll::Ready(match result {
                     Ok(()) if closing => Err(Gone::Idle),
@@ -180,10 +192,7 @@ async fn drive(
                 return Poll::Pending;
             }
             if take_back && counts.answered_some() && !counts.kept() {
-                // Every response so far is complete: hyper closes at once if idle, else as
-                // soon as the last one is written (its head already promised keep-alive).
-                taking_back = true;
-                conn.close_gracefully();
+                // The last response was finished during that poll: take the connection back.
                 continue;
             }
             let now = Instant::now();
@@ -324,6 +333,11 @@ pub(super) struct Prefixed {
     stall: Duration,
     /// Armed when a write found the socket full; disarmed by any progress.
     blocked: Option<Pin<Box<Sleep>>>,
+    /// While lent: hyper reads only what was read before (the request it was lent for), not
+    /// the socket, unless a request has a body. The next request stays in the socket until
+    /// the connection is taken back, so that an event stream sent right after a page is never
+    /// read (and served) by hyper.
+    gate: Option<Arc<Counts>>,
 }
 
 impl Prefixed {
@@ -333,6 +347,7 @@ impl Prefixed {
             stream,
             stall,
             blocked: None,
+            gate: None,
         }
     }
 
@@ -365,6 +380,14 @@ impl AsyncRead for Prefixed {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         if self.prefix.is_empty() {
+            if self
+                .gate
+                .as_ref()
+                .is_some_and(|c| c.answered_some() && !c.kept())
+            {
+                // Woken when the response is done (the connection is then taken back).
+                return Poll::Pending;
+            }
             return Pin::new(&mut self.stream).poll_read(cx, buf);
         }
         let n = self.prefix.len().min(buf.remaining());
