@@ -10,7 +10,7 @@
 pub const MAX_TICKS: usize = 16;
 
 /// One day in milliseconds: time steps from here on are whole days and labels are dates.
-const DAY_MS: i64 = 86_400_000;
+pub const DAY_MS: i64 = 86_400_000;
 
 /// The y range for `values`: the declared range when there is one (widened if data falls
 /// outside it), otherwise the data's extent with 5 % headroom on each side. Always finite,
@@ -54,12 +54,12 @@ pub fn value_ticks(lo: f64, hi: f64, n: usize) -> (Vec<f64>, f64) {
         return lone(lo);
     }
     let n = n.min(MAX_TICKS - 1) as f64;
-    // The raw step, without computing `hi - lo` (which overflows for ±1e308).
-    let raw = hi / n - lo / n;
-    if !raw.is_normal() {
-        return (vec![lo, hi], hi - lo);
+    // Half the raw step, without computing `hi - lo` (which overflows for ±1e308).
+    let half = hi / (2.0 * n) - lo / (2.0 * n);
+    if !half.is_normal() {
+        return (vec![lo, hi], half);
     }
-    let mag = 10f64.powi(raw.log10().floor() as i32);
+    let mag = 10f64.powi((half.log10() + std::f64::consts::LOG10_2).floor() as i32);
     let intervals = |step: f64| (hi / step - lo / step - n).abs();
     let step = [1.0, 2.0, 5.0, 10.0]
         .into_iter()
@@ -84,20 +84,30 @@ pub fn value_ticks(lo: f64, hi: f64, n: usize) -> (Vec<f64>, f64) {
     (ticks, step)
 }
 
-/// A value label that tells labels `step` apart: fixed decimals for everyday magnitudes,
-/// scientific notation for very large or very fine ones (never hundreds of digits).
-pub fn value_label(v: f64, step: f64) -> String {
+/// A value label that tells labels `step` apart on an axis whose largest magnitude is `top`:
+/// fixed decimals for everyday magnitudes; for very large or very fine ones, scientific
+/// notation with the axis' common exponent (`0.5e308`, `1.0e308`), never hundreds of digits.
+pub fn value_label(v: f64, step: f64, top: f64) -> String {
     let digits = |x: f64| x.abs().log10().floor();
     let step_digits = if step.is_normal() { digits(step) } else { 0.0 };
-    let decimals = -step_digits;
-    let big = v.abs().max(step.abs());
-    if big >= 1e9 || decimals > 6.0 {
-        let precision = (digits(big) - step_digits).clamp(0.0, 15.0) as usize;
-        format!("{v:.precision$e}")
+    let top = top.abs().max(v.abs()).min(f64::MAX);
+    if top >= 1e9 || -step_digits > 6.0 {
+        // Written with the fixed-point formatting the other labels use (`{:e}` would add its
+        // own formatter to the WASM).
+        let exponent = if top.is_normal() { digits(top) } else { 0.0 };
+        let decimals = (exponent - step_digits).clamp(0.0, 15.0) as usize;
+        let mantissa = v / 10f64.powi(exponent as i32);
+        let mantissa = if mantissa.is_finite() { mantissa } else { 0.0 };
+        format!("{mantissa:.decimals$}e{exponent}")
     } else {
-        let decimals = decimals.clamp(0.0, 6.0) as usize;
+        let decimals = (-step_digits).clamp(0.0, 6.0) as usize;
         format!("{v:.decimals$}")
     }
+}
+
+/// Whether time labels `step_ms` apart are dates (wider than clock times).
+pub fn is_date_step(step_ms: i64) -> bool {
+    step_ms >= DAY_MS
 }
 
 /// The time axis' labels: round times in `t0..=t1` (multiples of 1, 2 or 5 ms up to whole
@@ -113,7 +123,7 @@ pub fn time_ticks(t0: i64, t1: i64, offset_minutes: i32, n: usize) -> (Vec<i64>,
         return (vec![t0], 1000);
     }
     let n = n.min(MAX_TICKS - 1) as f64;
-    let span = (i128::from(t1) - i128::from(t0)) as f64;
+    let span = t1 as f64 - t0 as f64;
     let intervals = |step: i64| (span / step as f64 - n).abs();
     // Whole days from 1 up to 5 × 10^9 (more than the whole i64 range), 1-2-5 apart.
     let days = (0..10).flat_map(|k| [1, 2, 5].map(|m| m * 10i64.pow(k) * DAY_MS));
@@ -124,23 +134,26 @@ pub fn time_ticks(t0: i64, t1: i64, offset_minutes: i32, n: usize) -> (Vec<i64>,
             best
         }
     });
-    // Computed wide: t0 may be anywhere in i64.
-    let (step_w, offset) = (i128::from(step), i128::from(offset_minutes) * 60_000);
-    let first = (i128::from(t0) + offset + step_w - 1).div_euclid(step_w) * step_w - offset;
-    let count = (i128::from(t1) - first).div_euclid(step_w) + 1;
-    if !(1..=MAX_TICKS as i128).contains(&count) {
+    // Saturating: t0 may be anywhere in i64 (valid data is far inside it).
+    let offset = i64::from(offset_minutes) * 60_000;
+    let local = t0.saturating_add(offset);
+    let first = local
+        .div_euclid(step)
+        .saturating_add(i64::from(local.rem_euclid(step) != 0))
+        .saturating_mul(step)
+        .saturating_sub(offset);
+    let count = t1.saturating_sub(first).div_euclid(step).saturating_add(1);
+    if !(1..=MAX_TICKS as i64).contains(&count) {
         return (vec![t0, t1], step);
     }
-    let ticks = (0..count)
-        .filter_map(|k| i64::try_from(first + k * step_w).ok())
-        .collect();
+    let ticks = (0..count).map(|k| first.saturating_add(k * step)).collect();
     (ticks, step)
 }
 
 /// A time label that tells labels `step_ms` apart: the local date for steps of a day or
 /// more, else the local clock with as many decimals as the step needs.
 pub fn time_label(ts_ms: i64, offset_minutes: i32, step_ms: i64) -> String {
-    if step_ms >= DAY_MS {
+    if is_date_step(step_ms) {
         let local = ts_ms.saturating_add(i64::from(offset_minutes) * 60_000);
         let (y, m, d) = civil_from_days(local.div_euclid(DAY_MS));
         return format!("{y:04}-{m:02}-{d:02}");
@@ -255,12 +268,15 @@ mod tests {
             (vec![10.0, 12.0, 14.0, 16.0, 18.0, 20.0], 2.0)
         );
         let (ticks, step) = value_ticks(-0.013, 0.042, 5);
-        let labels: Vec<String> = ticks.iter().map(|&v| value_label(v, step)).collect();
+        let labels: Vec<String> = ticks.iter().map(|&v| value_label(v, step, 0.042)).collect();
         assert_eq!(labels, ["-0.01", "0.00", "0.01", "0.02", "0.03", "0.04"]);
         let (ticks, step) = value_ticks(0.0, 2.5, 5);
         assert_eq!(ticks, [0.0, 0.5, 1.0, 1.5, 2.0, 2.5]);
-        assert_eq!(value_label(1.5, step), "1.5");
-        assert_eq!(value_label(400.0, value_ticks(0.0, 999.0, 5).1), "400");
+        assert_eq!(value_label(1.5, step, 2.5), "1.5");
+        assert_eq!(
+            value_label(400.0, value_ticks(0.0, 999.0, 5).1, 999.0),
+            "400"
+        );
         // A range of one value gets one label; nonsense gets none.
         assert_eq!(value_ticks(3.0, 3.0, 5).0, vec![3.0]);
         assert!(value_ticks(f64::NAN, f64::NAN, 5).0.is_empty());
@@ -271,15 +287,25 @@ mod tests {
         let (ticks, step) = value_ticks(-f64::MAX, f64::MAX, 5);
         assert!((2..=MAX_TICKS).contains(&ticks.len()), "{ticks:?}");
         assert!(ticks.iter().all(|v| v.is_finite()));
-        assert_eq!(value_label(1e308, step), "1e308");
+        assert_eq!(value_label(1e308, step, f64::MAX), "1e308");
+        // One exponent for the whole axis.
+        let (ticks, step) = value_ticks(-1.2e308, 1.2e308, 5);
+        let labels: Vec<String> = ticks
+            .iter()
+            .map(|&v| value_label(v, step, 1.2e308))
+            .collect();
+        assert_eq!(
+            labels,
+            ["-1.0e308", "-0.5e308", "0.0e308", "0.5e308", "1.0e308"]
+        );
         // Tiny differences of huge values, and subnormal ranges.
         let (ticks, step) = value_ticks(1e300, 1e300 * (1.0 + 1e-14), 5);
         assert!(!ticks.is_empty() && ticks.len() <= MAX_TICKS, "{ticks:?}");
-        assert!(value_label(ticks[0], step).len() < 32);
+        assert!(value_label(ticks[0], step, 1e300).len() < 32);
         let (ticks, _) = value_ticks(-5e-324, 5e-324, 5);
         assert!(ticks.len() <= MAX_TICKS, "{ticks:?}");
         let (ticks, step) = value_ticks(0.0, 1e-9, 5);
-        assert_eq!(value_label(ticks[1], step), "2e-10");
+        assert_eq!(value_label(ticks[1], step, 1e-9), "0.2e-9");
     }
 
     #[test]
@@ -371,7 +397,8 @@ mod tests {
                     let (ticks, step) = value_ticks(lo, hi, n);
                     prop_assert!(ticks.len() <= MAX_TICKS);
                     for v in ticks {
-                        prop_assert!(value_label(v, step).len() <= 32, "{v} {step}");
+                        let label = value_label(v, step, lo.abs().max(hi.abs()));
+                        prop_assert!(label.len() <= 32, "{v} {step}: {label}");
                     }
                 }
             }

@@ -2,7 +2,7 @@
 //! `<canvas>`, the server renders the same picture as SVG for the first paint, before (or
 //! without) WebAssembly. One drawing routine, so both look alike.
 
-use crate::axis::{time_label, time_ticks, value_label, value_range, value_ticks};
+use crate::axis::{is_date_step, time_label, time_ticks, value_label, value_range, value_ticks};
 use crate::model::Point;
 use crate::window::{Mapping, Window};
 use plotters::coord::Shift;
@@ -93,7 +93,13 @@ pub fn draw<DB: DrawingBackend>(
 
     // The grid: a line at each label, a lighter one halfway between.
     let (ticks, v_step) = value_ticks(v0, v1, 5);
-    let (times, t_step) = time_ticks(t0, t1, f.utc_offset_min, 4);
+    let v_top = v0.abs().max(v1.abs());
+    let (mut times, mut t_step) = time_ticks(t0, t1, f.utc_offset_min, 4);
+    if is_date_step(t_step) {
+        // Dates are wider than clock times: as many as fit, about 100 CSS pixels each.
+        let fit = (right - left) / s(100.0).max(1);
+        (times, t_step) = time_ticks(t0, t1, f.utc_offset_min, fit.clamp(1, 4) as usize);
+    }
     for (v, bold) in grid(&ticks, |gap| gap / 2.0, (v0, v1)) {
         let y = at(t0, v).1;
         let style = thin(if bold { GRID_BOLD } else { GRID });
@@ -113,7 +119,7 @@ pub fn draw<DB: DrawingBackend>(
     for &v in &ticks {
         let y = at(t0, v).1;
         out.path(vec![(left - s(4.0), y), (left, y)], thin(MUTED));
-        let text = value_label(v, v_step);
+        let text = value_label(v, v_step, v_top);
         out.text(
             text,
             (left - s(7.0), y),
@@ -124,6 +130,9 @@ pub fn draw<DB: DrawingBackend>(
         let x = at(t, v0).0;
         out.path(vec![(x, bottom), (x, bottom + s(4.0))], thin(MUTED));
         let text = time_label(t, f.utc_offset_min, t_step);
+        // Centred under its tick, but kept inside the picture (about 7 pixels a character).
+        let half = s(3.5 * text.len() as f64);
+        let x = x.min(width as i32 - half - s(2.0)).max(half);
         out.text(
             text,
             (x, bottom + s(8.0)),

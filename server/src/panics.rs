@@ -49,3 +49,41 @@ pub fn answer(_payload: Box<dyn Any + Send>) -> Response {
     )
     .into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::{to_bytes, Body};
+    use axum::routing::get;
+    use axum::Router;
+    use http::Request;
+    use tower::ServiceExt;
+    use tower_http::catch_panic::CatchPanicLayer;
+
+    async fn boom() -> &'static str {
+        panic!("a bug")
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_costs_its_own_request_only() {
+        let app = Router::new()
+            .route("/boom", get(boom))
+            .route("/fine", get(|| async { "fine" }))
+            .layer(CatchPanicLayer::custom(answer));
+        let get = |path: &str| Request::get(path).body(Body::empty()).unwrap();
+        let boom = app.clone().oneshot(get("/boom")).await.unwrap();
+        assert_eq!(boom.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = to_bytes(boom.into_body(), 4096).await.unwrap();
+        let error: app::model::ErrorBody = serde_json::from_slice(&body).unwrap();
+        assert_eq!(error.error, "internal_error");
+        let fine = app.oneshot(get("/fine")).await.unwrap();
+        assert_eq!(fine.status(), StatusCode::OK);
+    }
+
+    #[test]
+    fn messages_are_read_from_either_payload() {
+        assert_eq!(message(&"static"), "static");
+        assert_eq!(message(&String::from("owned")), "owned");
+        assert_eq!(message(&42), "(no message)");
+    }
+}

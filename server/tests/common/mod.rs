@@ -16,6 +16,14 @@ pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// The server binary: this build's, or `LIVECHART_BIN` (benchmarks run the tests that
+/// measure against the release binary: see BENCHMARKS.md).
+fn binary() -> PathBuf {
+    std::env::var_os("LIVECHART_BIN")
+        .map(|b| workspace_root().join(b))
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_livechart")))
+}
+
 /// A running server process, killed when dropped.
 pub struct TestServer {
     child: Child,
@@ -35,7 +43,7 @@ impl TestServer {
     }
 
     fn spawn(env: &[(&str, &str)], stderr: Stdio) -> Self {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_livechart"));
+        let mut cmd = Command::new(binary());
         cmd.current_dir(workspace_root())
             .env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
             .env("RUST_LOG", "warn")
@@ -94,7 +102,7 @@ impl Drop for TestServer {
 
 /// Runs the binary to completion (for configuration errors) and returns (exit code, stderr).
 pub fn run_to_exit(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_livechart"))
+    let out = Command::new(binary())
         .current_dir(workspace_root())
         .args(args)
         .env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
