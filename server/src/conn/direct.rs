@@ -43,7 +43,9 @@ pub(super) async fn serve_event_stream(
     shutdown: CancellationToken,
 ) -> Result<(), Gone> {
     let version = request.version();
-    let Ok(response) = router.oneshot(request).await;
+    // Boxed: the router's future is large and needed only until the response head; inline,
+    // every viewer's connection would keep room for it for its whole life.
+    let Ok(response) = Box::pin(router.oneshot(request)).await;
     let (parts, mut body) = response.into_parts();
     let framing = if http_body::Body::is_end_stream(&body) {
         Framing::Length(0)
@@ -60,8 +62,11 @@ pub(super) async fn serve_event_stream(
         end: deadlines.lifetime.map(|l| Instant::now() + l),
         shutdown: &shutdown,
     };
-    let head = response_head(&parts, framing);
-    write_all(&stream, &mut [IoSlice::new(&head)], &bounds).await?;
+    {
+        let head = response_head(&parts, framing);
+        write_all(&stream, &mut [IoSlice::new(&head)], &bounds).await?;
+    }
+    drop(parts);
     let mut probe = [0u8; 16];
     loop {
         let frame = tokio::select! {

@@ -24,7 +24,7 @@ mod via_hyper;
 
 use crate::metrics::ConnMetrics;
 use axum::Router;
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use head::{read_head, Head, HeadError};
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -240,6 +240,9 @@ async fn connection(
         let served = match head {
             Head::EventStream(request) => {
                 tracing::debug!(path = request.uri().path(), "event stream served directly");
+                // The head's read buffer (a kilobyte or two) must not live as long as the
+                // stream: this function's state does.
+                io.prefix = Bytes::new();
                 direct::serve_event_stream(io.stream, *request, router, deadlines, shutdown).await
             }
             // Boxed: an event stream's connection keeps this function's state for its whole
