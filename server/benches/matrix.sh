@@ -5,6 +5,7 @@
 #
 #   server/benches/matrix.sh            # everything (about 12 minutes)
 #   server/benches/matrix.sh fanout     # or one part: fanout | idle | max | ingest
+#   LIVECHART_BIN=/tmp/old/livechart LIVECHART_CONFIG=/tmp/old/Leptos.toml server/benches/matrix.sh idle
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 part=${1:-all}
@@ -12,9 +13,12 @@ port=3390
 out=target/bench
 mkdir -p "$out"
 # The same build as `make test` uses (a plain `cargo build` of the server would not match the
-# site's WASM, and later page tests would fail).
-make build >&2
-bin=target/release/livechart
+# site's WASM, and later page tests would fail). LIVECHART_BIN runs another server binary
+# instead (an older build, for before/after figures from one run; give it its own
+# configuration with LIVECHART_CONFIG); the load generator is always this build's.
+if [ -z "${LIVECHART_BIN:-}" ]; then make build >&2; fi
+bin=${LIVECHART_BIN:-target/release/livechart}
+gen=target/release/livechart
 # The per-process limit here is 20,000 open files: both processes raise theirs to it.
 ulimit -n 20000
 
@@ -38,7 +42,7 @@ stop_server() {
 }
 trap stop_server EXIT
 
-load() { "$bin" load --url "http://127.0.0.1:$port" --server-pid "$pid" --sources 8 "$@" 2>/dev/null; }
+load() { "$gen" load --url "http://127.0.0.1:$port" --server-pid "$pid" --sources 8 "$@" 2>/dev/null; }
 field() { python3 -c "import json,sys; r=json.loads(sys.argv[1]); print(eval(sys.argv[2], {}, r))" "$1" "$2"; }
 
 echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo), $(uname -sr), $(date -u +%Y-%m-%d)"

@@ -120,6 +120,7 @@ async fn odd_request_targets_get_an_error_and_no_panic() {
     assert_eq!(health.status(), 200);
     drop(server);
     let log = std::fs::read_to_string(&log).expect("read the log");
+    let _ = std::fs::remove_dir_all(&dir);
     assert!(!log.contains("panicked"), "{log}");
     assert!(!log.contains("failed while answering"), "{log}");
 }
