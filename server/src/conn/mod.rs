@@ -17,6 +17,11 @@
 //! Served here, an idle viewer costs under 5 KB of server memory instead of about 19 KB
 //! (BENCHMARKS.md). An event stream requested after a request with a body on the same
 //! connection stays with hyper: correct, only larger.
+//!
+//! Nothing a client does holds the server for long ([`Deadlines`]): its request head must come
+//! within the head timeout, a kept-alive connection with nothing in flight is closed after the
+//! idle timeout, a write it takes nothing of fails after the write timeout, and at most
+//! `connections.max` connections are open (more are refused at once, cheaply).
 
 mod direct;
 mod head;

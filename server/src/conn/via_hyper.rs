@@ -31,13 +31,12 @@ use tower::ServiceExt;
 /// is done (closed, or shut down); a request with a body makes hyper keep the connection to
 /// its end: what was left of an unread body could not be told apart from the next request.
 pub(super) async fn lend(
-    io: Prefixed,
+    mut io: Prefixed,
     router: &Router,
     deadlines: Deadlines,
     shutdown: &CancellationToken,
 ) -> Result<Option<Prefixed>, Gone> {
     let counts = Arc::new(Counts::default());
-    let mut io = io;
     io.gate = Some(counts.clone());
     let mut conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
