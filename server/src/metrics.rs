@@ -111,12 +111,6 @@ impl std::fmt::Debug for HubCollector {
     }
 }
 
-impl std::fmt::Debug for Hub {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Hub").field("epoch", &self.epoch()).finish()
-    }
-}
-
 impl Collector for HubCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let hub = &self.0;

@@ -10,11 +10,13 @@
 //! the memory of all viewers together is the ring.
 
 mod cursor;
+mod mux;
 mod stream;
 #[cfg(test)]
 mod tests;
 
-pub use cursor::{MuxViewer, Next, Viewer, MAX_COALESCED_BYTES};
+pub use cursor::{Next, Viewer, MAX_COALESCED_BYTES};
+pub use mux::MuxViewer;
 use stream::unreachable_json;
 pub use stream::{Counters, Encoding, Stream};
 
@@ -38,6 +40,12 @@ pub struct Limits {
     pub max_streams: usize,
     pub max_series: usize,
     pub max_viewers: usize,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub").field("epoch", &self.epoch()).finish()
+    }
 }
 
 /// All streams of this server.
