@@ -204,11 +204,12 @@ impl Hub {
             return self.epoch;
         }
         let now = u64::try_from(app::model::now_ms()).unwrap_or(0);
-        let previous = self
+        let next = |last: u64| now.max(last + 1);
+        let last = self
             .last_epoch
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |e| Some(now.max(e + 1)))
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |e| Some(next(e)))
             .unwrap_or(self.epoch);
-        now.max(previous + 1)
+        next(last)
     }
 
     /// Removes a stream: its viewers' connections end (a multiplexed one stops following it

@@ -154,27 +154,31 @@ impl Stream {
     /// Marks the stream removed, under its lock (no publish is half done), and wakes its
     /// viewers so that they end.
     pub(super) fn close(&self) {
-        let st = self.state.write().unwrap_or_else(PoisonError::into_inner);
-        self.closed.store(true, Ordering::SeqCst);
-        drop(st);
-        self.seq_tx.send_modify(|_| {});
+        self.close_if(|| true);
     }
 
     /// Closes the stream if it may expire: not pinned, nobody watching, and nothing
     /// published or watched since `cutoff_ms`.
     pub(super) fn close_if_idle(&self, cutoff_ms: i64) -> bool {
+        self.close_if(|| {
+            !self.is_pinned()
+                && self.counters.viewers.load(Ordering::SeqCst) == 0
+                && self.last_active_ms.load(Ordering::Relaxed) < cutoff_ms
+        })
+    }
+
+    /// Closes the stream if `condition` holds, judged under the stream's lock.
+    fn close_if(&self, condition: impl FnOnce() -> bool) -> bool {
         let st = self.state.write().unwrap_or_else(PoisonError::into_inner);
-        let idle = !self.is_pinned()
-            && self.counters.viewers.load(Ordering::SeqCst) == 0
-            && self.last_active_ms.load(Ordering::Relaxed) < cutoff_ms;
-        if idle {
+        let closing = condition();
+        if closing {
             self.closed.store(true, Ordering::SeqCst);
         }
         drop(st);
-        if idle {
+        if closing {
             self.seq_tx.send_modify(|_| {});
         }
-        idle
+        closing
     }
 
     pub fn counters(&self) -> &Counters {
