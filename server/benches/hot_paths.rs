@@ -75,8 +75,8 @@ fn fan_out_to_10k_viewers(bencher: divan::Bencher) {
         value: 1.0,
     }];
     bencher.bench_local(|| {
-        stream.publish(&point, 1).expect("a valid point");
         rt.block_on(async {
+            stream.publish(&point, 1).await.expect("a valid point");
             let mut bytes = 0;
             for v in &mut viewers {
                 if let Next::Frames(b) = v.next().await {

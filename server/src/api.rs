@@ -2,7 +2,7 @@
 //! else under `/api`. Publishing is in `ingest`.
 
 use crate::config::ConnectionSettings;
-use crate::hub::{Admission, RemoveError};
+use crate::hub::{Admission, PublishError, RemoveError};
 use crate::viewer::{self, BodyOptions, Feed};
 use crate::{auth, ingest, AppState};
 use app::model::{
@@ -217,6 +217,31 @@ pub fn admit(state: &AppState) -> Result<Admission, ApiError> {
     })
 }
 
+/// The answer to a publish (or description) the hub refused. `place` says where in the body
+/// the point it is about came from, for errors about one point.
+pub fn publish_error(e: &PublishError, stream: &StreamName, place: Option<&str>) -> ApiError {
+    use PublishError as E;
+    let (status, kind) = match e {
+        E::UnknownStream(_) => (StatusCode::NOT_FOUND, "unknown_stream"),
+        E::TooManyStreams(_) => (StatusCode::UNPROCESSABLE_ENTITY, "too_many_streams"),
+        E::TooManySeries { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "too_many_series"),
+        E::AmbiguousSeries { .. } => (StatusCode::BAD_REQUEST, "ambiguous_series"),
+        E::NotFinite { .. } => (StatusCode::BAD_REQUEST, "invalid_point"),
+        // Removed twice while publishing: a client may simply try again.
+        E::Removed => (StatusCode::SERVICE_UNAVAILABLE, "stream_removed"),
+        E::Storage(_) => (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable"),
+    };
+    let detail = match place {
+        Some(at) => format!("{at}: {e}"),
+        None => format!("stream \"{stream}\": {e}"),
+    };
+    let error = ApiError::new(status, kind, detail);
+    match e {
+        E::Storage(_) => error.with_header(header::RETRY_AFTER, HeaderValue::from_static("1")),
+        _ => error,
+    }
+}
+
 /// An event-stream response that sends what `feed` produces until either side ends it.
 pub fn event_stream<F: Feed>(state: &AppState, feed: F) -> Response {
     let sse = &state.settings.sse;
@@ -362,14 +387,8 @@ pub async fn describe_stream(
     let stream = state
         .hub
         .describe(&name, meta, state.settings.streams.auto_create)
-        .map_err(|e| match e {
-            crate::hub::PublishError::UnknownStream(n) => unknown_stream(&n),
-            other => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "too_many_streams",
-                other.to_string(),
-            ),
-        })?;
+        .await
+        .map_err(|e| publish_error(&e, &name, None))?;
     Ok(Json(stream.info()))
 }
 

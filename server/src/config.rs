@@ -6,6 +6,7 @@
 //! how `cargo leptos` passes its settings), `LIVECHART_*` ones override ours. Everything is
 //! validated before the server starts; an error names the key and where it came from.
 
+use crate::hub::store::Durability;
 use app::model::StreamName;
 use leptos::config::LeptosOptions;
 use serde::Deserialize;
@@ -144,6 +145,23 @@ pub struct HistorySettings {
     pub ring_bytes: usize,
     /// Points per series in the snapshot a new viewer (and the first paint) gets.
     pub window: usize,
+    /// Where the history lives between runs.
+    pub store: StoreKind,
+    /// The embedded store's directory (created when missing). `--data-dir` and
+    /// `LIVECHART_DATA_DIR` override it.
+    pub data_dir: PathBuf,
+    /// How hard each commit of the embedded store works to survive a machine crash.
+    pub durability: Durability,
+}
+
+/// Which store keeps the history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StoreKind {
+    /// A file in the data directory: history survives restarts (the default).
+    Embedded,
+    /// Nothing is kept: history lasts as long as the process.
+    Memory,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -346,6 +364,9 @@ impl Default for HistorySettings {
             ring_events: 1024,
             ring_bytes: 8 << 20,
             window: 500,
+            store: StoreKind::Embedded,
+            data_dir: PathBuf::from("data"),
+            durability: Durability::Commit,
         }
     }
 }
@@ -495,6 +516,19 @@ pub const ENV_OVERRIDES: &[(&str, Apply)] = &[
     ("LIVECHART_HISTORY_WINDOW", |s, v| {
         parse_whole(v).map(|n| s.history.window = n)
     }),
+    ("LIVECHART_HISTORY_STORE", |s, v| {
+        parse_word(v).map(|k| s.history.store = k)
+    }),
+    ("LIVECHART_HISTORY_DATA_DIR", |s, v| {
+        parse_dir(v).map(|d| s.history.data_dir = d)
+    }),
+    // The short name the README gives (and `--data-dir` reads): wins over the one above.
+    ("LIVECHART_DATA_DIR", |s, v| {
+        parse_dir(v).map(|d| s.history.data_dir = d)
+    }),
+    ("LIVECHART_HISTORY_DURABILITY", |s, v| {
+        parse_word(v).map(|d| s.history.durability = d)
+    }),
     ("LIVECHART_STREAMS_AUTO_CREATE", |s, v| {
         parse_bool(v).map(|b| s.streams.auto_create = b)
     }),
@@ -618,6 +652,19 @@ fn parse_whole<T: std::str::FromStr>(v: &str) -> Result<T, String> {
         .map_err(|_| "expected a whole non-negative number".to_owned())
 }
 
+/// One of an enum's words, as the configuration file spells them.
+fn parse_word<T: serde::de::DeserializeOwned>(v: &str) -> Result<T, String> {
+    T::deserialize(serde::de::value::StrDeserializer::<serde::de::value::Error>::new(v))
+        .map_err(|e| e.to_string())
+}
+
+fn parse_dir(v: &str) -> Result<PathBuf, String> {
+    if v.is_empty() {
+        return Err("expected a directory, got nothing".to_owned());
+    }
+    Ok(PathBuf::from(v))
+}
+
 fn parse_bool(v: &str) -> Result<bool, String> {
     match v.to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
@@ -630,6 +677,9 @@ impl Settings {
     /// Every problem at once, each naming its key.
     pub fn validate(&self) -> Result<(), Vec<String>> {
         let mut problems = Vec::new();
+        if self.history.data_dir.as_os_str().is_empty() {
+            problems.push("livechart.history.data-dir = \"\": must name a directory".to_owned());
+        }
         let mut range = |key: &str, value: u64, lo: u64, hi: u64| {
             if !(lo..=hi).contains(&value) {
                 problems.push(format!("livechart.{key} = {value}: must be {lo} to {hi}"));

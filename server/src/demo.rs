@@ -39,7 +39,7 @@ pub fn spawn(
                 ts: Some(now),
                 value,
             };
-            if let Err(e) = stream.publish(&[point], now) {
+            if let Err(e) = stream.publish(&[point], now).await {
                 tracing::warn!(stream = %stream.name(), "demo point not published: {e}");
             }
         }
@@ -85,7 +85,7 @@ pub fn spawn_classic(stream: Arc<Stream>, shutdown: CancellationToken) -> JoinHa
                     NewPoint { series: time.clone(), ts: None, value: secs as f64 }
                 }
             };
-            if let Err(e) = stream.publish(&[point], now_ms()) {
+            if let Err(e) = stream.publish(&[point], now_ms()).await {
                 tracing::warn!(stream = %stream.name(), "classic demo event not published: {e}");
             }
         }

@@ -352,23 +352,10 @@ pub async fn publish_points(
     let id = state
         .hub
         .publish(&name, &points, settings.streams.auto_create, now_ms())
+        .await
         .map_err(|e| {
-            use crate::hub::PublishError as E;
-            let (status, kind) = match &e {
-                E::UnknownStream(_) => (StatusCode::NOT_FOUND, "unknown_stream"),
-                E::TooManyStreams(_) => (StatusCode::UNPROCESSABLE_ENTITY, "too_many_streams"),
-                E::TooManySeries { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "too_many_series"),
-                E::AmbiguousSeries { .. } => (StatusCode::BAD_REQUEST, "ambiguous_series"),
-                E::NotFinite { .. } => (StatusCode::BAD_REQUEST, "invalid_point"),
-                // Removed twice while publishing: a client may simply try again.
-                E::Removed => (StatusCode::SERVICE_UNAVAILABLE, "stream_removed"),
-            };
             let place = e.index().and_then(|i| places.get(i));
-            let detail = match place {
-                Some(at) => format!("{at}: {e}"),
-                None => format!("stream \"{name}\": {e}"),
-            };
-            ApiError::new(status, kind, detail)
+            crate::api::publish_error(&e, &name, place.map(|p| p.as_str()))
         })?;
     tracing::debug!(stream = %name, %id, points = points.len(), "published");
     Ok(Json(PublishReceipt {

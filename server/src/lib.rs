@@ -24,7 +24,8 @@ use axum::extract::FromRef;
 use axum::response::Redirect;
 use axum::routing::{any, get, post, put};
 use axum::Router;
-use config::{Config, Settings};
+use config::{Config, HistorySettings, Settings, StoreKind};
+use hub::store::{Embedded, Memory, OpenError, Store};
 use hub::{Hub, Limits};
 use leptos::config::LeptosOptions;
 use leptos_axum::{generate_route_list, LeptosRoutes};
@@ -123,10 +124,33 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(4096)
 }
 
+/// The store the configuration asks for, opened (and its directory locked). A write that
+/// would pass the process's file-size limit fails as a write error instead of killing the
+/// server (`SIGXFSZ` is ignored), like a full disk.
+pub fn open_store(history: &HistorySettings) -> Result<Box<dyn Store>, OpenError> {
+    // SAFETY: setting a signal's disposition to "ignore" touches no memory of this process.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+    Ok(match history.store {
+        StoreKind::Memory => Box::new(Memory),
+        StoreKind::Embedded => {
+            let store = Embedded::open(&history.data_dir, history.durability)?;
+            tracing::info!(
+                file = %Embedded::file_name(&history.data_dir).display(),
+                durability = ?history.durability,
+                "history kept in the embedded store"
+            );
+            Box::new(store)
+        }
+    })
+}
+
 /// Serves until `stop` resolves, then shuts down: viewers are told to reconnect, sources stop,
-/// and open connections get `shutdown.grace-ms` to close before this returns anyway.
+/// open connections get `shutdown.grace-ms` to close, and the store commits and closes.
 pub async fn serve(
     config: Config,
+    store: Box<dyn Store>,
     listener: TcpListener,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -141,7 +165,7 @@ pub async fn serve(
     };
     // Ids from an earlier run must not be mistaken for this run's: the epoch is the start time.
     let epoch = u64::try_from(app::model::now_ms()).unwrap_or(0);
-    let hub = Arc::new(Hub::new(limits, epoch));
+    let hub = Arc::new(Hub::open(limits, epoch, store).map_err(std::io::Error::other)?);
     let shutdown = CancellationToken::new();
 
     // Validation checked that these fit within streams.max.
@@ -203,17 +227,23 @@ pub async fn serve(
         max_connections,
         metrics: state.metrics.connections.clone(),
     };
+    let hub = state.hub.clone();
     let accept = conn::serve(listener, router(state), shutdown.clone(), options);
     tokio::pin!(accept);
     tokio::select! {
-        () = &mut accept => return Ok(()),
-        () = stop => {}
+        () = &mut accept => {}
+        () = stop => {
+            tracing::info!("shutting down: telling viewers to reconnect");
+            shutdown.cancel();
+            let grace = Duration::from_millis(settings.shutdown.grace_ms);
+            if tokio::time::timeout(grace, accept).await.is_err() {
+                tracing::warn!("connections still open after {grace:?}; exiting anyway");
+            }
+        }
     }
-    tracing::info!("shutting down: telling viewers to reconnect");
-    shutdown.cancel();
-    let grace = Duration::from_millis(settings.shutdown.grace_ms);
-    if tokio::time::timeout(grace, accept).await.is_err() {
-        tracing::warn!("connections still open after {grace:?}; exiting anyway");
+    // Publishes still waiting get their commit; then the store is closed cleanly.
+    if let Err(e) = tokio::task::spawn_blocking(move || hub.close()).await {
+        tracing::error!("closing the history store: {e}");
     }
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! from standard input, or `livechart load`, the benchmarks' load generator.
 
 use clap::{Parser, Subcommand};
-use livechart_server::{bind, config, load, panics, publish, serve, shutdown_signal};
+use livechart_server::{bind, config, load, open_store, panics, publish, serve, shutdown_signal};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
@@ -14,6 +14,10 @@ struct Cli {
     /// The configuration file (default: ./Leptos.toml when it exists).
     #[arg(long, env = "LIVECHART_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Where the embedded store keeps the history (default: ./data; also LIVECHART_DATA_DIR
+    /// or `livechart.history.data-dir`).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -45,8 +49,18 @@ async fn main() -> ExitCode {
     }
 
     panics::install_hook();
-    let config = match config::load(cli.config.as_deref()) {
+    let mut config = match config::load(cli.config.as_deref()) {
         Ok(config) => config,
+        Err(e) => {
+            eprintln!("livechart: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(dir) = cli.data_dir {
+        config.settings.history.data_dir = dir;
+    }
+    let store = match open_store(&config.settings.history) {
+        Ok(store) => store,
         Err(e) => {
             eprintln!("livechart: {e}");
             return ExitCode::from(2);
@@ -65,7 +79,7 @@ async fn main() -> ExitCode {
         Ok(local) => println!("livechart listening on http://{local}"),
         Err(e) => eprintln!("livechart: listening, but the local address is unknown: {e}"),
     }
-    match serve(config, listener, shutdown_signal()).await {
+    match serve(config, store, listener, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("livechart: server error: {e}");

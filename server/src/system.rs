@@ -76,7 +76,7 @@ pub fn spawn(
                 _ = tick.tick() => {}
             }
             let points = sample(&mut sys, cores);
-            if let Err(e) = stream.publish(&points, now_ms()) {
+            if let Err(e) = stream.publish(&points, now_ms()).await {
                 tracing::warn!(stream = %stream.name(), "system figures not published: {e}");
             }
         }

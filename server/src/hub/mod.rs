@@ -9,8 +9,10 @@
 //! with a `reset` and a snapshot. So a viewer costs the same however far behind it is, and
 //! the memory of all viewers together is the ring.
 
+mod commit;
 mod cursor;
 mod mux;
+pub mod store;
 mod stream;
 #[cfg(test)]
 mod tests;
@@ -26,9 +28,11 @@ use app::model::{
     StreamStatus,
 };
 use bytes::Bytes;
-use std::collections::{BTreeMap, BTreeSet};
+use commit::{CommitQueue, Committer, Job};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard};
+use store::{Recovered, Store, StoreError};
 use tokio::sync::watch;
 
 /// The hub's limits, from the configuration.
@@ -62,6 +66,8 @@ pub struct Hub {
     catalog: Arc<watch::Sender<u64>>,
     /// The encoded `streams` event of a catalog version.
     catalog_cache: Mutex<Option<(u64, Bytes)>>,
+    /// With a durable store: the thread that commits before anything is applied.
+    committer: Option<Committer>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -89,6 +95,9 @@ pub enum PublishError {
     /// The stream was removed while this was under way (the hub retries once).
     #[error("the stream was removed meanwhile")]
     Removed,
+    /// The store could not make it durable: nothing was applied, publish again later.
+    #[error("the history could not be written ({0}); nothing was published, try again")]
+    Storage(String),
 }
 
 /// Why a stream could not be removed.
@@ -135,8 +144,8 @@ impl Drop for Admission {
 }
 
 impl Hub {
-    /// `epoch` tells this run's event ids from those of earlier runs: use something that
-    /// differs per start, such as the start time in milliseconds.
+    /// A hub that keeps history in memory only. `epoch` tells this run's event ids from those
+    /// of earlier runs: use something that differs per start, such as the start time in ms.
     pub fn new(limits: Limits, epoch: u64) -> Self {
         Hub {
             epoch,
@@ -147,6 +156,97 @@ impl Hub {
             viewers: Arc::new(AtomicUsize::new(0)),
             catalog: Arc::new(watch::Sender::new(0)),
             catalog_cache: Mutex::new(None),
+            committer: None,
+        }
+    }
+
+    /// A hub on `store`: the streams an earlier run left are back (their ids continue), and
+    /// from now on nothing is applied before the store has committed it. After an unclean
+    /// stop that may have lost events, recovered streams continue in the new `epoch`.
+    pub fn open(limits: Limits, epoch: u64, mut store: Box<dyn Store>) -> Result<Self, StoreError> {
+        let Recovered { streams, unclean } = store.recover()?;
+        let mut hub = Hub::new(limits, epoch);
+        if !store.is_durable() {
+            return Ok(hub);
+        }
+        let rebase: Vec<StreamName> = if unclean {
+            streams.iter().map(|s| s.name.clone()).collect()
+        } else {
+            Vec::new()
+        };
+        if unclean && !rebase.is_empty() {
+            tracing::warn!(
+                streams = rebase.len(),
+                "the last run stopped uncleanly with durability = \"relaxed\": its last events \
+                 may be lost, so its streams continue in a new epoch"
+            );
+        }
+        let checkpoints: HashMap<StreamName, u64> = streams
+            .iter()
+            .map(|s| match (&s.checkpoint, unclean) {
+                (_, true) => (s.name.clone(), s.last_seq()),
+                (Some((seq, _)), false) => (s.name.clone(), *seq),
+                (None, false) => (s.name.clone(), 0),
+            })
+            .collect();
+        let recovered: Vec<Stream> = streams
+            .into_iter()
+            .map(|s| {
+                Stream::recovered(
+                    s,
+                    unclean.then_some(epoch),
+                    hub.limits.clone(),
+                    hub.catalog.clone(),
+                    None,
+                )
+            })
+            .collect();
+        // The new epochs start from the recovered windows, and nothing of the old ids stays.
+        for stream in &recovered {
+            if unclean {
+                let (seq, window) = stream.window_points();
+                store.commit(&[store::Change::Rebase {
+                    stream: stream.name(),
+                    epoch,
+                    seq,
+                    window: &window,
+                }])?;
+            }
+        }
+        let committer = Committer::start(store, hub.limits.ring_events, checkpoints)
+            .map_err(|e| StoreError(format!("cannot start the commit thread: {e}")))?;
+        let queue = committer.queue();
+        let count = recovered.len();
+        let mut map = BTreeMap::new();
+        for stream in recovered {
+            let stream = stream.with_commits(queue.clone());
+            map.insert(stream.name().clone(), Arc::new(stream));
+        }
+        if count > hub.limits.max_streams {
+            tracing::warn!(
+                streams = count,
+                max = hub.limits.max_streams,
+                "more streams kept than streams.max allows: all are kept, no new ones are created"
+            );
+        }
+        *hub.streams
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner) = map;
+        hub.committer = Some(committer);
+        if count > 0 {
+            tracing::info!(streams = count, "history recovered");
+        }
+        Ok(hub)
+    }
+
+    fn commits(&self) -> Option<CommitQueue> {
+        self.committer.as_ref().map(Committer::queue)
+    }
+
+    /// Commits what is queued and closes the store (a clean stop). Blocks until done.
+    pub fn close(&self) {
+        if let Some(c) = &self.committer {
+            c.close();
         }
     }
 
@@ -173,6 +273,9 @@ impl Hub {
         // Pinned streams are created at start-up, before anyone can publish: a stream found
         // here was made by the same call before.
         if let Some(s) = self.get(name) {
+            if pinned {
+                s.set_pinned();
+            }
             return Ok(s);
         }
         let mut streams = self.streams.write().unwrap_or_else(PoisonError::into_inner);
@@ -188,6 +291,7 @@ impl Hub {
             pinned,
             self.limits.clone(),
             self.catalog.clone(),
+            self.commits(),
         ));
         streams.insert(name.clone(), stream.clone());
         drop(streams);
@@ -226,6 +330,7 @@ impl Hub {
         self.removed_any.store(true, Ordering::SeqCst);
         streams.remove(name);
         drop(streams);
+        self.forget(name);
         self.catalog.send_modify(|v| *v += 1);
         tracing::info!(stream = %name, "stream removed");
         Ok(())
@@ -245,6 +350,9 @@ impl Hub {
             streams.remove(name);
         }
         drop(streams);
+        for name in &expired {
+            self.forget(name);
+        }
         if !expired.is_empty() {
             self.removed_any.store(true, Ordering::SeqCst);
             self.catalog.send_modify(|v| *v += 1);
@@ -253,8 +361,18 @@ impl Hub {
         expired
     }
 
-    /// Sets a stream's description, creating the stream when `create` allows.
-    pub fn describe(
+    /// A removed stream's history goes from the store too (once the removal commits; it is
+    /// retried with every later commit until then).
+    fn forget(&self, name: &StreamName) {
+        if let Some(queue) = self.commits() {
+            // Fails only while stopping, when nothing more is written anyway.
+            let _ = queue.send(Job::Remove(name.clone()));
+        }
+    }
+
+    /// Sets a stream's description (durably, with a durable store), creating the stream when
+    /// `create` allows.
+    pub async fn describe(
         &self,
         name: &StreamName,
         meta: StreamMeta,
@@ -267,7 +385,26 @@ impl Hub {
                 None if create => self.declare(name)?,
                 None => return Err(PublishError::UnknownStream(name.clone())),
             };
-            stream.set_meta(meta.clone());
+            match self.commits() {
+                None => stream.set_meta(meta.clone()),
+                Some(queue) => {
+                    let (reply, committed) = tokio::sync::oneshot::channel();
+                    queue
+                        .send(Job::Describe {
+                            stream: stream.clone(),
+                            meta: meta.clone(),
+                            reply,
+                        })
+                        .map_err(|e| PublishError::Storage(e.0))?;
+                    match committed.await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => return Err(PublishError::Storage(e.0)),
+                        Err(_) => {
+                            return Err(PublishError::Storage("the server is shutting down".into()))
+                        }
+                    }
+                }
+            }
             if !stream.is_closed() {
                 return Ok(stream);
             }
@@ -317,7 +454,7 @@ impl Hub {
 
     /// Publishes a batch as one event, creating the stream first when `create` allows. All or
     /// nothing: on any error no event exists and no stream was created.
-    pub fn publish(
+    pub async fn publish(
         &self,
         name: &StreamName,
         batch: &[NewPoint],
@@ -325,13 +462,13 @@ impl Hub {
         now_ms: i64,
     ) -> Result<EventId, PublishError> {
         // Once more if the stream was removed meanwhile: the batch goes to its successor.
-        match self.publish_once(name, batch, create, now_ms) {
-            Err(PublishError::Removed) => self.publish_once(name, batch, create, now_ms),
+        match self.publish_once(name, batch, create, now_ms).await {
+            Err(PublishError::Removed) => self.publish_once(name, batch, create, now_ms).await,
             other => other,
         }
     }
 
-    fn publish_once(
+    async fn publish_once(
         &self,
         name: &StreamName,
         batch: &[NewPoint],
@@ -339,7 +476,7 @@ impl Hub {
         now_ms: i64,
     ) -> Result<EventId, PublishError> {
         if let Some(stream) = self.get(name) {
-            return stream.publish(batch, now_ms);
+            return stream.publish(batch, now_ms).await;
         }
         if !create {
             return Err(PublishError::UnknownStream(name.clone()));
@@ -351,12 +488,12 @@ impl Hub {
             .collect();
         check_series_limit(0, &distinct, self.limits.max_series)?;
         let stream = self.declare(name)?;
-        let result = stream.publish(batch, now_ms);
+        let result = stream.publish(batch, now_ms).await;
         if result.is_err() {
             let mut streams = self.streams.write().unwrap_or_else(PoisonError::into_inner);
             if streams
                 .get(name)
-                .is_some_and(|s| s.last_seq() == 0 && !s.is_pinned())
+                .is_some_and(|s| s.handed_out() == 0 && !s.is_pinned())
             {
                 streams.remove(name);
             }

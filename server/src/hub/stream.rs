@@ -1,7 +1,9 @@
 //! One named stream: its numbering, its two encodings of every event, the ring of recent
 //! events and the window of recent points, and where a new viewer starts.
 
+use super::commit::{CommitQueue, Job};
 use super::cursor::{Cursor, Viewer};
+use super::store::RecoveredStream;
 use super::{check_series_limit, read, Admission, Limits, PublishError};
 use crate::sse;
 use app::model::{
@@ -46,12 +48,32 @@ pub enum Encoding {
     Mux,
 }
 
+/// A publish that passed validation and has its sequence number, waiting to be applied
+/// (at once in memory; after its commit with a durable store).
+pub(super) struct Prepared {
+    pub(super) seq: u64,
+    pub(super) points: Vec<Point>,
+    frame: Frame,
+}
+
+/// What publishers have been handed, ahead of what is applied (committed): the next
+/// sequence number and the series that validation must count.
+struct Sequencer {
+    last_seq: u64,
+    series: BTreeSet<SeriesName>,
+    /// Bumped when handed-out numbers are taken back after a failed commit.
+    generation: u64,
+}
+
 /// One named stream.
 pub struct Stream {
     pub(super) name: StreamName,
     epoch: u64,
     /// Declared or fed by a source: never removed.
-    pinned: bool,
+    pinned: AtomicBool,
+    sequencer: Mutex<Sequencer>,
+    /// Where publishes go to be made durable; `None`: applied at once (memory store).
+    commits: Option<CommitQueue>,
     /// Removed from the hub: publishing fails, viewers are let go.
     closed: AtomicBool,
     /// When it was last published to or watched (ms since the epoch), for expiry.
@@ -112,11 +134,18 @@ impl Stream {
         pinned: bool,
         limits: Limits,
         catalog: Arc<watch::Sender<u64>>,
+        commits: Option<CommitQueue>,
     ) -> Self {
         Stream {
             name,
             epoch,
-            pinned,
+            pinned: AtomicBool::new(pinned),
+            sequencer: Mutex::new(Sequencer {
+                last_seq: 0,
+                series: BTreeSet::new(),
+                generation: 0,
+            }),
+            commits,
             closed: AtomicBool::new(false),
             last_active_ms: AtomicI64::new(app::model::now_ms()),
             meta: RwLock::new(StreamMeta::default()),
@@ -138,8 +167,68 @@ impl Stream {
         &self.name
     }
 
+    /// A stream as an earlier run left it: its ring rebuilt from the events kept, its window
+    /// from the checkpoint and the events after it. `epoch` replaces the stream's own when its
+    /// ids cannot be trusted (then the ring starts empty: no id of the old epoch resumes).
+    pub(super) fn recovered(
+        rec: RecoveredStream,
+        epoch: Option<u64>,
+        limits: Limits,
+        catalog: Arc<watch::Sender<u64>>,
+        commits: Option<CommitQueue>,
+    ) -> Self {
+        let stream = Stream::new(
+            rec.name.clone(),
+            epoch.unwrap_or(rec.epoch),
+            false,
+            limits,
+            catalog,
+            commits,
+        );
+        *stream.meta.write().unwrap_or_else(PoisonError::into_inner) = rec.meta.clone();
+        let last_seq = rec.last_seq();
+        let mut st = stream.state.write().unwrap_or_else(PoisonError::into_inner);
+        let after = match rec.checkpoint {
+            Some((seq, window)) => {
+                stream.apply_points(&mut st, &window);
+                seq
+            }
+            None => 0,
+        };
+        let ring_from = last_seq.saturating_sub(stream.limits.ring_events as u64);
+        for (seq, points) in rec.events {
+            if seq > after {
+                stream.apply_points(&mut st, &points);
+            }
+            if seq > ring_from && epoch.is_none() {
+                let data = serde_json::to_string(&points).unwrap_or_else(|_| unreachable_json());
+                let frame = stream.encode(Some(stream.id(seq)), seq, event_name::POINTS, &data);
+                stream.push_frame(&mut st, frame);
+            }
+        }
+        st.last_seq = last_seq;
+        let mut sq = stream
+            .sequencer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        sq.last_seq = last_seq;
+        sq.series = st.window.keys().cloned().collect();
+        drop((sq, st));
+        stream.seq_tx.send_replace(last_seq);
+        stream
+    }
+
     pub fn is_pinned(&self) -> bool {
-        self.pinned
+        self.pinned.load(Ordering::SeqCst)
+    }
+
+    /// Keeps the stream for good (a recovered stream that the configuration declares).
+    pub(super) fn set_pinned(&self) {
+        self.pinned.store(true, Ordering::SeqCst);
+    }
+
+    pub(super) fn epoch(&self) -> u64 {
+        self.epoch
     }
 
     pub fn is_closed(&self) -> bool {
@@ -167,14 +256,18 @@ impl Stream {
         })
     }
 
-    /// Closes the stream if `condition` holds, judged under the stream's lock.
+    /// Closes the stream if `condition` holds, judged under the stream's lock: no publish is
+    /// handed a sequence number after it.
     fn close_if(&self, condition: impl FnOnce() -> bool) -> bool {
-        let st = self.state.write().unwrap_or_else(PoisonError::into_inner);
+        let sq = self
+            .sequencer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let closing = condition();
         if closing {
             self.closed.store(true, Ordering::SeqCst);
         }
-        drop(st);
+        drop(sq);
         if closing {
             self.seq_tx.send_modify(|_| {});
         }
@@ -227,16 +320,64 @@ impl Stream {
         read(&self.state).last_seq
     }
 
-    /// Publishes a batch of points as one `points` event and returns its id. Series are
-    /// resolved and limits checked before anything changes.
-    pub fn publish(&self, batch: &[NewPoint], now_ms: i64) -> Result<EventId, PublishError> {
-        let mut st = self.state.write().unwrap_or_else(PoisonError::into_inner);
-        if self.is_closed() {
-            return Err(PublishError::Removed);
+    /// Publishes a batch of points as one `points` event and returns its id once it is
+    /// applied: durable (with a durable store) and handed to viewers. Series are resolved and
+    /// limits checked before anything changes.
+    pub async fn publish(
+        self: &Arc<Self>,
+        batch: &[NewPoint],
+        now_ms: i64,
+    ) -> Result<EventId, PublishError> {
+        let (id, committed) = {
+            let mut sq = self
+                .sequencer
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if self.is_closed() {
+                return Err(PublishError::Removed);
+            }
+            let (prepared, new_series) = self.prepare(&sq, batch, now_ms)?;
+            let id = self.id(prepared.seq);
+            self.touch();
+            let Some(queue) = &self.commits else {
+                sq.last_seq = prepared.seq;
+                sq.series.extend(new_series);
+                // Applied under the sequencer's lock: in the order the numbers were given.
+                self.apply(prepared);
+                return Ok(id);
+            };
+            let (reply, committed) = tokio::sync::oneshot::channel();
+            let seq = prepared.seq;
+            queue
+                .send(Job::Event {
+                    stream: self.clone(),
+                    generation: sq.generation,
+                    prepared,
+                    reply,
+                })
+                .map_err(|e| PublishError::Storage(e.0))?;
+            sq.last_seq = seq;
+            sq.series.extend(new_series);
+            (id, committed)
+        };
+        match committed.await {
+            Ok(Ok(())) => Ok(id),
+            Ok(Err(e)) => Err(PublishError::Storage(e.0)),
+            Err(_) => Err(PublishError::Storage("the server is shutting down".into())),
         }
-        let only: Option<SeriesName> = match st.window.len() {
+    }
+
+    /// Validates a batch against what publishers have been handed so far and encodes it as
+    /// the next event; returns it with the series it adds.
+    fn prepare(
+        &self,
+        sq: &Sequencer,
+        batch: &[NewPoint],
+        now_ms: i64,
+    ) -> Result<(Prepared, BTreeSet<SeriesName>), PublishError> {
+        let only: Option<SeriesName> = match sq.series.len() {
             0 => Some(SeriesName::default_series()),
-            1 => st.window.keys().next().cloned(),
+            1 => sq.series.iter().next().cloned(),
             _ => None,
         };
         let mut points = Vec::with_capacity(batch.len());
@@ -254,11 +395,11 @@ impl Stream {
                 (None, None) => {
                     return Err(PublishError::AmbiguousSeries {
                         index,
-                        series: st.window.keys().cloned().collect(),
+                        series: sq.series.iter().cloned().collect(),
                     })
                 }
             };
-            if !st.window.contains_key(&series) {
+            if !sq.series.contains(&series) {
                 new_series.insert(series.clone());
             }
             points.push(Point {
@@ -267,14 +408,36 @@ impl Stream {
                 value: p.value,
             });
         }
-        check_series_limit(st.window.len(), &new_series, self.limits.max_series)?;
-
-        // Valid: from here on nothing fails.
-        let seq = st.last_seq + 1;
-        let id = self.id(seq);
+        check_series_limit(sq.series.len(), &new_series, self.limits.max_series)?;
+        let seq = sq.last_seq + 1;
         let data = serde_json::to_string(&points).unwrap_or_else(|_| unreachable_json());
-        let frame = self.encode(Some(id), seq, event_name::POINTS, &data);
-        st.last_seq = seq;
+        let frame = self.encode(Some(self.id(seq)), seq, event_name::POINTS, &data);
+        Ok((Prepared { seq, points, frame }, new_series))
+    }
+
+    /// Makes a prepared event part of the stream: ring, window, and viewers woken.
+    pub(super) fn apply(&self, prepared: Prepared) {
+        let Prepared { seq, points, frame } = prepared;
+        let new_series = {
+            // One lock for all three: a snapshot taken at `last_seq` has its window.
+            let mut st = self.state.write().unwrap_or_else(PoisonError::into_inner);
+            st.last_seq = seq;
+            self.push_frame(&mut st, frame);
+            self.apply_points(&mut st, &points)
+        };
+        if new_series {
+            self.catalog.send_modify(|v| *v += 1);
+        }
+        self.counters.events.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .points
+            .fetch_add(points.len() as u64, Ordering::Relaxed);
+        self.seq_tx.send_replace(seq);
+        self.touch();
+    }
+
+    /// Appends a frame to the ring, dropping the oldest beyond its limits.
+    fn push_frame(&self, st: &mut State, frame: Frame) {
         st.ring_bytes += frame.len();
         st.ring.push_back(frame);
         while st.ring.len() > self.limits.ring_events
@@ -284,25 +447,65 @@ impl Stream {
                 st.ring_bytes -= old.len();
             }
         }
+    }
+
+    /// Adds points to their series' windows; says whether a series is new.
+    fn apply_points(&self, st: &mut State, points: &[Point]) -> bool {
         let window = self.limits.window;
-        for p in &points {
-            let samples = st.window.entry(p.series.clone()).or_default();
-            if samples.len() == window {
+        let mut new_series = false;
+        for p in points {
+            let samples = match st.window.get_mut(&p.series) {
+                Some(samples) => samples,
+                None => {
+                    new_series = true;
+                    st.window.entry(p.series.clone()).or_default()
+                }
+            };
+            while samples.len() >= window {
                 samples.pop_front();
             }
             samples.push_back((p.ts, p.value));
         }
-        drop(st);
-        if !new_series.is_empty() {
-            self.catalog.send_modify(|v| *v += 1);
-        }
-        self.counters.events.fetch_add(1, Ordering::Relaxed);
-        self.counters
-            .points
-            .fetch_add(points.len() as u64, Ordering::Relaxed);
-        self.seq_tx.send_replace(seq);
-        self.touch();
-        Ok(id)
+        new_series
+    }
+
+    /// Takes back the sequence numbers handed out but not applied (their commit failed).
+    pub(super) fn rollback(&self) {
+        let mut sq = self
+            .sequencer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let st = read(&self.state);
+        sq.last_seq = st.last_seq;
+        sq.series = st.window.keys().cloned().collect();
+        sq.generation += 1;
+    }
+
+    /// The last sequence number handed to a publisher (applied or not).
+    pub(super) fn handed_out(&self) -> u64 {
+        self.sequencer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .last_seq
+    }
+
+    /// The same stream, committing through `queue` from now on.
+    pub(super) fn with_commits(mut self, queue: CommitQueue) -> Self {
+        self.commits = Some(queue);
+        self
+    }
+
+    pub(super) fn generation(&self) -> u64 {
+        self.sequencer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .generation
+    }
+
+    /// The window as points, and the sequence number it is as of.
+    pub(super) fn window_points(&self) -> (u64, Vec<Point>) {
+        let st = read(&self.state);
+        (st.last_seq, snapshot_of(&st, self.epoch).points)
     }
 
     /// The current window and the id of the last event in it.

@@ -4,6 +4,36 @@
 use super::*;
 use app::model::{Point, ResetReason, Snapshot};
 
+/// Which store a test's hub runs on: every test here runs on both.
+#[derive(Clone, Copy)]
+enum Kind {
+    Memory,
+    Embedded,
+}
+
+/// A hub on that store (the embedded one in a fresh directory, left behind in the system's
+/// temporary directory only if the test fails before the hub is dropped).
+fn new_hub(store: Kind, limits: Limits, epoch: u64) -> Hub {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static COUNT: AtomicU32 = AtomicU32::new(0);
+    match store {
+        Kind::Memory => Hub::new(limits, epoch),
+        Kind::Embedded => {
+            let dir = std::env::temp_dir().join(format!(
+                "livechart-hub-test-{}-{}",
+                std::process::id(),
+                COUNT.fetch_add(1, Ordering::Relaxed)
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+            let store = store::Embedded::open(&dir, store::Durability::Relaxed).unwrap();
+            let hub = Hub::open(limits, epoch, Box::new(store)).unwrap();
+            // The file stays open (and usable) until the hub is dropped.
+            std::fs::remove_dir_all(&dir).unwrap();
+            hub
+        }
+    }
+}
+
 fn name(s: &str) -> StreamName {
     StreamName::parse(s).unwrap()
 }
@@ -42,19 +72,18 @@ fn ids(text: &str) -> Vec<u64> {
         .collect()
 }
 
-#[tokio::test]
-async fn fresh_viewer_gets_snapshot_then_live_frames_shared() {
-    let hub = Hub::new(limits(16), 0xab);
+async fn fresh_viewer_gets_snapshot_then_live_frames_shared(store: Kind) {
+    let hub = new_hub(store, limits(16), 0xab);
     let s = hub.declare(&name("t")).unwrap();
-    s.publish(&[pt(1.0)], 0).unwrap();
+    s.publish(&[pt(1.0)], 0).await.unwrap();
     let mut a = s.subscribe(None, hub.admit().unwrap());
     let mut b = s.subscribe(None, hub.admit().unwrap());
     let first = text(&mut a).await;
     assert!(first.starts_with("id: ab-1\nevent: snapshot\n"), "{first}");
     assert!(first.contains(r#""points":[{"series":"value","ts":1,"value":1.0}]"#));
     assert_eq!(text(&mut b).await, first);
-    assert_eq!(s.publish(&[pt(2.0)], 0).unwrap().to_string(), "ab-2");
-    assert_eq!(s.publish(&[pt(3.0)], 0).unwrap().seq, 3);
+    assert_eq!(s.publish(&[pt(2.0)], 0).await.unwrap().to_string(), "ab-2");
+    assert_eq!(s.publish(&[pt(3.0)], 0).await.unwrap().seq, 3);
     let (ta, tb) = (text(&mut a).await, text(&mut b).await);
     // Both frames in one chunk, and the very same bytes for both viewers.
     assert_eq!(ids(&ta), vec![2, 3]);
@@ -65,29 +94,27 @@ async fn fresh_viewer_gets_snapshot_then_live_frames_shared() {
     assert_eq!(s.status().viewers, 1);
 }
 
-#[tokio::test]
-async fn resume_replays_exactly_what_was_missed() {
-    let hub = Hub::new(limits(16), 7);
+async fn resume_replays_exactly_what_was_missed(store: Kind) {
+    let hub = new_hub(store, limits(16), 7);
     let s = hub.declare(&name("t")).unwrap();
     for v in 0..5 {
-        s.publish(&[pt(v as f64)], 0).unwrap();
+        s.publish(&[pt(v as f64)], 0).await.unwrap();
     }
     let mut v = s.subscribe(Some(EventId { epoch: 7, seq: 2 }), hub.admit().unwrap());
     assert_eq!(ids(&text(&mut v).await), vec![3, 4, 5]);
-    s.publish(&[pt(9.0)], 0).unwrap();
+    s.publish(&[pt(9.0)], 0).await.unwrap();
     assert_eq!(ids(&text(&mut v).await), vec![6]);
     // Up to date: nothing is replayed, the next event is live.
     let mut w = s.subscribe(Some(EventId { epoch: 7, seq: 6 }), hub.admit().unwrap());
-    s.publish(&[pt(9.0)], 0).unwrap();
+    s.publish(&[pt(9.0)], 0).await.unwrap();
     assert_eq!(ids(&text(&mut w).await), vec![7]);
 }
 
-#[tokio::test]
-async fn stale_foreign_and_future_ids_reset() {
-    let hub = Hub::new(limits(16), 7);
+async fn stale_foreign_and_future_ids_reset(store: Kind) {
+    let hub = new_hub(store, limits(16), 7);
     let s = hub.declare(&name("t")).unwrap();
     for v in 0..40 {
-        s.publish(&[pt(v as f64)], 0).unwrap();
+        s.publish(&[pt(v as f64)], 0).await.unwrap();
     }
     for (resume, reason) in [
         (EventId { epoch: 7, seq: 3 }, "too_old"),
@@ -105,14 +132,13 @@ async fn stale_foreign_and_future_ids_reset() {
     assert_eq!(ids(&text(&mut v).await), (25..=40).collect::<Vec<_>>());
 }
 
-#[tokio::test]
-async fn a_viewer_behind_the_ring_is_resynced() {
-    let hub = Hub::new(limits(16), 1);
+async fn a_viewer_behind_the_ring_is_resynced(store: Kind) {
+    let hub = new_hub(store, limits(16), 1);
     let s = hub.declare(&name("t")).unwrap();
     let mut slow = s.subscribe(None, hub.admit().unwrap());
     text(&mut slow).await;
     for v in 0..20 {
-        s.publish(&[pt(v as f64)], 0).unwrap();
+        s.publish(&[pt(v as f64)], 0).await.unwrap();
     }
     let t = text(&mut slow).await;
     assert!(t.contains(r#""reason":"lagged""#), "{t}");
@@ -122,7 +148,7 @@ async fn a_viewer_behind_the_ring_is_resynced() {
         t.contains(r#"{"series":"value","ts":1,"value":17.0}"#),
         "{t}"
     );
-    s.publish(&[pt(0.0)], 0).unwrap();
+    s.publish(&[pt(0.0)], 0).await.unwrap();
     assert_eq!(ids(&text(&mut slow).await), vec![21]);
     assert_eq!(
         s.counters().resets[ResetReason::Lagged as usize].load(Ordering::Relaxed),
@@ -130,9 +156,8 @@ async fn a_viewer_behind_the_ring_is_resynced() {
     );
 }
 
-#[test]
-fn publish_is_all_or_nothing() {
-    let hub = Hub::new(limits(16), 1);
+async fn publish_is_all_or_nothing(store: Kind) {
+    let hub = new_hub(store, limits(16), 1);
     let t = name("t");
     let named = |s: &str, v: f64| NewPoint {
         series: Some(SeriesName::parse(s).unwrap()),
@@ -140,22 +165,28 @@ fn publish_is_all_or_nothing() {
         value: v,
     };
     hub.publish(&t, &[named("a", 1.0), named("b", 2.0)], true, 5)
+        .await
         .unwrap();
     let s = hub.get(&t).unwrap();
     // Which series? The stream has two.
     let err = hub
         .publish(&t, &[named("a", 1.0), pt(2.0)], true, 5)
+        .await
         .unwrap_err();
     assert_eq!(err.index(), Some(1));
     assert!(err.to_string().contains("2 series (a, b)"), "{err}");
     // A third series is one too many; a bad value anywhere refuses the batch.
-    let err = hub.publish(&t, &[named("c", 1.0)], true, 5).unwrap_err();
+    let err = hub
+        .publish(&t, &[named("c", 1.0)], true, 5)
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, PublishError::TooManySeries { total: 3, .. }),
         "{err}"
     );
     let err = hub
         .publish(&t, &[named("a", 1.0), named("a", f64::NAN)], true, 5)
+        .await
         .unwrap_err();
     assert_eq!(err.index(), Some(1));
     assert_eq!(s.last_seq(), 1);
@@ -168,17 +199,16 @@ fn publish_is_all_or_nothing() {
     // Unknown streams: refused without auto-create, and never half-created.
     let u = name("u");
     assert_eq!(
-        hub.publish(&u, &[pt(1.0)], false, 0),
+        hub.publish(&u, &[pt(1.0)], false, 0).await,
         Err(PublishError::UnknownStream(u.clone()))
     );
     let too_many = [named("x", 1.0), named("y", 1.0), named("z", 1.0)];
-    assert!(hub.publish(&u, &too_many, true, 0).is_err());
+    assert!(hub.publish(&u, &too_many, true, 0).await.is_err());
     assert!(hub.get(&u).is_none());
 }
 
-#[test]
-fn stream_and_viewer_limits() {
-    let hub = Hub::new(limits(16), 1);
+async fn stream_and_viewer_limits(store: Kind) {
+    let hub = new_hub(store, limits(16), 1);
     for i in 0..4 {
         hub.declare(&name(&format!("s{i}"))).unwrap();
     }
@@ -196,14 +226,13 @@ fn stream_and_viewer_limits() {
     assert!(hub.admit().is_ok());
 }
 
-#[test]
-fn ring_is_bounded_by_events_and_bytes() {
+async fn ring_is_bounded_by_events_and_bytes(store: Kind) {
     let mut l = limits(16);
     l.ring_bytes = 2000;
-    let hub = Hub::new(l, 1);
+    let hub = new_hub(store, l, 1);
     let s = hub.declare(&name("t")).unwrap();
     for v in 0..100 {
-        s.publish(&[pt(v as f64)], 0).unwrap();
+        s.publish(&[pt(v as f64)], 0).await.unwrap();
     }
     let (events, bytes) = s.ring_usage();
     assert!(
@@ -233,15 +262,14 @@ fn data_of<'a>(text: &'a str, event: &str) -> Vec<&'a str> {
         .collect()
 }
 
-#[tokio::test]
-async fn one_connection_follows_several_streams_and_resumes_all() {
+async fn one_connection_follows_several_streams_and_resumes_all(store: Kind) {
     use app::model::{StreamInfo, Tagged};
-    let hub = Arc::new(Hub::new(limits(16), 0xe));
+    let hub = Arc::new(new_hub(store, limits(16), 0xe));
     let (a, b) = (
         hub.declare(&name("a")).unwrap(),
         hub.declare(&name("b")).unwrap(),
     );
-    a.publish(&[pt(1.0)], 0).unwrap();
+    a.publish(&[pt(1.0)], 0).await.unwrap();
     let ab = [name("a"), name("b")];
     let mut v = hub.subscribe_many(&ab, Positions::default(), hub.admit().unwrap());
     let first = mux_text(&mut v).await;
@@ -262,7 +290,7 @@ async fn one_connection_follows_several_streams_and_resumes_all() {
         (1, 1, 1)
     );
 
-    b.publish(&[pt(5.0)], 0).unwrap();
+    b.publish(&[pt(5.0)], 0).await.unwrap();
     let next = mux_text(&mut v).await;
     // A new series changed the catalog; then b's event, tagged.
     assert_eq!(data_of(&next, "streams").len(), 1);
@@ -272,8 +300,8 @@ async fn one_connection_follows_several_streams_and_resumes_all() {
 
     // Resuming from those positions replays exactly what was missed, in both streams.
     drop(v);
-    a.publish(&[pt(2.0)], 0).unwrap();
-    b.publish(&[pt(6.0)], 0).unwrap();
+    a.publish(&[pt(2.0)], 0).await.unwrap();
+    b.publish(&[pt(6.0)], 0).await.unwrap();
     let from: Positions = "a:e-1,b:e-1".parse().unwrap();
     let mut w = hub.subscribe_many(&ab, from, hub.admit().unwrap());
     let replay = mux_text(&mut w).await;
@@ -284,15 +312,14 @@ async fn one_connection_follows_several_streams_and_resumes_all() {
     assert_eq!((a.status().viewers, hub.viewers()), (0, 0));
 }
 
-#[tokio::test]
-async fn descriptions_reach_the_catalog() {
-    let hub = Arc::new(Hub::new(limits(16), 1));
+async fn descriptions_reach_the_catalog(store: Kind) {
+    let hub = Arc::new(new_hub(store, limits(16), 1));
     let meta = StreamMeta {
         unit: Some("°C".into()),
         ..StreamMeta::default()
     };
-    assert!(hub.describe(&name("t"), meta.clone(), false).is_err());
-    hub.describe(&name("t"), meta.clone(), true).unwrap();
+    assert!(hub.describe(&name("t"), meta.clone(), false).await.is_err());
+    hub.describe(&name("t"), meta.clone(), true).await.unwrap();
     let tu = [name("t"), name("u")];
     let mut v = hub.subscribe_many(&tu, Positions::default(), hub.admit().unwrap());
     let text = mux_text(&mut v).await;
@@ -313,11 +340,10 @@ async fn descriptions_reach_the_catalog() {
     assert!(text.contains(u_snapshot), "{text}");
 }
 
-#[tokio::test]
-async fn large_frames_are_shared_and_small_ones_coalesced_within_the_bound() {
+async fn large_frames_are_shared_and_small_ones_coalesced_within_the_bound(store: Kind) {
     let mut l = limits(64);
     l.ring_bytes = 16 << 20;
-    let hub = Hub::new(l, 1);
+    let hub = new_hub(store, l, 1);
     let s = hub.declare(&name("t")).unwrap();
     let mut a = s.subscribe(None, hub.admit().unwrap());
     let mut b = s.subscribe(None, hub.admit().unwrap());
@@ -325,8 +351,8 @@ async fn large_frames_are_shared_and_small_ones_coalesced_within_the_bound() {
     text(&mut b).await;
     // Two batches larger than a chunk: each goes out as it is in the ring, shared.
     let big: Vec<NewPoint> = (0..3000).map(|i| pt(f64::from(i))).collect();
-    s.publish(&big, 0).unwrap();
-    s.publish(&big, 0).unwrap();
+    s.publish(&big, 0).await.unwrap();
+    s.publish(&big, 0).await.unwrap();
     for _ in 0..2 {
         let (Next::Frames(x), Next::Frames(y)) = (a.next().await, b.next().await) else {
             panic!("not one frame each")
@@ -336,18 +362,17 @@ async fn large_frames_are_shared_and_small_ones_coalesced_within_the_bound() {
     }
     // Many small events: one chunk, within the bound.
     for v in 0..40 {
-        s.publish(&[pt(f64::from(v))], 0).unwrap();
+        s.publish(&[pt(f64::from(v))], 0).await.unwrap();
     }
     let chunk = text(&mut a).await;
     assert_eq!(ids(&chunk).len(), 40);
     assert!(chunk.len() <= MAX_COALESCED_BYTES);
 }
 
-#[tokio::test]
-async fn removed_streams_end_their_viewers_and_return_with_a_new_epoch() {
-    let hub = Arc::new(Hub::new(limits(16), 1));
+async fn removed_streams_end_their_viewers_and_return_with_a_new_epoch(store: Kind) {
+    let hub = Arc::new(new_hub(store, limits(16), 1));
     let s = hub.declare(&name("t")).unwrap();
-    s.publish(&[pt(1.0)], 0).unwrap();
+    s.publish(&[pt(1.0)], 0).await.unwrap();
     let mut v = s.subscribe(None, hub.admit().unwrap());
     text(&mut v).await;
     let mut m = hub.subscribe_many(&[name("t")], Positions::default(), hub.admit().unwrap());
@@ -355,14 +380,14 @@ async fn removed_streams_end_their_viewers_and_return_with_a_new_epoch() {
 
     hub.remove(&name("t")).unwrap();
     assert!(matches!(v.next().await, Next::Closed));
-    assert_eq!(s.publish(&[pt(2.0)], 0), Err(PublishError::Removed));
+    assert_eq!(s.publish(&[pt(2.0)], 0).await, Err(PublishError::Removed));
     assert!(hub.get(&name("t")).is_none());
     let catalog = mux_text(&mut m).await;
     assert!(!catalog.contains(r#""name":"t""#), "{catalog}");
 
     // The name is free again; its ids start over in a new epoch, and the multiplexed
     // connection follows the new stream from a snapshot.
-    let id = hub.publish(&name("t"), &[pt(3.0)], true, 0).unwrap();
+    let id = hub.publish(&name("t"), &[pt(3.0)], true, 0).await.unwrap();
     assert!(id.epoch > 1 && id.seq == 1, "{id}");
     let mut text = mux_text(&mut m).await;
     if !text.contains("event: snapshot") {
@@ -375,9 +400,8 @@ async fn removed_streams_end_their_viewers_and_return_with_a_new_epoch() {
     assert_eq!(hub.remove(&name("x")), Err(RemoveError::Unknown(name("x"))));
 }
 
-#[test]
-fn idle_streams_expire_unless_watched_or_pinned() {
-    let hub = Hub::new(limits(16), 1);
+async fn idle_streams_expire_unless_watched_or_pinned(store: Kind) {
+    let hub = new_hub(store, limits(16), 1);
     hub.declare(&name("a")).unwrap();
     let b = hub.declare(&name("b")).unwrap();
     hub.pin(&name("c")).unwrap();
@@ -395,3 +419,36 @@ fn idle_streams_expire_unless_watched_or_pinned() {
     );
     assert_eq!(hub.catalog().len(), 1, "the pinned stream stays");
 }
+
+/// Every test above, once per store.
+macro_rules! on_both_stores {
+    ($($test:ident),* $(,)?) => {
+        mod memory {
+            $(#[tokio::test]
+            async fn $test() {
+                super::$test(super::Kind::Memory).await
+            })*
+        }
+        mod embedded {
+            $(#[tokio::test]
+            async fn $test() {
+                super::$test(super::Kind::Embedded).await
+            })*
+        }
+    };
+}
+
+on_both_stores!(
+    fresh_viewer_gets_snapshot_then_live_frames_shared,
+    resume_replays_exactly_what_was_missed,
+    stale_foreign_and_future_ids_reset,
+    a_viewer_behind_the_ring_is_resynced,
+    publish_is_all_or_nothing,
+    stream_and_viewer_limits,
+    ring_is_bounded_by_events_and_bytes,
+    one_connection_follows_several_streams_and_resumes_all,
+    descriptions_reach_the_catalog,
+    large_frames_are_shared_and_small_ones_coalesced_within_the_bound,
+    removed_streams_end_their_viewers_and_return_with_a_new_epoch,
+    idle_streams_expire_unless_watched_or_pinned,
+);

@@ -24,10 +24,44 @@ fn binary() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_livechart")))
 }
 
+/// A fresh, empty directory under the system's temporary directory, removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(label: &str) -> Self {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static COUNT: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "livechart-{label}-{}-{}",
+            std::process::id(),
+            COUNT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create a temporary directory");
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+
+    pub fn str(&self) -> &str {
+        self.0.to_str().expect("a UTF-8 temporary path")
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A running server process, killed when dropped.
 pub struct TestServer {
     child: Child,
     pub base: String,
+    /// The data directory the server made for itself (none when the test gave one).
+    _data: Option<TempDir>,
 }
 
 impl TestServer {
@@ -42,8 +76,26 @@ impl TestServer {
         Self::spawn(env, Stdio::from(file))
     }
 
+    /// Starts the server on the data directory `dir` (kept across restarts).
+    pub fn start_in(dir: &TempDir, env: &[(&str, &str)], log: &std::path::Path) -> Self {
+        let mut env = env.to_vec();
+        env.push(("LIVECHART_DATA_DIR", dir.str()));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("open the log file");
+        Self::spawn(&env, Stdio::from(file))
+    }
+
     fn spawn(env: &[(&str, &str)], stderr: Stdio) -> Self {
         let mut cmd = Command::new(binary());
+        // Each server its own empty history, unless the test gives it one.
+        let data =
+            (!env.iter().any(|(k, _)| *k == "LIVECHART_DATA_DIR")).then(|| TempDir::new("data"));
+        if let Some(dir) = &data {
+            cmd.env("LIVECHART_DATA_DIR", dir.path());
+        }
         cmd.current_dir(workspace_root())
             .env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
             .env("RUST_LOG", "warn")
@@ -64,7 +116,11 @@ impl TestServer {
             .strip_prefix("livechart listening on ")
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .to_owned();
-        TestServer { child, base }
+        TestServer {
+            child,
+            base,
+            _data: data,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -73,6 +129,12 @@ impl TestServer {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// SIGKILL: no chance to finish anything.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Sends SIGTERM and waits (at most `limit`) for the process to exit.
@@ -102,8 +164,10 @@ impl Drop for TestServer {
 
 /// Runs the binary to completion (for configuration errors) and returns (exit code, stderr).
 pub fn run_to_exit(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let data = TempDir::new("data");
     let out = Command::new(binary())
         .current_dir(workspace_root())
+        .env("LIVECHART_DATA_DIR", data.path())
         .args(args)
         .env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
         .envs(env.iter().copied())

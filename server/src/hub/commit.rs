@@ -1,0 +1,272 @@
+//! Group commit: one thread takes every change queued since its last commit, makes them
+//! durable in one transaction, and only then applies them to the streams (ring, window,
+//! viewers woken) and answers the publishers. So an event a viewer sees, or a publisher is
+//! told about, survives a crash; and many publishes share one fsync.
+//!
+//! A failed commit applies nothing: its publishers get `storage_unavailable`, and each stream
+//! involved forgets the sequence numbers it handed out but never committed (jobs still queued
+//! for it are refused too, since their numbers follow the lost ones).
+
+use super::store::{Change, Store, StoreError};
+use super::stream::{Prepared, Stream};
+use app::model::{Point, StreamMeta, StreamName};
+use std::collections::HashMap;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError};
+use tokio::sync::oneshot;
+
+/// The most jobs one commit takes; the rest wait for the next.
+const MAX_GROUP: usize = 4096;
+
+/// What a publisher or the registry hands to the committer.
+pub(super) enum Job {
+    Event {
+        stream: Arc<Stream>,
+        /// The stream's generation when the sequence number was handed out.
+        generation: u64,
+        prepared: Prepared,
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
+    Describe {
+        stream: Arc<Stream>,
+        meta: StreamMeta,
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
+    /// Already removed from the registry; its history goes once this commits (retried with
+    /// every later commit until one succeeds).
+    Remove(StreamName),
+    /// Commit what is queued, close the store and end.
+    Close(oneshot::Sender<()>),
+}
+
+/// The way into the committer, cloned into every stream.
+#[derive(Clone)]
+pub(super) struct CommitQueue(mpsc::Sender<Job>);
+
+impl CommitQueue {
+    /// Queues a job; an error when the committer has ended (the server is stopping).
+    pub(super) fn send(&self, job: Job) -> Result<(), StoreError> {
+        self.0
+            .send(job)
+            .map_err(|_| StoreError("the server is shutting down".into()))
+    }
+}
+
+/// The committer thread and the queue to it.
+pub(super) struct Committer {
+    queue: CommitQueue,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Committer {
+    /// Starts the thread. `checkpoints`: each recovered stream's checkpoint sequence number.
+    pub(super) fn start(
+        store: Box<dyn Store>,
+        ring_events: usize,
+        checkpoints: HashMap<StreamName, u64>,
+    ) -> std::io::Result<Committer> {
+        let (tx, rx) = mpsc::channel();
+        let mut state = Thread {
+            store,
+            ring_events: ring_events as u64,
+            checkpoints,
+            removals: Vec::new(),
+            failing: false,
+        };
+        let thread = std::thread::Builder::new()
+            .name("history-commit".into())
+            .spawn(move || state.run(rx))?;
+        Ok(Committer {
+            queue: CommitQueue(tx),
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    pub(super) fn queue(&self) -> CommitQueue {
+        self.queue.clone()
+    }
+
+    /// Commits everything queued, closes the store and waits for the thread (blocking).
+    pub(super) fn close(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.queue.send(Job::Close(tx)).is_ok() {
+            let _ = rx.blocking_recv();
+        }
+        let thread = self
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+    }
+}
+
+struct Thread {
+    store: Box<dyn Store>,
+    ring_events: u64,
+    /// Per stream, the sequence number of its last checkpoint (0: none).
+    checkpoints: HashMap<StreamName, u64>,
+    /// Streams removed whose removal is not durable yet.
+    removals: Vec<StreamName>,
+    /// The last commit failed (logged once until one succeeds).
+    failing: bool,
+}
+
+impl Thread {
+    fn run(&mut self, rx: mpsc::Receiver<Job>) {
+        while let Ok(first) = rx.recv() {
+            let mut jobs = vec![first];
+            while jobs.len() < MAX_GROUP {
+                match rx.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
+            }
+            if let Some(done) = self.group(jobs) {
+                self.store.close();
+                let _ = done.send(());
+                return;
+            }
+        }
+        // Every queue is gone: the hub was dropped without closing.
+        self.store.close();
+    }
+
+    /// Commits and applies one group; returns the closer's reply when asked to close.
+    fn group(&mut self, jobs: Vec<Job>) -> Option<oneshot::Sender<()>> {
+        let mut close = None;
+        let mut live = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            match job {
+                Job::Close(done) => close = Some(done),
+                Job::Event {
+                    stream,
+                    generation,
+                    reply,
+                    ..
+                } if generation != stream.generation() => {
+                    let _ = reply.send(Err(StoreError(
+                        "an earlier write of this stream failed; publish again".into(),
+                    )));
+                }
+                Job::Remove(name) => {
+                    self.checkpoints.remove(&name);
+                    self.removals.push(name);
+                }
+                job => live.push(job),
+            }
+        }
+        let mut changes: Vec<Change<'_>> = self
+            .removals
+            .iter()
+            .map(|stream| Change::Remove { stream })
+            .collect();
+        for job in &live {
+            changes.push(match job {
+                Job::Event {
+                    stream, prepared, ..
+                } => {
+                    let checkpoint = self.checkpoints.get(stream.name()).copied().unwrap_or(0);
+                    Change::Event {
+                        stream: stream.name(),
+                        epoch: stream.epoch(),
+                        seq: prepared.seq,
+                        points: &prepared.points,
+                        keep_after: checkpoint.min(prepared.seq.saturating_sub(self.ring_events)),
+                    }
+                }
+                Job::Describe { stream, meta, .. } => Change::Describe {
+                    stream: stream.name(),
+                    epoch: stream.epoch(),
+                    meta,
+                },
+                Job::Remove(_) | Job::Close(_) => continue,
+            });
+        }
+        let result = self.store.commit(&changes);
+        drop(changes);
+        match result {
+            Ok(()) => {
+                if self.failing {
+                    tracing::info!("history writes work again");
+                    self.failing = false;
+                }
+                self.removals.clear();
+                let mut touched = Vec::new();
+                for job in live {
+                    match job {
+                        Job::Event {
+                            stream,
+                            prepared,
+                            reply,
+                            ..
+                        } => {
+                            stream.apply(prepared);
+                            let _ = reply.send(Ok(()));
+                            touched.push(stream);
+                        }
+                        Job::Describe {
+                            stream,
+                            meta,
+                            reply,
+                        } => {
+                            stream.set_meta(meta);
+                            let _ = reply.send(Ok(()));
+                        }
+                        Job::Remove(_) | Job::Close(_) => {}
+                    }
+                }
+                self.checkpoint(touched);
+            }
+            Err(e) => {
+                if !self.failing {
+                    tracing::error!(
+                        "history write failed, publishes are refused until it works: {e}"
+                    );
+                    self.failing = true;
+                }
+                for job in live {
+                    match job {
+                        Job::Event { stream, reply, .. } => {
+                            stream.rollback();
+                            let _ = reply.send(Err(e.clone()));
+                        }
+                        Job::Describe { reply, .. } => {
+                            let _ = reply.send(Err(e.clone()));
+                        }
+                        Job::Remove(_) | Job::Close(_) => {}
+                    }
+                }
+            }
+        }
+        close
+    }
+
+    /// Writes a checkpoint of each stream that has gone a ring's length since its last one,
+    /// so that the events before it can leave the file.
+    fn checkpoint(&mut self, mut streams: Vec<Arc<Stream>>) {
+        streams.sort_by(|a, b| a.name().cmp(b.name()));
+        streams.dedup_by(|a, b| Arc::ptr_eq(a, b));
+        for stream in streams {
+            let since = self.checkpoints.get(stream.name()).copied().unwrap_or(0);
+            let (seq, window): (u64, Vec<Point>) = stream.window_points();
+            if seq < since + self.ring_events || stream.is_closed() {
+                continue;
+            }
+            let change = Change::Checkpoint {
+                stream: stream.name(),
+                seq,
+                window: &window,
+            };
+            match self.store.commit(&[change]) {
+                Ok(()) => {
+                    self.checkpoints.insert(stream.name().clone(), seq);
+                }
+                // Not lost: the events stay until a later checkpoint succeeds.
+                Err(e) => tracing::warn!(stream = %stream.name(), "checkpoint failed: {e}"),
+            }
+        }
+    }
+}

@@ -1,0 +1,346 @@
+//! History in an SQLite file in the data directory (chosen over redb by measurement, see
+//! BENCHMARKS.md): one write-ahead-logged transaction per group of publishes, ring slots
+//! deleted in order as they leave the ring, so the file stays bounded.
+//!
+//! The directory is locked for the life of the process (a second server on it is refused).
+//! A file that is corrupt or written by an incompatible version is moved aside, named in the
+//! log, and a new one started: a bad file never stops the server from starting.
+
+use super::{codec, Change, Durability, OpenError, Recovered, RecoveredStream, Store, StoreError};
+use app::model::{StreamMeta, StreamName};
+use rusqlite::{Connection, OptionalExtension};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+/// The schema this build writes; a file with another is moved aside.
+const FORMAT: &str = "livechart-history-1";
+const FILE_NAME: &str = "history.sqlite3";
+
+pub struct Embedded {
+    conn: Connection,
+    recovered: Option<Recovered>,
+    /// Held (with an exclusive `flock`) for as long as the store lives.
+    _lock: File,
+}
+
+impl Embedded {
+    /// Opens (or creates) the history in `dir`, reading what an earlier run left.
+    pub fn open(dir: &Path, durability: Durability) -> Result<Embedded, OpenError> {
+        let unusable = |message: String| OpenError::Unusable {
+            dir: dir.display().to_string(),
+            message,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| unusable(format!("cannot create it: {e}")))?;
+        let lock = lock_dir(dir)?;
+        let path = dir.join(FILE_NAME);
+        let (conn, recovered) = match open_file(&path, durability) {
+            Ok(opened) => opened,
+            Err(Bad::Unreadable(problem)) => {
+                let aside = move_aside(&path).map_err(|e| {
+                    unusable(format!(
+                        "{} is unreadable ({problem}) and cannot be moved aside: {e}",
+                        path.display()
+                    ))
+                })?;
+                tracing::error!(
+                    file = %path.display(),
+                    moved_to = %aside.display(),
+                    "the history file is unreadable ({problem}): moved aside, starting a new one; \
+                     streams start new epochs"
+                );
+                open_file(&path, durability).map_err(|e| unusable(e.to_string()))?
+            }
+            Err(Bad::Io(e)) => return Err(unusable(e)),
+        };
+        Ok(Embedded {
+            conn,
+            recovered: Some(recovered),
+            _lock: lock,
+        })
+    }
+
+    pub fn file_name(dir: &Path) -> PathBuf {
+        dir.join(FILE_NAME)
+    }
+}
+
+/// Why a file could not be opened: its content (move it aside) or the system (give up).
+enum Bad {
+    Unreadable(String),
+    Io(String),
+}
+
+impl std::fmt::Display for Bad {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Bad::Unreadable(m) | Bad::Io(m) => f.write_str(m),
+        }
+    }
+}
+
+fn classify(e: rusqlite::Error) -> Bad {
+    use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase};
+    match e.sqlite_error_code() {
+        Some(DatabaseCorrupt | NotADatabase) => Bad::Unreadable(e.to_string()),
+        _ => Bad::Io(e.to_string()),
+    }
+}
+
+fn lock_dir(dir: &Path) -> Result<File, OpenError> {
+    use std::os::fd::AsRawFd;
+    let path = dir.join("livechart.lock");
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| OpenError::Unusable {
+            dir: dir.display().to_string(),
+            message: format!("cannot create {}: {e}", path.display()),
+        })?;
+    // SAFETY: flock on a descriptor this function owns; it has no memory effects.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let e = std::io::Error::last_os_error();
+        if e.kind() == std::io::ErrorKind::WouldBlock {
+            return Err(OpenError::InUse {
+                dir: dir.display().to_string(),
+            });
+        }
+        return Err(OpenError::Unusable {
+            dir: dir.display().to_string(),
+            message: format!("cannot lock {}: {e}", path.display()),
+        });
+    }
+    Ok(file)
+}
+
+/// Renames the file (and its write-ahead log) to `<name>.unreadable-<ms>`.
+fn move_aside(path: &Path) -> std::io::Result<PathBuf> {
+    let aside = PathBuf::from(format!(
+        "{}.unreadable-{}",
+        path.display(),
+        app::model::now_ms()
+    ));
+    std::fs::rename(path, &aside)?;
+    for suffix in ["-wal", "-shm"] {
+        let side = PathBuf::from(format!("{}{suffix}", path.display()));
+        if side.exists() {
+            std::fs::rename(&side, format!("{}{suffix}", aside.display()))?;
+        }
+    }
+    Ok(aside)
+}
+
+fn open_file(path: &Path, durability: Durability) -> Result<(Connection, Recovered), Bad> {
+    let conn = Connection::open(path).map_err(classify)?;
+    let sync = match durability {
+        Durability::Commit => "FULL",
+        Durability::Relaxed => "NORMAL",
+    };
+    // The first statement is where a file that is not a database says so.
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = {sync};
+         PRAGMA journal_size_limit = 67108864;"
+    ))
+    .map_err(classify)?;
+    let check: String = conn
+        .query_row("PRAGMA quick_check", [], |r| r.get(0))
+        .map_err(classify)?;
+    if check != "ok" {
+        return Err(Bad::Unreadable(format!("integrity check: {check}")));
+    }
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+         CREATE TABLE IF NOT EXISTS streams (
+             name TEXT PRIMARY KEY, epoch INTEGER NOT NULL, meta TEXT,
+             checkpoint_seq INTEGER, checkpoint BLOB);
+         CREATE TABLE IF NOT EXISTS events (
+             stream TEXT NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL,
+             PRIMARY KEY (stream, seq)) WITHOUT ROWID;",
+    )
+    .map_err(classify)?;
+    let get = |key: &str| -> Result<Option<String>, Bad> {
+        conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(classify)
+    };
+    match get("format")? {
+        None => {}
+        Some(f) if f == FORMAT => {}
+        Some(f) => {
+            return Err(Bad::Unreadable(format!(
+                "written in format {f:?}, this server reads {FORMAT:?}"
+            )))
+        }
+    }
+    let unclean =
+        get("clean")?.as_deref() == Some("0") && get("durability")?.as_deref() == Some("relaxed");
+    let streams = read_streams(&conn)?;
+    let durability = match durability {
+        Durability::Commit => "commit",
+        Durability::Relaxed => "relaxed",
+    };
+    // Until `close` says otherwise, this run may stop uncleanly.
+    conn.execute_batch(&format!(
+        "INSERT OR REPLACE INTO meta VALUES ('format', '{FORMAT}'), ('clean', '0'),
+                                            ('durability', '{durability}');"
+    ))
+    .map_err(classify)?;
+    Ok((conn, Recovered { streams, unclean }))
+}
+
+fn read_streams(conn: &Connection) -> Result<Vec<RecoveredStream>, Bad> {
+    let bad = |what: String| Bad::Unreadable(what);
+    let mut rows = conn
+        .prepare("SELECT name, epoch, meta, checkpoint_seq, checkpoint FROM streams ORDER BY name")
+        .map_err(classify)?;
+    let rows = rows
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, u64>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, Option<u64>>(3)?,
+                r.get::<_, Option<Vec<u8>>>(4)?,
+            ))
+        })
+        .map_err(classify)?;
+    let mut streams = Vec::new();
+    for row in rows {
+        let (name, epoch, meta, checkpoint_seq, checkpoint) = row.map_err(classify)?;
+        let name = StreamName::parse(&name).map_err(|e| bad(format!("stream {name:?}: {e}")))?;
+        let meta: StreamMeta = match meta {
+            Some(json) => serde_json::from_str(&json)
+                .map_err(|e| bad(format!("stream {name}: description: {e}")))?,
+            None => StreamMeta::default(),
+        };
+        let checkpoint = match (checkpoint_seq, checkpoint) {
+            (Some(seq), Some(bytes)) => Some((
+                seq,
+                codec::decode(&bytes)
+                    .map_err(|e| bad(format!("stream {name}: checkpoint: {e}")))?,
+            )),
+            _ => None,
+        };
+        let mut events = Vec::new();
+        let mut query = conn
+            .prepare_cached("SELECT seq, data FROM events WHERE stream = ?1 ORDER BY seq")
+            .map_err(classify)?;
+        let rows = query
+            .query_map([name.as_str()], |r| {
+                Ok((r.get::<_, u64>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })
+            .map_err(classify)?;
+        for row in rows {
+            let (seq, data) = row.map_err(classify)?;
+            let points = codec::decode(&data)
+                .map_err(|e| bad(format!("stream {name}: event {seq}: {e}")))?;
+            events.push((seq, points));
+        }
+        streams.push(RecoveredStream {
+            name,
+            epoch,
+            meta,
+            checkpoint,
+            events,
+        });
+    }
+    Ok(streams)
+}
+
+impl Store for Embedded {
+    fn is_durable(&self) -> bool {
+        true
+    }
+
+    fn recover(&mut self) -> Result<Recovered, StoreError> {
+        Ok(self.recovered.take().unwrap_or_default())
+    }
+
+    fn commit(&mut self, changes: &[Change<'_>]) -> Result<(), StoreError> {
+        let err = |e: rusqlite::Error| StoreError(e.to_string());
+        let tx = self.conn.transaction().map_err(err)?;
+        for change in changes {
+            apply(&tx, change).map_err(err)?;
+        }
+        tx.commit().map_err(err)
+    }
+
+    fn close(&mut self) {
+        let closed = self.conn.execute_batch(
+            "UPDATE meta SET value = '1' WHERE key = 'clean'; PRAGMA wal_checkpoint(TRUNCATE);",
+        );
+        if let Err(e) = closed {
+            tracing::error!("closing the history file: {e}");
+        }
+    }
+}
+
+fn apply(tx: &rusqlite::Transaction<'_>, change: &Change<'_>) -> rusqlite::Result<()> {
+    match change {
+        Change::Event {
+            stream,
+            epoch,
+            seq,
+            points,
+            keep_after,
+        } => {
+            tx.prepare_cached(
+                "INSERT INTO streams (name, epoch) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
+            )?
+            .execute((stream.as_str(), epoch))?;
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO events (stream, seq, data) VALUES (?1, ?2, ?3)",
+            )?
+            .execute((stream.as_str(), seq, codec::encode(points)))?;
+            if *keep_after > 0 {
+                tx.prepare_cached("DELETE FROM events WHERE stream = ?1 AND seq <= ?2")?
+                    .execute((stream.as_str(), keep_after))?;
+            }
+        }
+        Change::Describe {
+            stream,
+            epoch,
+            meta,
+        } => {
+            let json = serde_json::to_string(meta)
+                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
+            tx.prepare_cached(
+                "INSERT INTO streams (name, epoch, meta) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (name) DO UPDATE SET meta = excluded.meta",
+            )?
+            .execute((stream.as_str(), epoch, json))?;
+        }
+        Change::Checkpoint {
+            stream,
+            seq,
+            window,
+        } => {
+            tx.prepare_cached(
+                "UPDATE streams SET checkpoint_seq = ?2, checkpoint = ?3 WHERE name = ?1",
+            )?
+            .execute((stream.as_str(), seq, codec::encode(window)))?;
+        }
+        Change::Rebase {
+            stream,
+            epoch,
+            seq,
+            window,
+        } => {
+            tx.prepare_cached(
+                "UPDATE streams SET epoch = ?2, checkpoint_seq = ?3, checkpoint = ?4 WHERE name = ?1",
+            )?
+            .execute((stream.as_str(), epoch, seq, codec::encode(window)))?;
+            tx.prepare_cached("DELETE FROM events WHERE stream = ?1")?
+                .execute([stream.as_str()])?;
+        }
+        Change::Remove { stream } => {
+            tx.prepare_cached("DELETE FROM events WHERE stream = ?1")?
+                .execute([stream.as_str()])?;
+            tx.prepare_cached("DELETE FROM streams WHERE name = ?1")?
+                .execute([stream.as_str()])?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,427 @@
+//! History that survives a restart: the real binary on a data directory, stopped with SIGTERM
+//! or SIGKILL and started again on the same directory; bad files, a busy or unusable
+//! directory, a full disk, and limits changed between runs.
+
+mod common;
+
+use app::model::{ErrorBody, EventId, PublishReceipt, StreamInfo};
+use common::{id, points, run_to_exit, snapshot, EventReader, TempDir, TestServer};
+use livechart_server::sse::{SseEvent, SseItem};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const PATIENCE: Duration = Duration::from_secs(10);
+
+/// A quiet server (no demo) on `dir`, logging to `dir`'s sibling log file.
+fn start(dir: &TempDir, log: &TempDir, env: &[(&str, &str)]) -> TestServer {
+    let mut env = env.to_vec();
+    env.push(("LIVECHART_DEMO_ENABLED", "false"));
+    env.push(("RUST_LOG", "info"));
+    TestServer::start_in(dir, &env, &log.path().join("server.log"))
+}
+
+fn log_text(log: &TempDir) -> String {
+    std::fs::read_to_string(log.path().join("server.log")).unwrap_or_default()
+}
+
+async fn publish(server: &TestServer, stream: &str, body: serde_json::Value) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(server.url(&format!("/api/streams/{stream}/points")))
+        .json(&body)
+        .send()
+        .await
+        .expect("publish")
+}
+
+async fn publish_ok(server: &TestServer, stream: &str, body: serde_json::Value) -> EventId {
+    let r = publish(server, stream, body).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    r.json::<PublishReceipt>().await.expect("receipt").id
+}
+
+/// The snapshot event a new viewer of `stream` starts with.
+async fn first_event(server: &TestServer, stream: &str) -> SseEvent {
+    let mut r = EventReader::open(&server.url(&format!("/api/streams/{stream}/events"))).await;
+    r.next_event(PATIENCE).await
+}
+
+/// Every event after `after`, read until the stream's last id is reached.
+async fn events_after(
+    server: &TestServer,
+    stream: &str,
+    after: EventId,
+    last: u64,
+) -> Vec<SseEvent> {
+    let mut r = EventReader::open_with(
+        &server.url(&format!("/api/streams/{stream}/events")),
+        &[("Last-Event-ID", &after.to_string())],
+    )
+    .await;
+    let mut out = Vec::new();
+    while out.last().map_or(after.seq, |e: &SseEvent| id(e).seq) < last {
+        out.push(r.next_event(PATIENCE).await);
+    }
+    out
+}
+
+#[tokio::test]
+async fn after_sigterm_ids_continue_and_readers_resume_without_a_gap() {
+    let (dir, log) = (TempDir::new("sigterm"), TempDir::new("sigterm-log"));
+    let mut server = start(&dir, &log, &[]);
+    let described = reqwest::Client::new()
+        .put(server.url("/api/streams/kept"))
+        .json(&serde_json::json!({"title": "Kept across restarts", "unit": "°C"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(described.status(), 200);
+    let mut ids = Vec::new();
+    for v in 0..30 {
+        ids.push(
+            publish_ok(
+                &server,
+                "kept",
+                serde_json::json!([{"series": "a", "ts": 1_000 + v, "value": v}, {"series": "b", "ts": 1_000 + v, "value": 0.1 * v as f64}]),
+            )
+            .await,
+        );
+    }
+    // What a reader that saw up to event 12 missed, and what a new viewer starts from.
+    let missed_before = events_after(&server, "kept", ids[11], 30).await;
+    let snapshot_before = first_event(&server, "kept").await;
+    assert_eq!(server.terminate(PATIENCE).and_then(|s| s.code()), Some(0));
+
+    let server = start(&dir, &log, &[]);
+    let snapshot_after = first_event(&server, "kept").await;
+    assert_eq!(
+        snapshot_after.data, snapshot_before.data,
+        "the same window, byte for byte"
+    );
+    assert_eq!(snapshot_after.id, snapshot_before.id);
+    let missed_after = events_after(&server, "kept", ids[11], 30).await;
+    assert_eq!(
+        missed_after.len(),
+        18,
+        "events 13..=30, no reset, nothing twice"
+    );
+    for (a, b) in missed_before.iter().zip(&missed_after) {
+        assert_eq!(
+            (a.event.as_str(), &a.id, &a.data),
+            ("points", &b.id, &b.data)
+        );
+    }
+    // Ids continue in the same epoch.
+    let next = publish_ok(
+        &server,
+        "kept",
+        serde_json::json!({"series": "a", "value": 99}),
+    )
+    .await;
+    assert_eq!((next.epoch, next.seq), (ids[0].epoch, 31));
+    let streams: Vec<StreamInfo> = reqwest::get(server.url("/api/streams"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kept = streams
+        .iter()
+        .find(|s| s.name.as_str() == "kept")
+        .expect("listed");
+    assert_eq!(kept.meta.title.as_deref(), Some("Kept across restarts"));
+    assert_eq!(kept.series.len(), 2);
+}
+
+#[tokio::test]
+async fn after_sigkill_mid_burst_every_acknowledged_publish_is_there() {
+    let (dir, log) = (TempDir::new("sigkill"), TempDir::new("sigkill-log"));
+    let mut server = start(&dir, &log, &[]);
+    // A viewer records everything it is shown; four publishers record their receipts.
+    let seen: Arc<Mutex<BTreeMap<u64, String>>> = Arc::default();
+    publish_ok(&server, "burst", serde_json::json!({"value": -2})).await;
+    let mut reader = EventReader::open(&server.url("/api/streams/burst/events")).await;
+    let seen_by_reader = seen.clone();
+    let viewer = tokio::spawn(async move {
+        loop {
+            match tokio::time::timeout(PATIENCE, reader.next_item(PATIENCE)).await {
+                Ok(Some(SseItem::Event(e))) if e.event == "points" => {
+                    seen_by_reader.lock().unwrap().insert(id(&e).seq, e.data);
+                }
+                Ok(Some(_)) => {}
+                _ => return,
+            }
+        }
+    });
+    let acked: Arc<Mutex<BTreeMap<u64, f64>>> = Arc::default();
+    let url = server.url("/api/streams/burst/points");
+    let publishers: Vec<_> = (0..4)
+        .map(|p| {
+            let (acked, url) = (acked.clone(), url.clone());
+            tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                for i in 0..10_000 {
+                    let value = f64::from(p * 100_000 + i);
+                    let Ok(r) = client
+                        .post(&url)
+                        .json(&serde_json::json!({"value": value}))
+                        .send()
+                        .await
+                    else {
+                        return;
+                    };
+                    let Ok(receipt) = r.json::<PublishReceipt>().await else {
+                        return;
+                    };
+                    acked.lock().unwrap().insert(receipt.id.seq, value);
+                }
+            })
+        })
+        .collect();
+    // Kill it in the middle of the burst (well inside the ring of 1,024 events).
+    let deadline = Instant::now() + PATIENCE;
+    while acked.lock().unwrap().len() < 300 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    server.kill();
+    for p in publishers {
+        p.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() >= 300,
+        "the burst was under way: {} acknowledged",
+        acked.len()
+    );
+    assert!(acked.len() < 1000, "killed mid-burst, within the ring");
+    let _ = viewer.await;
+    let seen = seen.lock().unwrap().clone();
+
+    let server = start(&dir, &log, &[]);
+    let first = first_event(&server, "burst").await;
+    let epoch = snapshot(&first).last_id.expect("an id").epoch;
+    let last = id(&first).seq;
+    let all = events_after(&server, "burst", EventId { epoch, seq: 0 }, last).await;
+    let restored: BTreeMap<u64, String> = all.iter().map(|e| (id(e).seq, e.data.clone())).collect();
+    assert_eq!(
+        restored.keys().copied().collect::<Vec<_>>(),
+        (1..=last).collect::<Vec<_>>(),
+        "every id once, none skipped"
+    );
+    for (seq, value) in &acked {
+        let e = all
+            .iter()
+            .find(|e| id(e).seq == *seq)
+            .expect("acknowledged event present");
+        assert_eq!(
+            points(e)[0].value,
+            *value,
+            "event {seq} has the content it was acknowledged with"
+        );
+    }
+    for (seq, data) in &seen {
+        assert_eq!(
+            restored.get(seq),
+            Some(data),
+            "event {seq} as the viewer saw it"
+        );
+    }
+    // The same epoch goes on after them.
+    let next = publish_ok(&server, "burst", serde_json::json!({"value": -1})).await;
+    assert_eq!((next.epoch, next.seq), (epoch, last + 1));
+}
+
+#[tokio::test]
+async fn a_corrupt_file_is_moved_aside_and_the_server_starts_fresh() {
+    let (dir, log) = (TempDir::new("corrupt"), TempDir::new("corrupt-log"));
+    let file = dir.path().join("history.sqlite3");
+    std::fs::write(
+        &file,
+        b"this is not a database, it is what a broken disk left".repeat(200),
+    )
+    .unwrap();
+    let server = start(&dir, &log, &[]);
+    let id = publish_ok(&server, "fresh", serde_json::json!({"value": 1})).await;
+    assert_eq!(id.seq, 1);
+    let aside: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("history.sqlite3.unreadable-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    let text = log_text(&log);
+    assert!(
+        text.contains(&aside[0]),
+        "the log names the file it moved: {text}"
+    );
+}
+
+#[tokio::test]
+async fn a_second_server_on_the_same_directory_exits_2_naming_it() {
+    let (dir, log) = (TempDir::new("busy"), TempDir::new("busy-log"));
+    let _first = start(&dir, &log, &[]);
+    let (code, stderr) = run_to_exit(&[], &[("LIVECHART_DATA_DIR", dir.str())]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains(dir.str()) && stderr.contains("in use"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn an_unusable_data_directory_exits_2_naming_it() {
+    let scratch = TempDir::new("unusable");
+    let file = scratch.path().join("a-file");
+    std::fs::write(&file, b"not a directory").unwrap();
+    let dir = file.join("data");
+    let dir = dir.to_str().unwrap();
+    let (code, stderr) = run_to_exit(&["--data-dir", dir], &[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains(dir), "{stderr}");
+}
+
+#[tokio::test]
+async fn limits_changed_between_runs_are_honoured() {
+    let (dir, log) = (TempDir::new("limits"), TempDir::new("limits-log"));
+    let mut server = start(
+        &dir,
+        &log,
+        &[
+            ("LIVECHART_HISTORY_RING_EVENTS", "64"),
+            ("LIVECHART_HISTORY_WINDOW", "50"),
+        ],
+    );
+    let mut last = None;
+    for v in 0..100 {
+        last = Some(publish_ok(&server, "lim", serde_json::json!({"ts": v, "value": v})).await);
+    }
+    let last = last.unwrap();
+    assert_eq!(server.terminate(PATIENCE).and_then(|s| s.code()), Some(0));
+
+    let server = start(
+        &dir,
+        &log,
+        &[
+            ("LIVECHART_HISTORY_RING_EVENTS", "16"),
+            ("LIVECHART_HISTORY_WINDOW", "5"),
+        ],
+    );
+    let window = snapshot(&first_event(&server, "lim").await);
+    let values: Vec<f64> = window.points.iter().map(|p| p.value).collect();
+    assert_eq!(
+        values,
+        vec![95.0, 96.0, 97.0, 98.0, 99.0],
+        "the smaller window"
+    );
+    // The smaller ring: 90 is still held, 50 no longer.
+    let replay = events_after(&server, "lim", EventId { seq: 90, ..last }, 100).await;
+    assert_eq!(
+        replay.iter().map(|e| id(e).seq).collect::<Vec<_>>(),
+        (91..=100).collect::<Vec<_>>()
+    );
+    let mut old = EventReader::open_with(
+        &server.url("/api/streams/lim/events"),
+        &[("Last-Event-ID", &EventId { seq: 50, ..last }.to_string())],
+    )
+    .await;
+    let reset = old.next_event(PATIENCE).await;
+    assert_eq!(reset.event, "reset");
+    assert!(reset.data.contains("too_old"), "{}", reset.data);
+}
+
+/// `prlimit(RLIMIT_FSIZE)` of another process: a file-size limit stands in for a full disk.
+fn limit_file_size(pid: u32, bytes: u64) {
+    let limit = libc::rlimit {
+        rlim_cur: bytes,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: plain system call on a pid this test started; the struct outlives the call.
+    let rc = unsafe {
+        libc::prlimit(
+            pid as libc::pid_t,
+            libc::RLIMIT_FSIZE,
+            &limit,
+            std::ptr::null_mut(),
+        )
+    };
+    assert_eq!(rc, 0, "prlimit: {}", std::io::Error::last_os_error());
+}
+
+#[tokio::test]
+async fn a_full_disk_refuses_publishes_with_503_and_recovers() {
+    let (dir, log) = (TempDir::new("full"), TempDir::new("full-log"));
+    let server = start(&dir, &log, &[("LIVECHART_SSE_KEEP_ALIVE_MS", "200")]);
+    let before = publish_ok(&server, "disk", serde_json::json!({"value": 1})).await;
+    let mut viewer = EventReader::open(&server.url("/api/streams/disk/events")).await;
+    assert_eq!(viewer.next_event(PATIENCE).await.event, "snapshot");
+
+    // No file may grow past its current size: big batches soon need room.
+    let size = |name: &str| std::fs::metadata(dir.path().join(name)).map_or(0, |m| m.len());
+    limit_file_size(
+        server.pid(),
+        size("history.sqlite3").max(size("history.sqlite3-wal")),
+    );
+    let batch: Vec<serde_json::Value> =
+        (0..2000).map(|i| serde_json::json!({"value": i})).collect();
+    let mut refused = None;
+    for _ in 0..50 {
+        let r = publish(&server, "disk", serde_json::json!(batch)).await;
+        if r.status() == 503 {
+            refused = Some(r);
+            break;
+        }
+        assert_eq!(r.status(), 200);
+    }
+    let refused = refused.expect("a publish was refused once the file could not grow");
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let body: ErrorBody = refused.json().await.unwrap();
+    assert_eq!(body.error, "storage_unavailable", "{}", body.detail);
+    let last_good = {
+        let health: serde_json::Value = reqwest::get(server.url("/healthz"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let s = health["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == "disk")
+            .unwrap()
+            .clone();
+        s["last_id"].as_str().unwrap().parse::<EventId>().unwrap()
+    };
+
+    // The viewer keeps its stream (keep-alives go on) and sees only what was committed.
+    let mut got_keep_alive = false;
+    let mut shown = Vec::new();
+    let until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < until {
+        match viewer.next_item(PATIENCE).await {
+            Some(SseItem::Comment(_)) => got_keep_alive = true,
+            Some(SseItem::Event(e)) => shown.push(id(&e).seq),
+            _ => {}
+        }
+        if got_keep_alive && shown.last().is_none_or(|s| *s == last_good.seq) {
+            break;
+        }
+    }
+    assert!(got_keep_alive, "the viewer's stream stays open");
+    assert!(
+        shown.iter().all(|s| *s <= last_good.seq),
+        "nothing uncommitted shown: {shown:?}"
+    );
+
+    // Room again: publishing works, with the next id (nothing was half-written).
+    limit_file_size(server.pid(), libc::RLIM_INFINITY);
+    let again = publish_ok(&server, "disk", serde_json::json!({"value": 7})).await;
+    assert_eq!((again.epoch, again.seq), (before.epoch, last_good.seq + 1));
+    loop {
+        let e = viewer.next_event(PATIENCE).await;
+        if id(&e).seq == again.seq {
+            assert_eq!(points(&e)[0].value, 7.0);
+            break;
+        }
+    }
+}
