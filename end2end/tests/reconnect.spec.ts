@@ -1,12 +1,13 @@
 import { test, expect } from "@playwright/test";
 import { artifact, Server } from "./server";
 
-// A server of its own, so that stopping it does not disturb the other tests.
-const server = new Server(3101);
+// A server of its own, so that stopping it does not disturb the other tests; with the memory
+// store, so that a restart loses the history (restart.spec.ts: the embedded store keeps it).
+const server = new Server(3101, { LIVECHART_HISTORY_STORE: "memory" });
 
 test.afterAll(async () => server.stop());
 
-test("stopping the server shows Reconnecting…, restarting it goes live again", async ({ page }) => {
+test("stopping a memory-only server shows Reconnecting…, restarting it goes live after a gap", async ({ page }) => {
   await server.start();
   const pageErrors: string[] = [];
   page.on("pageerror", (e) => pageErrors.push(e.message));

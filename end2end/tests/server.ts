@@ -1,6 +1,8 @@
 // Starting and stopping our own server instances, for tests that restart the server.
 import { test, APIRequestContext, Page } from "@playwright/test";
 import { spawn, ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 
 /** Saves a screenshot of the page as a test artifact (under test-results/) and attaches it. */
@@ -24,10 +26,17 @@ export const CHROMIUM_ARGS = [
   "--disable-sync",
 ];
 
-/** The environment of a test server: the release site, a fast demo, quick reconnects. */
-export function serverEnv(port: number): Record<string, string> {
+/** A fresh, empty data directory for one test server (kept across its restarts). */
+export function freshDataDir(port: number): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `livechart-e2e-${port}-`));
+}
+
+/** The environment of a test server: the release site, a fast demo, quick reconnects, and
+ * its own history (`dataDir`), so that no run sees what an earlier one left. */
+export function serverEnv(port: number, dataDir = freshDataDir(port)): Record<string, string> {
   return {
     ...(process.env as Record<string, string>),
+    LIVECHART_DATA_DIR: dataDir,
     LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
     LEPTOS_SITE_ROOT: "target/site",
     LIVECHART_DEMO_INTERVAL_MS: "250",
@@ -38,8 +47,12 @@ export function serverEnv(port: number): Record<string, string> {
 
 export class Server {
   private child?: ChildProcess;
+  /** Where this server keeps its history, the same for each of its starts. */
+  readonly dataDir: string;
   /** `env`: extra LIVECHART_* settings for this server. */
-  constructor(readonly port: number, readonly env: Record<string, string> = {}) {}
+  constructor(readonly port: number, readonly env: Record<string, string> = {}) {
+    this.dataDir = freshDataDir(port);
+  }
 
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
@@ -47,9 +60,12 @@ export class Server {
 
   /** Starts the release binary and waits until /healthz answers. */
   async start(): Promise<void> {
+    // Another process answering here would pass for this one.
+    const stray = await fetch(`${this.url}/healthz`).then(() => true, () => false);
+    if (stray) throw new Error(`something already answers on port ${this.port}`);
     const child = spawn(path.join(ROOT, "target/release/livechart"), [], {
       cwd: ROOT,
-      env: { ...serverEnv(this.port), ...this.env },
+      env: { ...serverEnv(this.port, this.dataDir), ...this.env },
       stdio: ["ignore", "ignore", "inherit"],
     });
     this.child = child;

@@ -4,7 +4,7 @@
 # (kept in target/bench/). A benchmark, not a test: CI never runs it.
 #
 #   server/benches/matrix.sh            # everything (about 12 minutes)
-#   server/benches/matrix.sh fanout     # or one part: fanout | idle | max | ingest
+#   server/benches/matrix.sh fanout     # or one part: fanout | idle | max | ingest | stores | file
 #   LIVECHART_BIN=/tmp/old/livechart LIVECHART_CONFIG=/tmp/old/Leptos.toml server/benches/matrix.sh idle
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -23,11 +23,16 @@ gen=target/release/livechart
 ulimit -n 20000
 
 pid=""
+# Each start gets an empty data directory, unless `data` is set (the store part restarts on
+# one); the store is STORE (embedded, the default, or memory).
+data=""
 start_server() {
   stop_server
+  [ -n "$data" ] || data=$(mktemp -d "$PWD/$out/data.XXXXXX")
   env LEPTOS_SITE_ADDR=127.0.0.1:$port LEPTOS_SITE_ROOT=target/site RUST_LOG=warn \
     LIVECHART_LIMITS_MAX_VIEWERS=20000 LIVECHART_SYSTEM_ENABLED=false \
-    LIVECHART_CLASSIC_ENABLED=false LIVECHART_DEMO_ENABLED=false "$@" \
+    LIVECHART_CLASSIC_ENABLED=false LIVECHART_DEMO_ENABLED=false \
+    LIVECHART_HISTORY_STORE="${STORE:-embedded}" LIVECHART_DATA_DIR="$data" "$@" \
     "$bin" >"$out/server.log" 2>&1 &
   pid=$!
   for _ in $(seq 100); do
@@ -39,6 +44,7 @@ start_server() {
 }
 stop_server() {
   if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; pid=""; fi
+  if [ -z "${keep_data:-}" ] && [ -n "$data" ]; then rm -rf "$data"; data=""; fi
 }
 trap stop_server EXIT
 
@@ -94,13 +100,54 @@ fi
 
 if [ "$part" = all ] || [ "$part" = ingest ]; then
   echo
-  echo "| batch | clients | points/s accepted | request p50 ms | p99 ms | server CPU (cores) |"
-  echo "| --- | --- | --- | --- | --- | --- |"
+  echo "| store | batch | clients | points/s accepted | request p50 ms | p99 ms | server CPU (cores) |"
+  echo "| --- | --- | --- | --- | --- | --- | --- |"
   for spec in "1 4" "100 4" "1000 4"; do
     set -- $spec
-    start_server
-    r=$(load --ingest-clients "$2" --points "$1" --seconds 10)
-    echo "$r" >>"$out/ingest.jsonl"
-    echo "| $1 | $2 | $(field "$r" 'round(points_per_s)') | $(field "$r" 'request_ms["p50"]') | $(field "$r" 'request_ms["p99"]') | $(field "$r" "round(server['cpu_s']/10, 2)") |"
+    for STORE in memory embedded; do
+      start_server
+      r=$(load --ingest-clients "$2" --points "$1" --seconds 10)
+      echo "$r" >>"$out/ingest.jsonl"
+      echo "| $STORE | $1 | $2 | $(field "$r" 'round(points_per_s)') | $(field "$r" 'request_ms["p50"]') | $(field "$r" 'request_ms["p99"]') | $(field "$r" "round(server['cpu_s']/10, 2)") |"
+    done
   done
+  unset STORE
+fi
+
+if [ "$part" = all ] || [ "$part" = stores ]; then
+  echo
+  echo "| store | viewers × rate | deliveries/s | gaps | dups | p50 ms | p99 ms | p99.9 ms | server CPU (cores) |"
+  echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+  # Alternating, twice each: the spread of each store shows against the other's.
+  for STORE in memory embedded memory embedded; do
+    start_server
+    r=$(load --viewers 10000 --rate 10 --seconds 30)
+    echo "$r" >>"$out/stores.jsonl"
+    echo "| $STORE | 10000 × 10/s | $(field "$r" 'round(deliveries_per_s)') | $(field "$r" gaps) | $(field "$r" duplicates) | $(field "$r" 'latency_ms["p50"]') | $(field "$r" 'latency_ms["p99"]') | $(field "$r" 'latency_ms["p999"]') | $(field "$r" "round(server['cpu_s']/30.5, 2)") |"
+  done
+  unset STORE
+fi
+
+if [ "$part" = all ] || [ "$part" = file ]; then
+  echo
+  echo "| publishes so far (100 streams, 1 point each) | publishes/s | file size (database + log) |"
+  echo "| --- | --- | --- |"
+  keep_data=1
+  start_server
+  total=0
+  for round in 1 2 3 4 5; do
+    # 2,000 events per stream per round: 200,000 publishes, the ring (1,024) filled twice.
+    r=$(server/benches/fill.py "http://127.0.0.1:$port" 100 2000 1 8)
+    total=$((total + 200000))
+    echo "| $total | $(field "$r" 'round(publishes/seconds)') | $(du -cb "$data"/history.sqlite3* | tail -1 | cut -f1 | numfmt --to=iec) |"
+  done
+  stop_server
+  # Startup with these 100 full streams: from exec to the first answer.
+  t0=$(date +%s.%N)
+  start_server
+  t1=$(date +%s.%N)
+  echo
+  echo "Startup with 100 full streams (ring 1,024 events, window 500): $(python3 -c "print(round(($t1 - $t0) * 1000))") ms to the first answer of /healthz; RSS $(awk '/VmRSS/ {print int($2/1024)}' /proc/$pid/status) MiB."
+  keep_data=""
+  stop_server
 fi

@@ -163,21 +163,35 @@ impl Drop for TestServer {
 }
 
 /// Runs the binary to completion (for configuration errors) and returns (exit code, stderr).
+/// A binary still running after 20 s is killed (code `None`): a refusal never takes that long.
 pub fn run_to_exit(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
     let data = TempDir::new("data");
-    let out = Command::new(binary())
+    let stderr = TempDir::new("stderr");
+    let stderr_file = stderr.path().join("stderr");
+    let mut child = Command::new(binary())
         .current_dir(workspace_root())
         .env("LIVECHART_DATA_DIR", data.path())
         .args(args)
         .env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
         .envs(env.iter().copied())
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&stderr_file).expect("create the stderr file"))
+        .spawn()
         .expect("run the livechart binary");
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let code = loop {
+        if let Some(status) = child.try_wait().expect("wait for the binary") {
+            break status.code();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (code, std::fs::read_to_string(&stderr_file).unwrap_or_default())
 }
 
 /// An open SSE response, parsed as it arrives.
