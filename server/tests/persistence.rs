@@ -425,3 +425,41 @@ async fn a_full_disk_refuses_publishes_with_503_and_recovers() {
         }
     }
 }
+
+#[tokio::test]
+async fn relaxed_durability_starts_a_new_epoch_after_an_unclean_stop_only() {
+    let (dir, log) = (TempDir::new("relaxed"), TempDir::new("relaxed-log"));
+    let relaxed = [("LIVECHART_HISTORY_DURABILITY", "relaxed")];
+    let mut server = start(&dir, &log, &relaxed);
+    let first = publish_ok(
+        &server,
+        "r",
+        serde_json::json!([{"ts": 1, "value": 1}, {"ts": 2, "value": 2}]),
+    )
+    .await;
+    // A clean stop: the same epoch goes on.
+    assert_eq!(server.terminate(PATIENCE).and_then(|s| s.code()), Some(0));
+    let mut server = start(&dir, &log, &relaxed);
+    let second = publish_ok(&server, "r", serde_json::json!({"ts": 3, "value": 3})).await;
+    assert_eq!((second.epoch, second.seq), (first.epoch, 2));
+    // An unclean one: the last moments may be lost, so no id of that epoch is trusted again.
+    server.kill();
+    let server = start(&dir, &log, &relaxed);
+    let mut resumed = EventReader::open_with(
+        &server.url("/api/streams/r/events"),
+        &[("Last-Event-ID", &second.to_string())],
+    )
+    .await;
+    let reset = resumed.next_event(PATIENCE).await;
+    assert_eq!(reset.event, "reset");
+    assert!(reset.data.contains("restarted"), "{}", reset.data);
+    // The window is kept; the ids go on in the new epoch.
+    let window = snapshot(&resumed.next_event(PATIENCE).await);
+    assert_eq!(
+        window.points.iter().map(|p| p.value).collect::<Vec<_>>(),
+        vec![1.0, 2.0, 3.0]
+    );
+    let third = publish_ok(&server, "r", serde_json::json!({"ts": 4, "value": 4})).await;
+    assert_ne!(third.epoch, first.epoch);
+    assert!(log_text(&log).contains("new epoch"), "the log says why");
+}

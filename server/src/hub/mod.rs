@@ -12,6 +12,7 @@
 mod commit;
 mod cursor;
 mod mux;
+mod recovery;
 pub mod store;
 mod stream;
 #[cfg(test)]
@@ -29,10 +30,9 @@ use app::model::{
 };
 use bytes::Bytes;
 use commit::{CommitQueue, Committer, Job};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard};
-use store::{Recovered, Store, StoreError};
 use tokio::sync::watch;
 
 /// The hub's limits, from the configuration.
@@ -158,85 +158,6 @@ impl Hub {
             catalog_cache: Mutex::new(None),
             committer: None,
         }
-    }
-
-    /// A hub on `store`: the streams an earlier run left are back (their ids continue), and
-    /// from now on nothing is applied before the store has committed it. After an unclean
-    /// stop that may have lost events, recovered streams continue in the new `epoch`.
-    pub fn open(limits: Limits, epoch: u64, mut store: Box<dyn Store>) -> Result<Self, StoreError> {
-        let Recovered { streams, unclean } = store.recover()?;
-        let mut hub = Hub::new(limits, epoch);
-        if !store.is_durable() {
-            return Ok(hub);
-        }
-        let rebase: Vec<StreamName> = if unclean {
-            streams.iter().map(|s| s.name.clone()).collect()
-        } else {
-            Vec::new()
-        };
-        if unclean && !rebase.is_empty() {
-            tracing::warn!(
-                streams = rebase.len(),
-                "the last run stopped uncleanly with durability = \"relaxed\": its last events \
-                 may be lost, so its streams continue in a new epoch"
-            );
-        }
-        let checkpoints: HashMap<StreamName, u64> = streams
-            .iter()
-            .map(|s| match (&s.checkpoint, unclean) {
-                (_, true) => (s.name.clone(), s.last_seq()),
-                (Some((seq, _)), false) => (s.name.clone(), *seq),
-                (None, false) => (s.name.clone(), 0),
-            })
-            .collect();
-        let recovered: Vec<Stream> = streams
-            .into_iter()
-            .map(|s| {
-                Stream::recovered(
-                    s,
-                    unclean.then_some(epoch),
-                    hub.limits.clone(),
-                    hub.catalog.clone(),
-                    None,
-                )
-            })
-            .collect();
-        // The new epochs start from the recovered windows, and nothing of the old ids stays.
-        for stream in &recovered {
-            if unclean {
-                let (seq, window) = stream.window_points();
-                store.commit(&[store::Change::Rebase {
-                    stream: stream.name(),
-                    epoch,
-                    seq,
-                    window: &window,
-                }])?;
-            }
-        }
-        let committer = Committer::start(store, hub.limits.ring_events, checkpoints)
-            .map_err(|e| StoreError(format!("cannot start the commit thread: {e}")))?;
-        let queue = committer.queue();
-        let count = recovered.len();
-        let mut map = BTreeMap::new();
-        for stream in recovered {
-            let stream = stream.with_commits(queue.clone());
-            map.insert(stream.name().clone(), Arc::new(stream));
-        }
-        if count > hub.limits.max_streams {
-            tracing::warn!(
-                streams = count,
-                max = hub.limits.max_streams,
-                "more streams kept than streams.max allows: all are kept, no new ones are created"
-            );
-        }
-        *hub.streams
-            .get_mut()
-            .unwrap_or_else(PoisonError::into_inner) = map;
-        hub.committer = Some(committer);
-        if count > 0 {
-            tracing::info!(streams = count, "history recovered");
-        }
-        Ok(hub)
     }
 
     fn commits(&self) -> Option<CommitQueue> {

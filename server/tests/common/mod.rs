@@ -191,7 +191,10 @@ pub fn run_to_exit(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String)
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    (code, std::fs::read_to_string(&stderr_file).unwrap_or_default())
+    (
+        code,
+        std::fs::read_to_string(&stderr_file).unwrap_or_default(),
+    )
 }
 
 /// An open SSE response, parsed as it arrives.

@@ -1,17 +1,21 @@
 //! One named stream: its numbering, its two encodings of every event, the ring of recent
 //! events and the window of recent points, and where a new viewer starts.
 
-use super::commit::{CommitQueue, Job};
+mod publish;
+
+pub(super) use publish::Prepared;
+use publish::Sequencer;
+
+use super::commit::CommitQueue;
 use super::cursor::{Cursor, Viewer};
-use super::store::RecoveredStream;
-use super::{check_series_limit, read, Admission, Limits, PublishError};
+use super::{read, Admission, Limits};
 use crate::sse;
 use app::model::{
-    event_name, EventId, NewPoint, Point, Reset, ResetReason, SeriesName, Snapshot, StreamInfo,
-    StreamMeta, StreamName, StreamStatus,
+    event_name, EventId, Point, Reset, ResetReason, SeriesName, Snapshot, StreamInfo, StreamMeta,
+    StreamName, StreamStatus,
 };
 use bytes::Bytes;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use tokio::sync::watch;
@@ -46,23 +50,6 @@ pub enum Encoding {
     Single,
     /// `GET /api/events?streams=…`: the data tagged with its stream and id.
     Mux,
-}
-
-/// A publish that passed validation and has its sequence number, waiting to be applied
-/// (at once in memory; after its commit with a durable store).
-pub(super) struct Prepared {
-    pub(super) seq: u64,
-    pub(super) points: Vec<Point>,
-    frame: Frame,
-}
-
-/// What publishers have been handed, ahead of what is applied (committed): the next
-/// sequence number and the series that validation must count.
-struct Sequencer {
-    last_seq: u64,
-    series: BTreeSet<SeriesName>,
-    /// Bumped when handed-out numbers are taken back after a failed commit.
-    generation: u64,
 }
 
 /// One named stream.
@@ -140,11 +127,7 @@ impl Stream {
             name,
             epoch,
             pinned: AtomicBool::new(pinned),
-            sequencer: Mutex::new(Sequencer {
-                last_seq: 0,
-                series: BTreeSet::new(),
-                generation: 0,
-            }),
+            sequencer: Mutex::new(Sequencer::new()),
             commits,
             closed: AtomicBool::new(false),
             last_active_ms: AtomicI64::new(app::model::now_ms()),
@@ -165,57 +148,6 @@ impl Stream {
 
     pub fn name(&self) -> &StreamName {
         &self.name
-    }
-
-    /// A stream as an earlier run left it: its ring rebuilt from the events kept, its window
-    /// from the checkpoint and the events after it. `epoch` replaces the stream's own when its
-    /// ids cannot be trusted (then the ring starts empty: no id of the old epoch resumes).
-    pub(super) fn recovered(
-        rec: RecoveredStream,
-        epoch: Option<u64>,
-        limits: Limits,
-        catalog: Arc<watch::Sender<u64>>,
-        commits: Option<CommitQueue>,
-    ) -> Self {
-        let stream = Stream::new(
-            rec.name.clone(),
-            epoch.unwrap_or(rec.epoch),
-            false,
-            limits,
-            catalog,
-            commits,
-        );
-        *stream.meta.write().unwrap_or_else(PoisonError::into_inner) = rec.meta.clone();
-        let last_seq = rec.last_seq();
-        let mut st = stream.state.write().unwrap_or_else(PoisonError::into_inner);
-        let after = match rec.checkpoint {
-            Some((seq, window)) => {
-                stream.apply_points(&mut st, &window);
-                seq
-            }
-            None => 0,
-        };
-        let ring_from = last_seq.saturating_sub(stream.limits.ring_events as u64);
-        for (seq, points) in rec.events {
-            if seq > after {
-                stream.apply_points(&mut st, &points);
-            }
-            if seq > ring_from && epoch.is_none() {
-                let data = serde_json::to_string(&points).unwrap_or_else(|_| unreachable_json());
-                let frame = stream.encode(Some(stream.id(seq)), seq, event_name::POINTS, &data);
-                stream.push_frame(&mut st, frame);
-            }
-        }
-        st.last_seq = last_seq;
-        let mut sq = stream
-            .sequencer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        sq.last_seq = last_seq;
-        sq.series = st.window.keys().cloned().collect();
-        drop((sq, st));
-        stream.seq_tx.send_replace(last_seq);
-        stream
     }
 
     pub fn is_pinned(&self) -> bool {
@@ -318,194 +250,6 @@ impl Stream {
 
     pub fn last_seq(&self) -> u64 {
         read(&self.state).last_seq
-    }
-
-    /// Publishes a batch of points as one `points` event and returns its id once it is
-    /// applied: durable (with a durable store) and handed to viewers. Series are resolved and
-    /// limits checked before anything changes.
-    pub async fn publish(
-        self: &Arc<Self>,
-        batch: &[NewPoint],
-        now_ms: i64,
-    ) -> Result<EventId, PublishError> {
-        let (id, committed) = {
-            let mut sq = self
-                .sequencer
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            if self.is_closed() {
-                return Err(PublishError::Removed);
-            }
-            let (prepared, new_series) = self.prepare(&sq, batch, now_ms)?;
-            let id = self.id(prepared.seq);
-            self.touch();
-            let Some(queue) = &self.commits else {
-                sq.last_seq = prepared.seq;
-                sq.series.extend(new_series);
-                // Applied under the sequencer's lock: in the order the numbers were given.
-                self.apply(prepared);
-                return Ok(id);
-            };
-            let (reply, committed) = tokio::sync::oneshot::channel();
-            let seq = prepared.seq;
-            queue
-                .send(Job::Event {
-                    stream: self.clone(),
-                    generation: sq.generation,
-                    prepared,
-                    reply,
-                })
-                .map_err(|e| PublishError::Storage(e.0))?;
-            sq.last_seq = seq;
-            sq.series.extend(new_series);
-            (id, committed)
-        };
-        match committed.await {
-            Ok(Ok(())) => Ok(id),
-            Ok(Err(e)) => Err(PublishError::Storage(e.0)),
-            Err(_) => Err(PublishError::Storage("the server is shutting down".into())),
-        }
-    }
-
-    /// Validates a batch against what publishers have been handed so far and encodes it as
-    /// the next event; returns it with the series it adds.
-    fn prepare(
-        &self,
-        sq: &Sequencer,
-        batch: &[NewPoint],
-        now_ms: i64,
-    ) -> Result<(Prepared, BTreeSet<SeriesName>), PublishError> {
-        let only: Option<SeriesName> = match sq.series.len() {
-            0 => Some(SeriesName::default_series()),
-            1 => sq.series.iter().next().cloned(),
-            _ => None,
-        };
-        let mut points = Vec::with_capacity(batch.len());
-        let mut new_series = BTreeSet::new();
-        for (index, p) in batch.iter().enumerate() {
-            if !p.value.is_finite() {
-                return Err(PublishError::NotFinite {
-                    index,
-                    value: p.value,
-                });
-            }
-            let series = match (&p.series, &only) {
-                (Some(s), _) => s.clone(),
-                (None, Some(s)) => s.clone(),
-                (None, None) => {
-                    return Err(PublishError::AmbiguousSeries {
-                        index,
-                        series: sq.series.iter().cloned().collect(),
-                    })
-                }
-            };
-            if !sq.series.contains(&series) {
-                new_series.insert(series.clone());
-            }
-            points.push(Point {
-                series,
-                ts: p.ts.unwrap_or(now_ms),
-                value: p.value,
-            });
-        }
-        check_series_limit(sq.series.len(), &new_series, self.limits.max_series)?;
-        let seq = sq.last_seq + 1;
-        let data = serde_json::to_string(&points).unwrap_or_else(|_| unreachable_json());
-        let frame = self.encode(Some(self.id(seq)), seq, event_name::POINTS, &data);
-        Ok((Prepared { seq, points, frame }, new_series))
-    }
-
-    /// Makes a prepared event part of the stream: ring, window, and viewers woken.
-    pub(super) fn apply(&self, prepared: Prepared) {
-        let Prepared { seq, points, frame } = prepared;
-        let new_series = {
-            // One lock for all three: a snapshot taken at `last_seq` has its window.
-            let mut st = self.state.write().unwrap_or_else(PoisonError::into_inner);
-            st.last_seq = seq;
-            self.push_frame(&mut st, frame);
-            self.apply_points(&mut st, &points)
-        };
-        if new_series {
-            self.catalog.send_modify(|v| *v += 1);
-        }
-        self.counters.events.fetch_add(1, Ordering::Relaxed);
-        self.counters
-            .points
-            .fetch_add(points.len() as u64, Ordering::Relaxed);
-        self.seq_tx.send_replace(seq);
-        self.touch();
-    }
-
-    /// Appends a frame to the ring, dropping the oldest beyond its limits.
-    fn push_frame(&self, st: &mut State, frame: Frame) {
-        st.ring_bytes += frame.len();
-        st.ring.push_back(frame);
-        while st.ring.len() > self.limits.ring_events
-            || (st.ring_bytes > self.limits.ring_bytes && st.ring.len() > 1)
-        {
-            if let Some(old) = st.ring.pop_front() {
-                st.ring_bytes -= old.len();
-            }
-        }
-    }
-
-    /// Adds points to their series' windows; says whether a series is new.
-    fn apply_points(&self, st: &mut State, points: &[Point]) -> bool {
-        let window = self.limits.window;
-        let mut new_series = false;
-        for p in points {
-            let samples = match st.window.get_mut(&p.series) {
-                Some(samples) => samples,
-                None => {
-                    new_series = true;
-                    st.window.entry(p.series.clone()).or_default()
-                }
-            };
-            while samples.len() >= window {
-                samples.pop_front();
-            }
-            samples.push_back((p.ts, p.value));
-        }
-        new_series
-    }
-
-    /// Takes back the sequence numbers handed out but not applied (their commit failed).
-    pub(super) fn rollback(&self) {
-        let mut sq = self
-            .sequencer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let st = read(&self.state);
-        sq.last_seq = st.last_seq;
-        sq.series = st.window.keys().cloned().collect();
-        sq.generation += 1;
-    }
-
-    /// The last sequence number handed to a publisher (applied or not).
-    pub(super) fn handed_out(&self) -> u64 {
-        self.sequencer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .last_seq
-    }
-
-    /// The same stream, committing through `queue` from now on.
-    pub(super) fn with_commits(mut self, queue: CommitQueue) -> Self {
-        self.commits = Some(queue);
-        self
-    }
-
-    pub(super) fn generation(&self) -> u64 {
-        self.sequencer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .generation
-    }
-
-    /// The window as points, and the sequence number it is as of.
-    pub(super) fn window_points(&self) -> (u64, Vec<Point>) {
-        let st = read(&self.state);
-        (st.last_seq, snapshot_of(&st, self.epoch).points)
     }
 
     /// The current window and the id of the last event in it.
