@@ -150,6 +150,34 @@ impl Collector for HubCollector {
             counter.metric_type(),
         )?)?;
 
+        if let Some(stats) = hub.commit_stats() {
+            for (name, help, value) in [
+                (
+                    "livechart_history_commits",
+                    "Transactions the embedded store committed",
+                    &stats.commits,
+                ),
+                (
+                    "livechart_history_commit_failures",
+                    "Transactions that failed (publishes refused with storage_unavailable)",
+                    &stats.failures,
+                ),
+                (
+                    "livechart_history_events_committed",
+                    "Events made durable before being shown",
+                    &stats.events,
+                ),
+            ] {
+                let counter = ConstCounter::new(value.load(Ordering::Relaxed));
+                counter.encode(encoder.encode_descriptor(
+                    name,
+                    help,
+                    None,
+                    counter.metric_type(),
+                )?)?;
+            }
+        }
+
         type Read = fn(&crate::hub::Stream) -> u64;
         // (name, help, is a counter (else a gauge), how to read it)
         let per_stream: [(&str, &str, bool, Read); 8] = [

@@ -413,6 +413,18 @@ async fn a_full_disk_refuses_publishes_with_503_and_recovers() {
         "nothing uncommitted shown: {shown:?}"
     );
 
+    let metrics = reqwest::get(server.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let failures = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("livechart_history_commit_failures_total "))
+        .expect("the failures are counted");
+    assert!(failures.trim().parse::<u64>().unwrap() >= 1, "{failures}");
+
     // Room again: publishing works, with the next id (nothing was half-written).
     limit_file_size(server.pid(), libc::RLIM_INFINITY);
     let again = publish_ok(&server, "disk", serde_json::json!({"value": 7})).await;

@@ -8,9 +8,10 @@
 //! for it are refused too, since their numbers follow the lost ones).
 
 use super::store::{Change, Store, StoreError};
-use super::stream::{Prepared, Stream};
+use super::stream::{Applied, Prepared, Stream};
 use app::model::{Point, StreamMeta, StreamName};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::oneshot;
@@ -25,7 +26,8 @@ pub(super) enum Job {
         /// The stream's generation when the sequence number was handed out.
         generation: u64,
         prepared: Prepared,
-        reply: oneshot::Sender<Result<(), StoreError>>,
+        /// Answered once applied; the publisher then wakes the viewers.
+        reply: oneshot::Sender<Result<Applied, StoreError>>,
     },
     Describe {
         stream: Arc<Stream>,
@@ -52,9 +54,21 @@ impl CommitQueue {
     }
 }
 
+/// What the committer has done, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct CommitStats {
+    /// Transactions committed (groups, and checkpoints).
+    pub commits: AtomicU64,
+    /// Transactions that failed (nothing of them applied).
+    pub failures: AtomicU64,
+    /// Events made durable.
+    pub events: AtomicU64,
+}
+
 /// The committer thread and the queue to it.
 pub(super) struct Committer {
     queue: CommitQueue,
+    pub(super) stats: Arc<CommitStats>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -66,7 +80,9 @@ impl Committer {
         checkpoints: HashMap<StreamName, u64>,
     ) -> std::io::Result<Committer> {
         let (tx, rx) = mpsc::channel();
+        let stats = Arc::new(CommitStats::default());
         let mut state = Thread {
+            stats: stats.clone(),
             store,
             ring_events: ring_events as u64,
             checkpoints,
@@ -78,6 +94,7 @@ impl Committer {
             .spawn(move || state.run(rx))?;
         Ok(Committer {
             queue: CommitQueue(tx),
+            stats,
             thread: Mutex::new(Some(thread)),
         })
     }
@@ -105,6 +122,7 @@ impl Committer {
 
 struct Thread {
     store: Box<dyn Store>,
+    stats: Arc<CommitStats>,
     ring_events: u64,
     /// Per stream, the sequence number of its last checkpoint (0: none).
     checkpoints: HashMap<StreamName, u64>,
@@ -187,6 +205,7 @@ impl Thread {
         }
         let result = self.store.commit(&changes);
         drop(changes);
+        self.count(&result);
         match result {
             Ok(()) => {
                 if self.failing {
@@ -203,8 +222,12 @@ impl Thread {
                             reply,
                             ..
                         } => {
-                            stream.apply(prepared);
-                            let _ = reply.send(Ok(()));
+                            self.stats.events.fetch_add(1, Ordering::Relaxed);
+                            let applied = stream.apply(prepared);
+                            // A publisher gone meanwhile cannot wake the viewers: do it here.
+                            if let Err(Ok(applied)) = reply.send(Ok(applied)) {
+                                stream.announce(applied);
+                            }
                             touched.push(stream);
                         }
                         Job::Describe {
@@ -244,6 +267,14 @@ impl Thread {
         close
     }
 
+    fn count(&self, result: &Result<(), StoreError>) {
+        let counter = match result {
+            Ok(()) => &self.stats.commits,
+            Err(_) => &self.stats.failures,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Writes a checkpoint of each stream that has gone a ring's length since its last one,
     /// so that the events before it can leave the file.
     fn checkpoint(&mut self, mut streams: Vec<Arc<Stream>>) {
@@ -251,16 +282,19 @@ impl Thread {
         streams.dedup_by(|a, b| Arc::ptr_eq(a, b));
         for stream in streams {
             let since = self.checkpoints.get(stream.name()).copied().unwrap_or(0);
-            let (seq, window): (u64, Vec<Point>) = stream.window_points();
-            if seq < since + self.ring_events || stream.is_closed() {
+            // Only the committer applies events, so nothing moves between these two reads.
+            if stream.last_seq() < since + self.ring_events || stream.is_closed() {
                 continue;
             }
+            let (seq, window): (u64, Vec<Point>) = stream.window_points();
             let change = Change::Checkpoint {
                 stream: stream.name(),
                 seq,
                 window: &window,
             };
-            match self.store.commit(&[change]) {
+            let result = self.store.commit(&[change]);
+            self.count(&result);
+            match result {
                 Ok(()) => {
                     self.checkpoints.insert(stream.name().clone(), seq);
                 }

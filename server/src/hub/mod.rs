@@ -29,6 +29,7 @@ use app::model::{
     StreamStatus,
 };
 use bytes::Bytes;
+pub use commit::CommitStats;
 use commit::{CommitQueue, Committer, Job};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -158,6 +159,11 @@ impl Hub {
             catalog_cache: Mutex::new(None),
             committer: None,
         }
+    }
+
+    /// What the committer has done (none with the memory store).
+    pub fn commit_stats(&self) -> Option<&CommitStats> {
+        self.committer.as_ref().map(|c| &*c.stats)
     }
 
     fn commits(&self) -> Option<CommitQueue> {

@@ -9,6 +9,7 @@
 use super::{codec, Change, Durability, OpenError, Recovered, RecoveredStream, Store, StoreError};
 use app::model::{StreamMeta, StreamName};
 use rusqlite::{Connection, OptionalExtension};
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -19,6 +20,8 @@ const FILE_NAME: &str = "history.sqlite3";
 pub struct Embedded {
     conn: Connection,
     recovered: Option<Recovered>,
+    /// Streams that have their row: an event of any other one inserts it first.
+    known: HashSet<StreamName>,
     /// Held (with an exclusive `flock`) for as long as the store lives.
     _lock: File,
 }
@@ -54,6 +57,7 @@ impl Embedded {
         };
         Ok(Embedded {
             conn,
+            known: recovered.streams.iter().map(|s| s.name.clone()).collect(),
             recovered: Some(recovered),
             _lock: lock,
         })
@@ -141,6 +145,7 @@ fn open_file(path: &Path, durability: Durability) -> Result<(Connection, Recover
     conn.execute_batch(&format!(
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = {sync};
+         PRAGMA locking_mode = EXCLUSIVE;
          PRAGMA journal_size_limit = 67108864;"
     ))
     .map_err(classify)?;
@@ -261,10 +266,47 @@ impl Store for Embedded {
     fn commit(&mut self, changes: &[Change<'_>]) -> Result<(), StoreError> {
         let err = |e: rusqlite::Error| StoreError(e.to_string());
         let tx = self.conn.transaction().map_err(err)?;
+        // Per stream, once per group: its row when it is new, and the events it no longer needs.
+        let mut known = self.known.clone();
+        let mut trim: HashMap<&StreamName, u64> = HashMap::new();
         for change in changes {
+            match change {
+                Change::Event {
+                    stream,
+                    epoch,
+                    keep_after,
+                    ..
+                } => {
+                    if !known.contains(*stream) {
+                        tx.prepare_cached("INSERT INTO streams (name, epoch) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING")
+                            .and_then(|mut st| st.execute((stream.as_str(), epoch)))
+                            .map_err(err)?;
+                        known.insert((*stream).clone());
+                    }
+                    let t = trim.entry(stream).or_default();
+                    *t = (*t).max(*keep_after);
+                }
+                Change::Remove { stream } => {
+                    known.remove(*stream);
+                    trim.remove(stream);
+                }
+                Change::Describe { stream, .. } => {
+                    known.insert((*stream).clone());
+                }
+                Change::Checkpoint { .. } | Change::Rebase { .. } => {}
+            }
             apply(&tx, change).map_err(err)?;
         }
-        tx.commit().map_err(err)
+        for (stream, keep_after) in trim {
+            if keep_after > 0 {
+                tx.prepare_cached("DELETE FROM events WHERE stream = ?1 AND seq <= ?2")
+                    .and_then(|mut st| st.execute((stream.as_str(), keep_after)))
+                    .map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)?;
+        self.known = known;
+        Ok(())
     }
 
     fn close(&mut self) {
@@ -281,23 +323,14 @@ fn apply(tx: &rusqlite::Transaction<'_>, change: &Change<'_>) -> rusqlite::Resul
     match change {
         Change::Event {
             stream,
-            epoch,
             seq,
             points,
-            keep_after,
+            ..
         } => {
-            tx.prepare_cached(
-                "INSERT INTO streams (name, epoch) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
-            )?
-            .execute((stream.as_str(), epoch))?;
             tx.prepare_cached(
                 "INSERT OR REPLACE INTO events (stream, seq, data) VALUES (?1, ?2, ?3)",
             )?
             .execute((stream.as_str(), seq, codec::encode(points)))?;
-            if *keep_after > 0 {
-                tx.prepare_cached("DELETE FROM events WHERE stream = ?1 AND seq <= ?2")?
-                    .execute((stream.as_str(), keep_after))?;
-            }
         }
         Change::Describe {
             stream,

@@ -3,8 +3,8 @@
 
 mod publish;
 
-pub(super) use publish::Prepared;
 use publish::Sequencer;
+pub(super) use publish::{Applied, Prepared};
 
 use super::commit::CommitQueue;
 use super::cursor::{Cursor, Viewer};

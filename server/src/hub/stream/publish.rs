@@ -29,6 +29,16 @@ pub(super) struct Sequencer {
     generation: u64,
 }
 
+/// An event applied to the stream whose viewers are still to be woken ([`Stream::announce`]).
+/// The waking is left to the publisher's task, on the runtime: from the committer's thread,
+/// waking ten thousand viewers goes through the runtime's remote queue one by one, and the
+/// commits behind it wait.
+#[must_use]
+pub(in crate::hub) struct Applied {
+    seq: u64,
+    new_series: bool,
+}
+
 impl Sequencer {
     pub(super) fn new() -> Self {
         Sequencer {
@@ -114,7 +124,9 @@ impl Stream {
                 sq.last_seq = prepared.seq;
                 sq.series.extend(new_series);
                 // Applied under the sequencer's lock: in the order the numbers were given.
-                self.apply(prepared);
+                let applied = self.apply(prepared);
+                drop(sq);
+                self.announce(applied);
                 return Ok(id);
             };
             let (reply, committed) = tokio::sync::oneshot::channel();
@@ -132,7 +144,10 @@ impl Stream {
             (id, committed)
         };
         match committed.await {
-            Ok(Ok(())) => Ok(id),
+            Ok(Ok(applied)) => {
+                self.announce(applied);
+                Ok(id)
+            }
             Ok(Err(e)) => Err(PublishError::Storage(e.0)),
             Err(_) => Err(PublishError::Storage("the server is shutting down".into())),
         }
@@ -187,7 +202,8 @@ impl Stream {
     }
 
     /// Makes a prepared event part of the stream: ring, window, and viewers woken.
-    pub(in crate::hub) fn apply(&self, prepared: Prepared) {
+    /// Viewers are not woken here: see [`Applied`].
+    pub(in crate::hub) fn apply(&self, prepared: Prepared) -> Applied {
         let Prepared { seq, points, frame } = prepared;
         let new_series = {
             // One lock for all three: a snapshot taken at `last_seq` has its window.
@@ -196,15 +212,21 @@ impl Stream {
             self.push_frame(&mut st, frame);
             self.apply_points(&mut st, &points)
         };
-        if new_series {
-            self.catalog.send_modify(|v| *v += 1);
-        }
         self.counters.events.fetch_add(1, Ordering::Relaxed);
         self.counters
             .points
             .fetch_add(points.len() as u64, Ordering::Relaxed);
-        self.seq_tx.send_replace(seq);
         self.touch();
+        Applied { seq, new_series }
+    }
+
+    /// Wakes the viewers (and, for a new series, the catalog's followers) for an applied event.
+    pub(in crate::hub) fn announce(&self, applied: Applied) {
+        if applied.new_series {
+            self.catalog.send_modify(|v| *v += 1);
+        }
+        // Announcements may come out of order (one per publisher task): only ever forward.
+        self.seq_tx.send_modify(|v| *v = (*v).max(applied.seq));
     }
 
     /// Appends a frame to the ring, dropping the oldest beyond its limits.
