@@ -88,14 +88,21 @@ fn file_bytes(path: &Path) -> u64 {
 }
 
 fn main() {
-    let dir = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "target/store-choice".into()));
+    let dir = PathBuf::from(
+        std::env::args()
+            .nth(1)
+            .unwrap_or_else(|| "target/store-choice".into()),
+    );
     std::fs::create_dir_all(&dir).expect("create dir");
     println!("| store | group | event bytes | events/s | commits/s | file MB at end |");
     println!("| --- | --- | --- | --- | --- | --- |");
     for (group, size) in [(1, 60), (4, 60), (64, 60), (1, 30_000), (8, 30_000)] {
         for kind in ["redb", "sqlite"] {
             let path = dir.join(format!("{kind}-{group}-{size}.db"));
-            for p in [path.clone(), PathBuf::from(format!("{}-wal", path.display()))] {
+            for p in [
+                path.clone(),
+                PathBuf::from(format!("{}-wal", path.display())),
+            ] {
                 let _ = std::fs::remove_file(p);
             }
             let mut store = open(kind, &path);

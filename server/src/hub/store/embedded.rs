@@ -141,11 +141,13 @@ fn open_file(path: &Path, durability: Durability) -> Result<(Connection, Recover
         Durability::Commit => "FULL",
         Durability::Relaxed => "NORMAL",
     };
-    // The first statement is where a file that is not a database says so.
+    // The first statement is where a file that is not a database says so. Exclusive locking
+    // (the directory's lock already keeps other servers out) spares a file lock per
+    // transaction, and, set before the log is first used, its shared-memory index.
     conn.execute_batch(&format!(
-        "PRAGMA journal_mode = WAL;
+        "PRAGMA locking_mode = EXCLUSIVE;
+         PRAGMA journal_mode = WAL;
          PRAGMA synchronous = {sync};
-         PRAGMA locking_mode = EXCLUSIVE;
          PRAGMA journal_size_limit = 67108864;"
     ))
     .map_err(classify)?;
