@@ -18,14 +18,9 @@ impl Hub {
         if !store.is_durable() {
             return Ok(hub);
         }
-        let rebase: Vec<StreamName> = if unclean {
-            streams.iter().map(|s| s.name.clone()).collect()
-        } else {
-            Vec::new()
-        };
-        if unclean && !rebase.is_empty() {
+        if unclean && !streams.is_empty() {
             tracing::warn!(
-                streams = rebase.len(),
+                streams = streams.len(),
                 "the last run stopped uncleanly with durability = \"relaxed\": its last events \
                  may be lost, so its streams continue in a new epoch"
             );
