@@ -48,10 +48,19 @@ pub(super) struct CommitQueue(mpsc::Sender<Job>);
 impl CommitQueue {
     /// Queues a job; an error when the committer has ended (the server is stopping).
     pub(super) fn send(&self, job: Job) -> Result<(), StoreError> {
-        self.0
-            .send(job)
-            .map_err(|_| StoreError("the server is shutting down".into()))
+        self.0.send(job).map_err(|_| shutting_down())
     }
+}
+
+/// Waits for a job's answer; an error if the committer ended first (the server is stopping).
+pub(super) async fn answer<T>(
+    rx: oneshot::Receiver<Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    rx.await.unwrap_or_else(|_| Err(shutting_down()))
+}
+
+fn shutting_down() -> StoreError {
+    StoreError("the server is shutting down".into())
 }
 
 /// What the committer has done, for `/metrics`.

@@ -34,6 +34,7 @@ use commit::{CommitQueue, Committer, Job};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard};
+use store::StoreError;
 use tokio::sync::watch;
 
 /// The hub's limits, from the configuration.
@@ -108,6 +109,12 @@ pub enum RemoveError {
     Unknown(StreamName),
     #[error("stream \"{0}\" is declared in the configuration or fed by a built-in source")]
     Pinned(StreamName),
+}
+
+impl From<StoreError> for PublishError {
+    fn from(e: StoreError) -> Self {
+        PublishError::Storage(e.0)
+    }
 }
 
 impl PublishError {
@@ -316,20 +323,12 @@ impl Hub {
                 None => stream.set_meta(meta.clone()),
                 Some(queue) => {
                     let (reply, committed) = tokio::sync::oneshot::channel();
-                    queue
-                        .send(Job::Describe {
-                            stream: stream.clone(),
-                            meta: meta.clone(),
-                            reply,
-                        })
-                        .map_err(|e| PublishError::Storage(e.0))?;
-                    match committed.await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(e)) => return Err(PublishError::Storage(e.0)),
-                        Err(_) => {
-                            return Err(PublishError::Storage("the server is shutting down".into()))
-                        }
-                    }
+                    queue.send(Job::Describe {
+                        stream: stream.clone(),
+                        meta: meta.clone(),
+                        reply,
+                    })?;
+                    commit::answer(committed).await?;
                 }
             }
             if !stream.is_closed() {

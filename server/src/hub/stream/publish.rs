@@ -3,7 +3,7 @@
 //! stream rebuilt from what the store kept.
 
 use super::{snapshot_of, unreachable_json, Frame, State, Stream};
-use crate::hub::commit::{CommitQueue, Job};
+use crate::hub::commit::{answer, CommitQueue, Job};
 use crate::hub::store::RecoveredStream;
 use crate::hub::{check_series_limit, read, Limits, PublishError};
 use app::model::{event_name, EventId, NewPoint, Point, SeriesName};
@@ -131,26 +131,19 @@ impl Stream {
             };
             let (reply, committed) = tokio::sync::oneshot::channel();
             let seq = prepared.seq;
-            queue
-                .send(Job::Event {
-                    stream: self.clone(),
-                    generation: sq.generation,
-                    prepared,
-                    reply,
-                })
-                .map_err(|e| PublishError::Storage(e.0))?;
+            queue.send(Job::Event {
+                stream: self.clone(),
+                generation: sq.generation,
+                prepared,
+                reply,
+            })?;
             sq.last_seq = seq;
             sq.series.extend(new_series);
             (id, committed)
         };
-        match committed.await {
-            Ok(Ok(applied)) => {
-                self.announce(applied);
-                Ok(id)
-            }
-            Ok(Err(e)) => Err(PublishError::Storage(e.0)),
-            Err(_) => Err(PublishError::Storage("the server is shutting down".into())),
-        }
+        let applied = answer(committed).await?;
+        self.announce(applied);
+        Ok(id)
     }
 
     /// Validates a batch against what publishers have been handed so far and encodes it as
