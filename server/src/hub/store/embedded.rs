@@ -269,7 +269,9 @@ impl Store for Embedded {
         let err = |e: rusqlite::Error| StoreError(e.to_string());
         let tx = self.conn.transaction().map_err(err)?;
         // Per stream, once per group: its row when it is new, and the events it no longer needs.
-        let mut known = self.known.clone();
+        // What this group does to the set of rows (true: has one, false: removed), merged into
+        // `known` once it commits: copying `known` every commit would cost as many streams.
+        let mut rows: HashMap<&StreamName, bool> = HashMap::new();
         let mut trim: HashMap<&StreamName, u64> = HashMap::new();
         for change in changes {
             match change {
@@ -279,21 +281,25 @@ impl Store for Embedded {
                     keep_after,
                     ..
                 } => {
-                    if !known.contains(*stream) {
+                    let has_row = rows
+                        .get(stream)
+                        .copied()
+                        .unwrap_or_else(|| self.known.contains(*stream));
+                    if !has_row {
                         tx.prepare_cached("INSERT INTO streams (name, epoch) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING")
                             .and_then(|mut st| st.execute((stream.as_str(), epoch)))
                             .map_err(err)?;
-                        known.insert((*stream).clone());
+                        rows.insert(stream, true);
                     }
                     let t = trim.entry(stream).or_default();
                     *t = (*t).max(*keep_after);
                 }
                 Change::Remove { stream } => {
-                    known.remove(*stream);
+                    rows.insert(stream, false);
                     trim.remove(stream);
                 }
                 Change::Describe { stream, .. } => {
-                    known.insert((*stream).clone());
+                    rows.insert(stream, true);
                 }
                 Change::Checkpoint { .. } | Change::Rebase { .. } => {}
             }
@@ -307,7 +313,13 @@ impl Store for Embedded {
             }
         }
         tx.commit().map_err(err)?;
-        self.known = known;
+        for (stream, has_row) in rows {
+            if has_row {
+                self.known.insert(stream.clone());
+            } else {
+                self.known.remove(stream);
+            }
+        }
         Ok(())
     }
 
