@@ -447,7 +447,8 @@ pub struct StreamStatus {
 /// The body of `GET /healthz`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Health {
-    /// `ok` while serving, `shutting_down` once a shutdown has begun.
+    /// `ok` while serving, `shutting_down` once a shutdown has begun, `broker_unavailable`
+    /// while a node sharing its streams through Redis is not following it.
     pub status: String,
     /// Event-stream connections open (a multiplexed one counts once).
     #[serde(default)]

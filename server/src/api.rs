@@ -230,6 +230,7 @@ pub fn publish_error(e: &PublishError, stream: &StreamName, place: Option<&str>)
         // Removed twice while publishing: a client may simply try again.
         E::Removed => (StatusCode::SERVICE_UNAVAILABLE, "stream_removed"),
         E::Storage(_) => (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable"),
+        E::Broker(_) => (StatusCode::SERVICE_UNAVAILABLE, "broker_unavailable"),
     };
     let detail = match place {
         Some(at) => format!("{at}: {e}"),
@@ -237,7 +238,9 @@ pub fn publish_error(e: &PublishError, stream: &StreamName, place: Option<&str>)
     };
     let error = ApiError::new(status, kind, detail);
     match e {
-        E::Storage(_) => error.with_header(header::RETRY_AFTER, HeaderValue::from_static("1")),
+        E::Storage(_) | E::Broker(_) => {
+            error.with_header(header::RETRY_AFTER, HeaderValue::from_static("1"))
+        }
         _ => error,
     }
 }
@@ -401,11 +404,17 @@ pub async fn delete_stream(
 ) -> Result<StatusCode, ApiError> {
     auth::require_publish(&state.settings.auth.publish_token, &headers)?;
     let name = stream_name(path)?;
-    state.hub.remove(&name).map_err(|e| match e {
+    state.hub.delete(&name).await.map_err(|e| match e {
         RemoveError::Unknown(n) => unknown_stream(&n),
         RemoveError::Pinned(_) => {
             ApiError::new(StatusCode::CONFLICT, "pinned_stream", e.to_string())
         }
+        RemoveError::Broker(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "broker_unavailable",
+            e.to_string(),
+        )
+        .with_header(header::RETRY_AFTER, HeaderValue::from_static("1")),
     })?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -425,15 +434,24 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-/// `GET /healthz`: 200 with every stream's counters while serving, 503 once shutting down.
+/// `GET /healthz`: 200 with every stream's counters while serving; 503 once shutting down,
+/// or while a node sharing its streams through Redis is not following it.
 pub async fn healthz(State(state): State<AppState>) -> Response {
     let shutting_down = state.shutdown.is_cancelled();
+    let broker_down = state.hub.broker().is_some_and(|b| !b.is_up());
     let body = Health {
-        status: if shutting_down { "shutting_down" } else { "ok" }.to_owned(),
+        status: if shutting_down {
+            "shutting_down"
+        } else if broker_down {
+            "broker_unavailable"
+        } else {
+            "ok"
+        }
+        .to_owned(),
         connections: state.hub.viewers(),
         streams: state.hub.status(),
     };
-    let status = if shutting_down {
+    let status = if shutting_down || broker_down {
         StatusCode::SERVICE_UNAVAILABLE
     } else {
         StatusCode::OK

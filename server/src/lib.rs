@@ -26,7 +26,7 @@ use axum::routing::{any, get, post, put};
 use axum::Router;
 use config::{Config, HistorySettings, Settings, StoreKind};
 use hub::store::{Embedded, Memory, OpenError, Store};
-use hub::{Hub, Limits};
+use hub::{Broker, Hub, Limits};
 use leptos::config::LeptosOptions;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use metrics::Metrics;
@@ -128,12 +128,16 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 /// would pass the process's file-size limit fails as a write error instead of killing the
 /// server (`SIGXFSZ` is ignored), like a full disk.
 pub fn open_store(history: &HistorySettings) -> Result<Box<dyn Store>, OpenError> {
+    if history.store == StoreKind::Redis {
+        // Nothing is kept on this machine: Redis holds it (see `serve`).
+        return Ok(Box::new(Memory));
+    }
     // SAFETY: setting a signal's disposition to "ignore" touches no memory of this process.
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
     Ok(match history.store {
-        StoreKind::Memory => Box::new(Memory),
+        StoreKind::Memory | StoreKind::Redis => Box::new(Memory),
         StoreKind::Embedded => {
             let store = Embedded::open(&history.data_dir, history.durability)?;
             tracing::info!(
@@ -165,7 +169,17 @@ pub async fn serve(
     };
     // Ids from an earlier run must not be mistaken for this run's: the epoch is the start time.
     let epoch = u64::try_from(app::model::now_ms()).unwrap_or(0);
-    let hub = Arc::new(Hub::open(limits, epoch, store).map_err(std::io::Error::other)?);
+    let hub = match settings.history.store {
+        StoreKind::Redis => {
+            let r = &settings.redis;
+            let broker = Broker::new(&r.url, r.shown_url(), &r.prefix, limits.clone())
+                .map_err(std::io::Error::other)?;
+            tracing::info!(url = %broker.url(), prefix = %r.prefix, "streams shared through Redis");
+            Hub::shared(limits, broker)
+        }
+        _ => Hub::open(limits, epoch, store).map_err(std::io::Error::other)?,
+    };
+    let hub = Arc::new(hub);
     let shutdown = CancellationToken::new();
 
     // Validation checked that these fit within streams.max.
@@ -196,6 +210,9 @@ pub async fn serve(
             .map_err(std::io::Error::other)?;
         demo::spawn_classic(stream, shutdown.clone());
     }
+
+    // With Redis: the pinned streams are made there, then everything is read.
+    hub.follow(shutdown.clone());
 
     let tasks = tasks::Tasks::new(settings.tasks.clone(), shutdown.clone());
     let state = AppState {
@@ -260,7 +277,7 @@ fn spawn_expiry(hub: Arc<Hub>, idle_ms: u64, shutdown: CancellationToken) {
                 _ = tick.tick() => {}
                 () = shutdown.cancelled() => return,
             }
-            hub.expire_idle(app::model::now_ms(), idle_ms);
+            hub.expire(app::model::now_ms(), idle_ms).await;
         }
     });
 }

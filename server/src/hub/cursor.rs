@@ -15,6 +15,9 @@ use tokio::sync::watch;
 pub(super) struct Cursor {
     pub(super) stream: Arc<Stream>,
     pub(super) rx: watch::Receiver<u64>,
+    /// The epoch `next` counts in: when the stream moves to another (a broker lost its
+    /// history), the connection starts over with a `reset`.
+    pub(super) epoch: u64,
     /// The next sequence number to send.
     pub(super) next: u64,
     /// A `reset` to send first, if the start (or a lag) needs one.
@@ -83,6 +86,20 @@ impl Cursor {
             return None;
         }
         let st = read(&self.stream.state);
+        let epoch = self.stream.epoch();
+        if epoch != self.epoch {
+            let detail = format!(
+                "the stream's history was lost; it starts over as {}",
+                self.stream.id(st.last_seq)
+            );
+            let (reset, snapshot) =
+                self.stream
+                    .reset_frames(&st, ResetReason::Restarted, detail, self.encoding);
+            self.epoch = epoch;
+            self.next = st.last_seq + 1;
+            self.pending = Some(snapshot);
+            return Some(reset);
+        }
         if self.next > st.last_seq {
             return None;
         }
@@ -137,7 +154,10 @@ impl Cursor {
 
     /// The id of the last event this connection has been sent (or started after).
     pub(super) fn position(&self) -> EventId {
-        self.stream.id(self.next - 1)
+        EventId {
+            epoch: self.epoch,
+            seq: self.next - 1,
+        }
     }
 }
 

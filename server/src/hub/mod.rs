@@ -9,6 +9,7 @@
 //! with a `reset` and a snapshot. So a viewer costs the same however far behind it is, and
 //! the memory of all viewers together is the ring.
 
+mod broker;
 mod commit;
 mod cursor;
 mod mux;
@@ -18,6 +19,7 @@ mod stream;
 #[cfg(test)]
 mod tests;
 
+pub use broker::{Broker, BrokerError, BrokerStats};
 pub use cursor::{Next, Viewer, MAX_COALESCED_BYTES};
 pub use mux::MuxViewer;
 use stream::unreachable_json;
@@ -70,6 +72,8 @@ pub struct Hub {
     catalog_cache: Mutex<Option<(u64, Bytes)>>,
     /// With a durable store: the thread that commits before anything is applied.
     committer: Option<Committer>,
+    /// With Redis: where publishes go, and the streams the follower keeps in step.
+    broker: Option<Arc<Broker>>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -100,6 +104,9 @@ pub enum PublishError {
     /// The store could not make it durable: nothing was applied, publish again later.
     #[error("the history could not be written ({0}); nothing was published, try again")]
     Storage(String),
+    /// Redis could not be reached: nothing was published, publish again later.
+    #[error("{0}; nothing was published, try again")]
+    Broker(String),
 }
 
 /// Why a stream could not be removed.
@@ -109,6 +116,8 @@ pub enum RemoveError {
     Unknown(StreamName),
     #[error("stream \"{0}\" is declared in the configuration or fed by a built-in source")]
     Pinned(StreamName),
+    #[error("{0}; nothing was removed, try again")]
+    Broker(BrokerError),
 }
 
 impl From<StoreError> for PublishError {
@@ -165,7 +174,29 @@ impl Hub {
             catalog: Arc::new(watch::Sender::new(0)),
             catalog_cache: Mutex::new(None),
             committer: None,
+            broker: None,
         }
+    }
+
+    /// A hub whose streams are shared with other servers through Redis. Nothing is here
+    /// until [`Hub::follow`] has read it from Redis.
+    pub fn shared(limits: Limits, broker: Broker) -> Self {
+        let mut hub = Hub::new(limits, 0);
+        hub.broker = Some(Arc::new(broker));
+        hub
+    }
+
+    /// With Redis: starts the task that keeps this hub's streams in step with it, until
+    /// `shutdown`.
+    pub fn follow(self: &Arc<Self>, shutdown: tokio_util::sync::CancellationToken) {
+        if let Some(broker) = &self.broker {
+            broker::spawn_follower(self.clone(), broker.clone(), shutdown);
+        }
+    }
+
+    /// The link to Redis, when streams are shared through it.
+    pub fn broker(&self) -> Option<&Arc<Broker>> {
+        self.broker.as_ref()
     }
 
     /// What the committer has done (none with the memory store).
@@ -219,19 +250,136 @@ impl Hub {
         if streams.len() >= self.limits.max_streams {
             return Err(PublishError::TooManyStreams(self.limits.max_streams));
         }
-        let stream = Arc::new(Stream::new(
-            name.clone(),
-            self.new_epoch(),
-            pinned,
-            self.limits.clone(),
-            self.catalog.clone(),
-            self.commits(),
-        ));
+        let stream = Arc::new(self.new_stream(name, self.new_epoch(), pinned));
         streams.insert(name.clone(), stream.clone());
         drop(streams);
         self.catalog.send_modify(|v| *v += 1);
         tracing::info!(stream = %name, "stream created");
         Ok(stream)
+    }
+
+    fn new_stream(&self, name: &StreamName, epoch: u64, pinned: bool) -> Stream {
+        let stream = Stream::new(
+            name.clone(),
+            epoch,
+            pinned,
+            self.limits.clone(),
+            self.catalog.clone(),
+            self.commits(),
+        );
+        match &self.broker {
+            Some(broker) => {
+                if pinned {
+                    broker.add_pinned(name);
+                }
+                stream.with_broker(broker.clone())
+            }
+            None => stream,
+        }
+    }
+
+    /// With Redis: this node's copy of a stream Redis has, made when missing (Redis holds
+    /// the limits; the follower calls this).
+    fn adopt(&self, name: &StreamName, epoch: u64) -> Arc<Stream> {
+        if let Some(s) = self.get(name) {
+            return s;
+        }
+        let mut streams = self.streams.write().unwrap_or_else(PoisonError::into_inner);
+        let stream = streams
+            .entry(name.clone())
+            .or_insert_with(|| Arc::new(self.new_stream(name, epoch, false)))
+            .clone();
+        drop(streams);
+        self.catalog.send_modify(|v| *v += 1);
+        stream
+    }
+
+    /// With Redis: drops this node's copy of a stream Redis no longer has (its viewers end
+    /// as for a removal). A pinned stream stays: the follower makes it again in Redis.
+    fn drop_local(&self, name: &StreamName) {
+        let mut streams = self.streams.write().unwrap_or_else(PoisonError::into_inner);
+        let Some(stream) = streams.get(name) else {
+            return;
+        };
+        if stream.is_pinned() {
+            return;
+        }
+        stream.close();
+        streams.remove(name);
+        drop(streams);
+        self.catalog.send_modify(|v| *v += 1);
+        tracing::info!(stream = %name, "stream removed (by another node, or lost by Redis)");
+    }
+
+    /// Waits (briefly) until this node has applied `id` of stream `name`, which Redis has.
+    async fn wait_applied(
+        &self,
+        name: &StreamName,
+        id: app::model::EventId,
+    ) -> Option<Arc<Stream>> {
+        let mut catalog = self.catalog.subscribe();
+        let found = async {
+            loop {
+                if let Some(s) = self.get(name) {
+                    return s;
+                }
+                if catalog.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        let stream = tokio::time::timeout(std::time::Duration::from_secs(2), found)
+            .await
+            .ok()?;
+        broker::wait_applied(&stream, id).await;
+        Some(stream)
+    }
+
+    /// Removes a stream (with Redis: from every node).
+    pub async fn delete(&self, name: &StreamName) -> Result<(), RemoveError> {
+        let Some(broker) = &self.broker else {
+            return self.remove(name);
+        };
+        match broker.remove(name, None).await {
+            Ok(broker::Removal::Removed) => {
+                self.drop_local(name);
+                tracing::info!(stream = %name, "stream removed");
+                Ok(())
+            }
+            Ok(broker::Removal::Pinned) => Err(RemoveError::Pinned(name.clone())),
+            Ok(_) => Err(RemoveError::Unknown(name.clone())),
+            Err(e) => Err(RemoveError::Broker(e)),
+        }
+    }
+
+    /// Removes the streams nobody published to or watched for `idle_ms` (with Redis: on any
+    /// node; streams with viewers here are noted in Redis first).
+    pub async fn expire(&self, now_ms: i64, idle_ms: u64) -> Vec<StreamName> {
+        let Some(broker) = &self.broker else {
+            return self.expire_idle(now_ms, idle_ms);
+        };
+        let cutoff = now_ms.saturating_sub(i64::try_from(idle_ms).unwrap_or(i64::MAX));
+        let (watched, idle): (Vec<_>, Vec<_>) = self
+            .streams()
+            .into_iter()
+            .filter(|s| !s.is_pinned())
+            .partition(|s| s.counters.viewers.load(Ordering::SeqCst) > 0);
+        let watched: Vec<StreamName> = watched.iter().map(|s| s.name().clone()).collect();
+        if let Err(e) = broker.watched(&watched, now_ms).await {
+            tracing::debug!("expiry: {e}");
+            return Vec::new();
+        }
+        let mut expired = Vec::new();
+        for s in idle.iter().filter(|s| s.last_active() < cutoff) {
+            if let Ok(broker::Removal::Removed) = broker.remove(s.name(), Some(cutoff)).await {
+                self.drop_local(s.name());
+                expired.push(s.name().clone());
+            }
+        }
+        if !expired.is_empty() {
+            tracing::info!(streams = ?expired, "idle streams expired");
+        }
+        expired
     }
 
     /// The epoch of a new stream: the hub's, until a stream has been removed; from then on
@@ -312,6 +460,15 @@ impl Hub {
         meta: StreamMeta,
         create: bool,
     ) -> Result<Arc<Stream>, PublishError> {
+        if let Some(broker) = &self.broker {
+            let id = broker.describe(name, &meta, create).await?;
+            let stream = self
+                .wait_applied(name, id)
+                .await
+                .ok_or(PublishError::Removed)?;
+            stream.set_meta(meta);
+            return Ok(stream);
+        }
         // Once more if the stream was removed meanwhile: the description goes to its successor.
         for _ in 0..2 {
             let stream = match self.get(name) {
@@ -387,6 +544,14 @@ impl Hub {
         create: bool,
         now_ms: i64,
     ) -> Result<EventId, PublishError> {
+        if let Some(broker) = &self.broker {
+            let local = self.get(name);
+            let id = broker
+                .publish(name, local.as_deref(), batch, create, now_ms)
+                .await?;
+            self.wait_applied(name, id).await;
+            return Ok(id);
+        }
         // Once more if the stream was removed meanwhile: the batch goes to its successor.
         match self.publish_once(name, batch, create, now_ms).await {
             Err(PublishError::Removed) => self.publish_once(name, batch, create, now_ms).await,

@@ -244,6 +244,23 @@ impl EventReader {
         }
     }
 
+    /// The next item, or `None` when the stream ended or broke (its server was killed).
+    pub async fn next_item_or_end(&mut self, limit: Duration) -> Option<SseItem> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            if let Some(item) = self.queue.pop_front() {
+                return Some(item);
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.body.next())
+                .await
+                .unwrap_or_else(|_| panic!("nothing arrived within {limit:?}"));
+            match chunk {
+                Some(Ok(bytes)) => self.queue.extend(self.parser.push(&bytes)),
+                Some(Err(_)) | None => return None,
+            }
+        }
+    }
+
     /// The next event, skipping comments and retry fields.
     pub async fn next_event(&mut self, limit: Duration) -> SseEvent {
         loop {
@@ -356,3 +373,5 @@ pub async fn metrics_text(server: &TestServer) -> String {
         .await
         .expect("metrics text")
 }
+
+pub mod redis_server;

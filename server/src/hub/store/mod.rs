@@ -4,7 +4,7 @@
 //! only the in-memory ring. `memory` keeps nothing (tests, ephemeral use); `embedded` keeps
 //! an SQLite file in the data directory.
 
-mod codec;
+pub(in crate::hub) mod codec;
 mod embedded;
 mod memory;
 

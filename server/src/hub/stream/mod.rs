@@ -2,10 +2,13 @@
 //! events and the window of recent points, and where a new viewer starts.
 
 mod publish;
+mod remote;
 
 use publish::Sequencer;
-pub(super) use publish::{Applied, Prepared};
+pub(super) use publish::{resolve, Applied, Prepared, Resolved};
+pub(super) use remote::{Followed, Loaded};
 
+use super::broker::Broker;
 use super::commit::CommitQueue;
 use super::cursor::{Cursor, Viewer};
 use super::{read, Admission, Limits};
@@ -55,12 +58,16 @@ pub enum Encoding {
 /// One named stream.
 pub struct Stream {
     pub(super) name: StreamName,
-    epoch: u64,
+    /// Changes only with a broker, when Redis lost the stream's history: written under the
+    /// state's write lock, so a reader holding the state sees the epoch of its events.
+    epoch: AtomicU64,
     /// Declared or fed by a source: never removed.
     pinned: AtomicBool,
     sequencer: Mutex<Sequencer>,
     /// Where publishes go to be made durable; `None`: applied at once (memory store).
     commits: Option<CommitQueue>,
+    /// With a broker: where publishes go (Redis numbers them; the follower applies them).
+    broker: Option<Arc<Broker>>,
     /// Removed from the hub: publishing fails, viewers are let go.
     closed: AtomicBool,
     /// When it was last published to or watched (ms since the epoch), for expiry.
@@ -74,7 +81,7 @@ pub struct Stream {
     /// published: a woken viewer reads what it needs from the ring.
     seq_tx: watch::Sender<u64>,
     /// The encoded snapshot of the current window, reused until the next publish.
-    snapshot_cache: Mutex<Option<(u64, Frame)>>,
+    snapshot_cache: Mutex<Option<((u64, u64), Frame)>>,
     pub(super) counters: Counters,
 }
 
@@ -125,10 +132,11 @@ impl Stream {
     ) -> Self {
         Stream {
             name,
-            epoch,
+            epoch: AtomicU64::new(epoch),
             pinned: AtomicBool::new(pinned),
             sequencer: Mutex::new(Sequencer::new()),
             commits,
+            broker: None,
             closed: AtomicBool::new(false),
             last_active_ms: AtomicI64::new(app::model::now_ms()),
             meta: RwLock::new(StreamMeta::default()),
@@ -160,11 +168,16 @@ impl Stream {
     }
 
     pub(super) fn epoch(&self) -> u64 {
-        self.epoch
+        self.epoch.load(Ordering::SeqCst)
     }
 
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::SeqCst)
+    }
+
+    /// When it was last published to or watched (ms since the epoch).
+    pub(super) fn last_active(&self) -> i64 {
+        self.last_active_ms.load(Ordering::Relaxed)
     }
 
     pub(super) fn touch(&self) {
@@ -243,7 +256,7 @@ impl Stream {
 
     pub(super) fn id(&self, seq: u64) -> EventId {
         EventId {
-            epoch: self.epoch,
+            epoch: self.epoch(),
             seq,
         }
     }
@@ -254,7 +267,7 @@ impl Stream {
 
     /// The current window and the id of the last event in it.
     pub fn snapshot(&self) -> Snapshot {
-        snapshot_of(&read(&self.state), self.epoch)
+        snapshot_of(&read(&self.state), self.epoch())
     }
 
     /// The snapshot as an encoded `snapshot` event (id: the last event), encoded once per
@@ -264,16 +277,17 @@ impl Stream {
             .snapshot_cache
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if let Some((seq, frame)) = cache.as_ref() {
-            if *seq == st.last_seq {
+        let position = (self.epoch(), st.last_seq);
+        if let Some((at, frame)) = cache.as_ref() {
+            if *at == position {
                 return frame.get(encoding).clone();
             }
         }
-        let snapshot = snapshot_of(st, self.epoch);
+        let snapshot = snapshot_of(st, position.0);
         let data = serde_json::to_string(&snapshot).unwrap_or_else(|_| unreachable_json());
         let frame = self.encode(snapshot.last_id, st.last_seq, event_name::SNAPSHOT, &data);
         let bytes = frame.get(encoding).clone();
-        *cache = Some((st.last_seq, frame));
+        *cache = Some((position, frame));
         bytes
     }
 
@@ -302,7 +316,7 @@ impl Stream {
             return Start::Snapshot(None);
         };
         let current = self.id(st.last_seq);
-        if id.epoch != self.epoch {
+        if id.epoch != current.epoch {
             return Start::Snapshot(Some((
                 ResetReason::Restarted,
                 format!("event {id} is from an earlier run of the server; the stream is now at {current}"),
@@ -340,6 +354,7 @@ impl Stream {
     pub(super) fn cursor(self: &Arc<Self>, resume: Option<EventId>, encoding: Encoding) -> Cursor {
         let rx = self.seq_tx.subscribe();
         let st = read(&self.state);
+        let epoch = self.epoch();
         let (next, reset, pending) = match self.start_for(&st, resume) {
             Start::Resume(seq) => {
                 self.counters.resumed.fetch_add(1, Ordering::Relaxed);
@@ -361,6 +376,7 @@ impl Stream {
         Cursor {
             stream: self.clone(),
             rx,
+            epoch,
             next,
             reset,
             pending,

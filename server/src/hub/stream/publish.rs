@@ -3,6 +3,7 @@
 //! stream rebuilt from what the store kept.
 
 use super::{snapshot_of, unreachable_json, Frame, State, Stream};
+use crate::hub::broker::wait_applied;
 use crate::hub::commit::{answer, CommitQueue, Job};
 use crate::hub::store::RecoveredStream;
 use crate::hub::{check_series_limit, read, Limits, PublishError};
@@ -17,14 +18,77 @@ use tokio::sync::watch;
 pub(in crate::hub) struct Prepared {
     pub(in crate::hub) seq: u64,
     pub(in crate::hub) points: Vec<Point>,
-    frame: Frame,
+    pub(super) frame: Frame,
+}
+
+/// A batch checked against the series of its stream.
+pub(in crate::hub) struct Resolved {
+    pub(in crate::hub) points: Vec<Point>,
+    /// The series the stream does not have yet.
+    pub(in crate::hub) new_series: BTreeSet<SeriesName>,
+    /// Where points without a series went, if any had none.
+    pub(in crate::hub) unnamed: Option<SeriesName>,
+}
+
+/// Checks a batch against the series a stream has (`known`): every value finite, every
+/// point in a series (one without goes to the stream's only series, or to the default
+/// series of a stream without any), and at most `max_series` series in all.
+pub(in crate::hub) fn resolve(
+    known: &BTreeSet<SeriesName>,
+    batch: &[NewPoint],
+    now_ms: i64,
+    max_series: usize,
+) -> Result<Resolved, PublishError> {
+    let only: Option<SeriesName> = match known.len() {
+        0 => Some(SeriesName::default_series()),
+        1 => known.iter().next().cloned(),
+        _ => None,
+    };
+    let mut points = Vec::with_capacity(batch.len());
+    let mut new_series = BTreeSet::new();
+    let mut unnamed = None;
+    for (index, p) in batch.iter().enumerate() {
+        if !p.value.is_finite() {
+            return Err(PublishError::NotFinite {
+                index,
+                value: p.value,
+            });
+        }
+        let series = match (&p.series, &only) {
+            (Some(s), _) => s.clone(),
+            (None, Some(s)) => {
+                unnamed = Some(s.clone());
+                s.clone()
+            }
+            (None, None) => {
+                return Err(PublishError::AmbiguousSeries {
+                    index,
+                    series: known.iter().cloned().collect(),
+                })
+            }
+        };
+        if !known.contains(&series) {
+            new_series.insert(series.clone());
+        }
+        points.push(Point {
+            series,
+            ts: p.ts.unwrap_or(now_ms),
+            value: p.value,
+        });
+    }
+    check_series_limit(known.len(), &new_series, max_series)?;
+    Ok(Resolved {
+        points,
+        new_series,
+        unnamed,
+    })
 }
 
 /// What publishers have been handed, ahead of what is applied (committed): the next
 /// sequence number and the series that validation must count.
 pub(super) struct Sequencer {
-    last_seq: u64,
-    series: BTreeSet<SeriesName>,
+    pub(super) last_seq: u64,
+    pub(super) series: BTreeSet<SeriesName>,
     /// Bumped when handed-out numbers are taken back after a failed commit.
     generation: u64,
 }
@@ -84,8 +148,7 @@ impl Stream {
                 stream.apply_points(&mut st, &points);
             }
             if seq > ring_from && epoch.is_none() {
-                let data = serde_json::to_string(&points).unwrap_or_else(|_| unreachable_json());
-                let frame = stream.encode(Some(stream.id(seq)), seq, event_name::POINTS, &data);
+                let Prepared { frame, .. } = stream.prepared(seq, points);
                 stream.push_frame(&mut st, frame);
             }
         }
@@ -109,6 +172,13 @@ impl Stream {
         batch: &[NewPoint],
         now_ms: i64,
     ) -> Result<EventId, PublishError> {
+        if let Some(broker) = self.broker() {
+            let id = broker
+                .publish(&self.name, Some(self), batch, false, now_ms)
+                .await?;
+            wait_applied(self, id).await;
+            return Ok(id);
+        }
         let (id, committed) = {
             let mut sq = self
                 .sequencer
@@ -154,44 +224,18 @@ impl Stream {
         batch: &[NewPoint],
         now_ms: i64,
     ) -> Result<(Prepared, BTreeSet<SeriesName>), PublishError> {
-        let only: Option<SeriesName> = match sq.series.len() {
-            0 => Some(SeriesName::default_series()),
-            1 => sq.series.iter().next().cloned(),
-            _ => None,
-        };
-        let mut points = Vec::with_capacity(batch.len());
-        let mut new_series = BTreeSet::new();
-        for (index, p) in batch.iter().enumerate() {
-            if !p.value.is_finite() {
-                return Err(PublishError::NotFinite {
-                    index,
-                    value: p.value,
-                });
-            }
-            let series = match (&p.series, &only) {
-                (Some(s), _) => s.clone(),
-                (None, Some(s)) => s.clone(),
-                (None, None) => {
-                    return Err(PublishError::AmbiguousSeries {
-                        index,
-                        series: sq.series.iter().cloned().collect(),
-                    })
-                }
-            };
-            if !sq.series.contains(&series) {
-                new_series.insert(series.clone());
-            }
-            points.push(Point {
-                series,
-                ts: p.ts.unwrap_or(now_ms),
-                value: p.value,
-            });
-        }
-        check_series_limit(sq.series.len(), &new_series, self.limits.max_series)?;
+        let Resolved {
+            points, new_series, ..
+        } = resolve(&sq.series, batch, now_ms, self.limits.max_series)?;
         let seq = sq.last_seq + 1;
+        Ok((self.prepared(seq, points), new_series))
+    }
+
+    /// An event ready to apply: its points and their frame, encoded once.
+    pub(in crate::hub) fn prepared(&self, seq: u64, points: Vec<Point>) -> Prepared {
         let data = serde_json::to_string(&points).unwrap_or_else(|_| unreachable_json());
         let frame = self.encode(Some(self.id(seq)), seq, event_name::POINTS, &data);
-        Ok((Prepared { seq, points, frame }, new_series))
+        Prepared { seq, points, frame }
     }
 
     /// Makes a prepared event part of the stream: ring, window, and viewers woken.
@@ -223,7 +267,7 @@ impl Stream {
     }
 
     /// Appends a frame to the ring, dropping the oldest beyond its limits.
-    fn push_frame(&self, st: &mut State, frame: Frame) {
+    pub(super) fn push_frame(&self, st: &mut State, frame: Frame) {
         st.ring_bytes += frame.len();
         st.ring.push_back(frame);
         while st.ring.len() > self.limits.ring_events
@@ -236,7 +280,7 @@ impl Stream {
     }
 
     /// Adds points to their series' windows; says whether a series is new.
-    fn apply_points(&self, st: &mut State, points: &[Point]) -> bool {
+    pub(super) fn apply_points(&self, st: &mut State, points: &[Point]) -> bool {
         let window = self.limits.window;
         let mut new_series = false;
         for p in points {
@@ -291,6 +335,6 @@ impl Stream {
     /// The window as points, and the sequence number it is as of.
     pub(in crate::hub) fn window_points(&self) -> (u64, Vec<Point>) {
         let st = read(&self.state);
-        (st.last_seq, snapshot_of(&st, self.epoch).points)
+        (st.last_seq, snapshot_of(&st, self.epoch()).points)
     }
 }

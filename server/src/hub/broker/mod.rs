@@ -1,0 +1,351 @@
+//! Scale-out: several servers share one set of streams through Redis Streams.
+//!
+//! Redis numbers every event (one Lua script per publish, `scripts.rs`), so two nodes
+//! publishing to one stream produce one gapless sequence. Nothing is applied where it is
+//! published: each node's follower (`follow.rs`) reads every stream from Redis in order and
+//! applies what it reads to the node's in-memory streams, its own publishes included, so
+//! every node has one order and viewers are served exactly as on a single server (the ring,
+//! the cursors, the coalesced writes). A publisher is answered once Redis has the event and
+//! this node has applied it (or after a short wait, if the follower is behind).
+//!
+//! The epoch lives in Redis too. It changes only when Redis lost a stream's history: a wipe
+//! (the instance mark is gone) or a rollback (a node has seen a sequence number Redis no
+//! longer has). Viewers then get a `reset`, never a silent gap or a reused id.
+
+mod follow;
+mod replies;
+mod scripts;
+
+pub(super) use follow::spawn as spawn_follower;
+
+use super::stream::{resolve, Resolved, Stream};
+use super::{check_series_limit, Limits, PublishError};
+use crate::hub::store::codec;
+use app::model::{EventId, NewPoint, SeriesName, StreamMeta, StreamName, DEFAULT_SERIES};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use replies::Reply;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+/// Redis could not be reached or answered with an error.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("Redis at {url} is unavailable: {message}")]
+pub struct BrokerError {
+    pub url: String,
+    pub message: String,
+}
+
+/// What happened between this node and Redis, for `/metrics` and `/healthz`.
+#[derive(Debug, Default)]
+pub struct BrokerStats {
+    /// Times the follower (re)connected and read everything again.
+    pub resyncs: AtomicU64,
+    /// Streams that started a new epoch because Redis had lost their history.
+    pub lost: AtomicU64,
+}
+
+/// This node's link to Redis.
+pub struct Broker {
+    client: redis::Client,
+    url: String,
+    prefix: String,
+    /// This node's mark for a Redis data set it finds empty (see `scripts.rs`).
+    instance: String,
+    manager: tokio::sync::Mutex<Option<ConnectionManager>>,
+    limits: Limits,
+    pinned: Mutex<BTreeSet<StreamName>>,
+    /// The follower is connected and has read everything.
+    up: AtomicBool,
+    pub stats: BrokerStats,
+}
+
+/// How a removal through Redis ended.
+#[derive(Debug, PartialEq)]
+pub(super) enum Removal {
+    Removed,
+    Unknown,
+    Pinned,
+    /// Published to or watched since the cutoff (expiry only).
+    Active,
+}
+
+/// How long a publisher waits for its event to be applied here before it is answered
+/// anyway (Redis has it; the follower is behind).
+const APPLY_WAIT: Duration = Duration::from_secs(2);
+
+impl Broker {
+    /// A broker for the Redis at `url` (checked when the configuration was validated); it
+    /// connects when first used, and again whenever the connection is lost.
+    pub fn new(
+        url: &str,
+        shown_url: String,
+        prefix: &str,
+        limits: Limits,
+    ) -> Result<Self, BrokerError> {
+        let client = redis::Client::open(url).map_err(|e| BrokerError {
+            url: shown_url.clone(),
+            message: e.to_string(),
+        })?;
+        Ok(Broker {
+            client,
+            url: shown_url,
+            prefix: prefix.to_owned(),
+            instance: format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..)),
+            manager: tokio::sync::Mutex::new(None),
+            limits,
+            pinned: Mutex::new(BTreeSet::new()),
+            up: AtomicBool::new(false),
+            stats: BrokerStats::default(),
+        })
+    }
+
+    /// Whether this node follows Redis now (connected, and caught up once).
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::SeqCst)
+    }
+
+    /// The Redis URL without its password.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// A command failed: unless Redis itself answered with an error, the shared connection
+    /// is dropped, and the next command connects again.
+    async fn failed(&self, e: redis::RedisError) -> BrokerError {
+        if e.is_io_error()
+            || e.is_connection_dropped()
+            || e.is_connection_refusal()
+            || e.is_unrecoverable_error()
+        {
+            *self.manager.lock().await = None;
+        }
+        self.error(e)
+    }
+
+    fn error(&self, e: impl std::fmt::Display) -> BrokerError {
+        BrokerError {
+            url: self.url.clone(),
+            message: e.to_string(),
+        }
+    }
+
+    fn key(&self, kind: &str, name: &StreamName) -> String {
+        format!("{}:{kind}:{name}", self.prefix)
+    }
+
+    pub(super) fn add_pinned(&self, name: &StreamName) {
+        self.pinned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(name.clone());
+    }
+
+    fn pinned(&self) -> Vec<StreamName> {
+        let pinned = self.pinned.lock().unwrap_or_else(PoisonError::into_inner);
+        pinned.iter().cloned().collect()
+    }
+
+    fn is_pinned(&self, name: &StreamName) -> bool {
+        self.pinned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(name)
+    }
+
+    /// The shared connection for publishes and the like (reconnects by itself; commands
+    /// time out, so a publisher never waits long on a Redis that is down).
+    async fn manager(&self) -> Result<ConnectionManager, BrokerError> {
+        let mut slot = self.manager.lock().await;
+        if let Some(m) = slot.as_ref() {
+            return Ok(m.clone());
+        }
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(5)))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        let m = self
+            .client
+            .get_connection_manager_with_config(config)
+            .await
+            .map_err(|e| self.error(e))?;
+        *slot = Some(m.clone());
+        Ok(m)
+    }
+
+    /// Appends a batch to a stream in Redis (creating it when `create` allows) and returns
+    /// its id. `local`: this node's copy of the stream, whose series resolve unnamed points
+    /// and whose position tells Redis what this node has seen. Redis checks the limits and
+    /// the series again, atomically; when its series differ from the copy's, the batch is
+    /// resolved again against Redis' and retried.
+    pub(super) async fn publish(
+        &self,
+        name: &StreamName,
+        local: Option<&Stream>,
+        batch: &[NewPoint],
+        create: bool,
+        now_ms: i64,
+    ) -> Result<EventId, PublishError> {
+        let (mut known, seen) = match local {
+            Some(s) => (s.series_set(), s.position()),
+            None => (BTreeSet::new(), EventId { epoch: 0, seq: 0 }),
+        };
+        let mut conn = self.manager().await?;
+        for _ in 0..3 {
+            let Resolved {
+                points, unnamed, ..
+            } = resolve(&known, batch, now_ms, self.limits.max_series)?;
+            let mut windows: BTreeMap<&SeriesName, Vec<u8>> = BTreeMap::new();
+            for p in &points {
+                let w = windows.entry(&p.series).or_default();
+                w.extend_from_slice(&p.ts.to_le_bytes());
+                w.extend_from_slice(&p.value.to_le_bytes());
+            }
+            let mut call = scripts::PUBLISH_SCRIPT.prepare_invoke();
+            call.arg(&self.prefix)
+                .arg(name.as_str())
+                .arg(u8::from(create))
+                .arg(self.limits.max_streams)
+                .arg(self.limits.max_series)
+                .arg(self.limits.window)
+                .arg(self.limits.ring_events)
+                .arg(seen.epoch)
+                .arg(seen.seq)
+                .arg(unnamed.as_ref().map_or("", SeriesName::as_str))
+                .arg(DEFAULT_SERIES)
+                .arg(&self.instance)
+                .arg(now_ms)
+                .arg(codec::encode(&points))
+                .arg(windows.len());
+            for (series, blob) in &windows {
+                call.arg(series.as_str()).arg(blob.as_slice());
+            }
+            let reply: redis::Value = match call.invoke_async(&mut conn).await {
+                Ok(r) => r,
+                Err(e) => return Err(self.failed(e).await.into()),
+            };
+            match Reply::parse(&reply).map_err(|e| self.error(e))? {
+                Reply::Position(id) => return Ok(id),
+                Reply::Word(w, _) if w == "unknown_stream" => {
+                    return Err(PublishError::UnknownStream(name.clone()))
+                }
+                Reply::Word(w, _) if w == "too_many_streams" => {
+                    return Err(PublishError::TooManyStreams(self.limits.max_streams))
+                }
+                Reply::Word(w, series) if w == "too_many_series" => {
+                    known = series;
+                    let Resolved { new_series, .. } =
+                        resolve(&BTreeSet::new(), batch, now_ms, usize::MAX)?;
+                    let new: BTreeSet<SeriesName> =
+                        new_series.difference(&known).cloned().collect();
+                    check_series_limit(known.len(), &new, self.limits.max_series)?;
+                }
+                Reply::Word(w, series) if w == "series" => known = series,
+                Reply::Word(w, _) => {
+                    return Err(self.error(format!("unexpected answer {w:?}")).into())
+                }
+            }
+        }
+        Err(self
+            .error("the stream's series changed three times during one publish")
+            .into())
+    }
+
+    /// Sets a stream's description in Redis (creating the stream when `create` allows);
+    /// returns the stream's position then.
+    pub(super) async fn describe(
+        &self,
+        name: &StreamName,
+        meta: &StreamMeta,
+        create: bool,
+    ) -> Result<EventId, PublishError> {
+        let json = serde_json::to_string(meta).map_err(|e| self.error(e))?;
+        let mut conn = self.manager().await?;
+        let reply: redis::RedisResult<redis::Value> = scripts::DESCRIBE_SCRIPT
+            .arg(&self.prefix)
+            .arg(name.as_str())
+            .arg(u8::from(create))
+            .arg(self.limits.max_streams)
+            .arg(json)
+            .arg(&self.instance)
+            .invoke_async(&mut conn)
+            .await;
+        let reply = match reply {
+            Ok(r) => r,
+            Err(e) => return Err(self.failed(e).await.into()),
+        };
+        match Reply::parse(&reply).map_err(|e| self.error(e))? {
+            Reply::Position(id) => Ok(id),
+            Reply::Word(w, _) if w == "unknown_stream" => {
+                Err(PublishError::UnknownStream(name.clone()))
+            }
+            Reply::Word(w, _) if w == "too_many_streams" => {
+                Err(PublishError::TooManyStreams(self.limits.max_streams))
+            }
+            Reply::Word(w, _) => Err(self.error(format!("unexpected answer {w:?}")).into()),
+        }
+    }
+
+    /// Removes a stream from Redis; with `cutoff_ms`, only if nobody published to or
+    /// watched it since.
+    pub(super) async fn remove(
+        &self,
+        name: &StreamName,
+        cutoff_ms: Option<i64>,
+    ) -> Result<Removal, BrokerError> {
+        let mut conn = self.manager().await?;
+        let word: redis::RedisResult<String> = scripts::REMOVE_SCRIPT
+            .arg(&self.prefix)
+            .arg(name.as_str())
+            .arg(cutoff_ms.map(|c| c.to_string()).unwrap_or_default())
+            .invoke_async(&mut conn)
+            .await;
+        let word = match word {
+            Ok(w) => w,
+            Err(e) => return Err(self.failed(e).await),
+        };
+        match word.as_str() {
+            "removed" => Ok(Removal::Removed),
+            "unknown_stream" => Ok(Removal::Unknown),
+            "pinned" => Ok(Removal::Pinned),
+            "active" => Ok(Removal::Active),
+            other => Err(self.error(format!("unexpected answer {other:?}"))),
+        }
+    }
+
+    /// Notes in Redis that these streams have viewers on this node now (for expiry).
+    pub(super) async fn watched(
+        &self,
+        names: &[StreamName],
+        now_ms: i64,
+    ) -> Result<(), BrokerError> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.manager().await?;
+        let mut call = scripts::WATCHED_SCRIPT.prepare_invoke();
+        call.arg(&self.prefix).arg(now_ms);
+        for n in names {
+            call.arg(n.as_str());
+        }
+        let done: redis::RedisResult<String> = call.invoke_async(&mut conn).await;
+        match done {
+            Ok(_) => Ok(()),
+            Err(e) => Err(self.failed(e).await),
+        }
+    }
+}
+
+impl From<BrokerError> for PublishError {
+    fn from(e: BrokerError) -> Self {
+        PublishError::Broker(e.to_string())
+    }
+}
+
+/// A stream's copy on this node waits until it has applied `id` (or moved past its epoch,
+/// or `APPLY_WAIT` passed).
+pub(super) async fn wait_applied(stream: &Stream, id: EventId) {
+    let _ = tokio::time::timeout(APPLY_WAIT, stream.reached(id)).await;
+}
