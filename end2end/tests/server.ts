@@ -83,6 +83,16 @@ export class Server {
     throw new Error(`server on port ${this.port} did not become healthy`);
   }
 
+  /** SIGKILL: the process ends at once, finishing nothing. */
+  async kill(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((r) => child.once("exit", r));
+    child.kill("SIGKILL");
+    await exited;
+    this.child = undefined;
+  }
+
   /** SIGTERM, then waits for the process to exit. */
   async stop(): Promise<void> {
     const child = this.child;

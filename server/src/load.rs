@@ -50,6 +50,13 @@ pub struct Args {
     /// The server's process id, to read its CPU time and memory from /proc.
     #[arg(long)]
     pub server_pid: Option<u32>,
+    /// More servers of the same cluster (several nodes on one Redis): viewers are spread
+    /// over `--url` and these, round-robin; publishing goes to `--url` only.
+    #[arg(long = "also-url")]
+    pub also_urls: Vec<String>,
+    /// More processes whose CPU time and memory the report gives (other nodes, Redis).
+    #[arg(long = "watch-pid")]
+    pub watch_pids: Vec<u32>,
     /// Instead of viewers: this many publishers posting batches of `--points` as fast as the
     /// server accepts them, for `--seconds` (the ingest benchmark).
     #[arg(long)]
@@ -65,6 +72,8 @@ struct IngestReport {
     points_per_s: f64,
     request_ms: Option<Latency>,
     server: Option<ProcStats>,
+    /// The `--watch-pid` processes, in order.
+    watched: Vec<ProcStats>,
     generator: ProcStats,
     machine: Machine,
 }
@@ -86,6 +95,7 @@ async fn run_ingest(args: Args, points_url: String, clients: usize) -> u8 {
     let errors = Arc::new(AtomicU64::new(0));
     let requests = Arc::new(AtomicU64::new(0));
     let server_before = args.server_pid.map(|pid| proc_stats(Some(pid)));
+    let watched_before = watched_stats(&args.watch_pids);
     let self_before = proc_stats(None);
     let start = Instant::now();
     let deadline = start + Duration::from_secs(args.seconds);
@@ -119,6 +129,7 @@ async fn run_ingest(args: Args, points_url: String, clients: usize) -> u8 {
     }
     let elapsed = start.elapsed().as_secs_f64();
     let server_after = args.server_pid.map(|pid| proc_stats(Some(pid)));
+    let watched = spent(&watched_before, &watched_stats(&args.watch_pids));
     let self_after = proc_stats(None);
     let h = latencies.merged();
     let requests = requests.load(Ordering::Relaxed);
@@ -132,6 +143,7 @@ async fn run_ingest(args: Args, points_url: String, clients: usize) -> u8 {
             rss_kib: a.rss_kib,
             peak_rss_kib: a.peak_rss_kib,
         }),
+        watched,
         generator: ProcStats {
             cpu_s: self_after.cpu_s - self_before.cpu_s,
             ..self_after
@@ -144,6 +156,22 @@ async fn run_ingest(args: Args, points_url: String, clients: usize) -> u8 {
         Err(e) => eprintln!("livechart load: cannot encode the report: {e}"),
     }
     0
+}
+
+fn watched_stats(pids: &[u32]) -> Vec<ProcStats> {
+    pids.iter().map(|p| proc_stats(Some(*p))).collect()
+}
+
+/// CPU time spent between two readings of the same processes, and their memory after.
+fn spent(before: &[ProcStats], after: &[ProcStats]) -> Vec<ProcStats> {
+    before
+        .iter()
+        .zip(after)
+        .map(|(b, a)| ProcStats {
+            cpu_s: a.cpu_s - b.cpu_s,
+            ..*a
+        })
+        .collect()
 }
 
 fn latency(h: &Histogram<u64>) -> Option<Latency> {
@@ -176,6 +204,8 @@ struct Report {
     complete_connections: u64,
     latency_ms: Option<Latency>,
     server: Option<ProcStats>,
+    /// The `--watch-pid` processes, in order.
+    watched: Vec<ProcStats>,
     generator: ProcStats,
     machine: Machine,
 }
@@ -270,8 +300,12 @@ fn server_addr(url: &str) -> Result<(SocketAddr, String), String> {
 
 /// Runs the load and prints the report. Exit code 0, or 2 for bad arguments.
 pub async fn run(args: Args) -> u8 {
-    let (addr, host) = match server_addr(&args.url) {
-        Ok(a) => a,
+    let targets: Result<Vec<(SocketAddr, String)>, String> = std::iter::once(&args.url)
+        .chain(&args.also_urls)
+        .map(|u| server_addr(u))
+        .collect();
+    let targets = match targets {
+        Ok(t) => t,
         Err(e) => {
             eprintln!("livechart load: {e}");
             return 2;
@@ -312,9 +346,10 @@ pub async fn run(args: Args) -> u8 {
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<bool>(1024);
     for i in 0..args.viewers {
         let source = Ipv4Addr::new(127, 0, 0, 1 + (i % args.sources as usize) as u8);
+        let (addr, host) = &targets[i % targets.len()];
         let conn = Conn {
             id: i,
-            addr,
+            addr: *addr,
             source: IpAddr::V4(source),
             host: host.clone(),
             path: path.clone(),
@@ -349,6 +384,7 @@ pub async fn run(args: Args) -> u8 {
     let mut published = 0u64;
     let mut publish_errors = 0u64;
     let server_before = args.server_pid.map(|pid| proc_stats(Some(pid)));
+    let watched_before = watched_stats(&args.watch_pids);
     let self_before = proc_stats(None);
     let delivered_before = totals.events.load(Ordering::Relaxed);
     let start = Instant::now();
@@ -385,6 +421,7 @@ pub async fn run(args: Args) -> u8 {
     let elapsed = start.elapsed().as_secs_f64();
     measuring.store(2, Ordering::Relaxed);
     let server_after = args.server_pid.map(|pid| proc_stats(Some(pid)));
+    let watched = spent(&watched_before, &watched_stats(&args.watch_pids));
     let self_after = proc_stats(None);
     let delivered = totals.events.load(Ordering::Relaxed) - delivered_before;
     let _ = stop_tx.send(true);
@@ -411,6 +448,7 @@ pub async fn run(args: Args) -> u8 {
             rss_kib: a.rss_kib,
             peak_rss_kib: peak_server.max(a.rss_kib),
         }),
+        watched,
         generator: ProcStats {
             cpu_s: self_after.cpu_s - self_before.cpu_s,
             rss_kib: self_after.rss_kib,

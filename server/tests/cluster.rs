@@ -32,6 +32,17 @@ async fn ready(server: &TestServer) {
     wait_for_health(server, PATIENCE, |h| h.status == "ok").await;
 }
 
+/// Waits until the node has the stream at `seq` or later (another node's publish reaches it
+/// through Redis a moment later).
+async fn has(server: &TestServer, stream: &str, seq: u64) {
+    wait_for_health(server, PATIENCE, |h| {
+        h.streams
+            .iter()
+            .any(|s| s.name.as_str() == stream && s.last_id.is_some_and(|id| id.seq >= seq))
+    })
+    .await;
+}
+
 async fn viewer(server: &TestServer, stream: &str, after: Option<EventId>) -> EventReader {
     let url = server.url(&format!("/api/streams/{stream}/events"));
     match after {
@@ -68,6 +79,7 @@ async fn a_point_published_on_one_node_reaches_every_node_with_the_same_ids_and_
     publish(&nodes[0], "shared", r#"{"value": 0}"#).await;
     let mut readers = Vec::new();
     for n in &nodes {
+        has(n, "shared", 1).await;
         let mut r = viewer(n, "shared", None).await;
         assert_eq!(r.next_event(PATIENCE).await.event, "snapshot");
         readers.push(r);
@@ -109,6 +121,7 @@ async fn two_nodes_publishing_at_once_make_one_gapless_sequence() {
     ready(&a).await;
     ready(&b).await;
     publish(&a, "race", r#"{"value": 0}"#).await;
+    has(&b, "race", 1).await;
     let mut watcher = viewer(&b, "race", None).await;
     assert_eq!(watcher.next_event(PATIENCE).await.event, "snapshot");
     let mut tasks = Vec::new();
@@ -176,6 +189,7 @@ async fn a_viewer_resumes_on_another_node_by_header_query_and_multiplexed_id() {
     assert_eq!(last.seq, 7);
     drop(on_a);
     // Header.
+    has(&b, "one", 8).await;
     let mut on_b = viewer(&b, "one", Some(last)).await;
     let next = on_b.next_event(PATIENCE).await;
     assert_eq!(
@@ -266,6 +280,7 @@ async fn redis_away_gets_503_keeps_viewers_and_they_catch_up_when_it_returns() {
     ready(&a).await;
     ready(&b).await;
     let first = publish(&a, "s", r#"{"value": 1}"#).await;
+    has(&b, "s", first).await;
     let mut on_b = viewer(&b, "s", None).await;
     assert_eq!(on_b.next_event(PATIENCE).await.event, "snapshot");
 
@@ -326,6 +341,7 @@ async fn redis_wiped_or_rolled_back_starts_a_new_epoch_with_a_reset() {
     for i in 1..=5 {
         publish(&a, "kept", &format!(r#"{{"value": {i}}}"#)).await;
     }
+    has(&b, "kept", 5).await;
     let mut on_b = viewer(&b, "kept", None).await;
     let before = id(&on_b.next_event(PATIENCE).await);
     assert_eq!(before.seq, 5);
@@ -390,6 +406,7 @@ async fn a_viewer_of_a_killed_node_resumes_on_another_with_no_gap() {
     ready(&a).await;
     ready(&b).await;
     publish(&b, "live", r#"{"value": 0}"#).await;
+    has(&a, "live", 1).await;
     let base = b.base.clone();
     let publisher = tokio::spawn(async move {
         let client = reqwest::Client::new();
@@ -470,6 +487,7 @@ async fn an_id_older_than_redis_holds_gets_a_reset_and_the_snapshot() {
     for i in 2..=200 {
         publish(&a, "short", &format!(r#"{{"value": {i}}}"#)).await;
     }
+    has(&b, "short", 200).await;
     let mut on_b = viewer(&b, "short", Some(old)).await;
     let reset = on_b.next_event(PATIENCE).await;
     assert_eq!(reset.event, "reset");
