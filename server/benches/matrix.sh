@@ -5,6 +5,7 @@
 #
 #   server/benches/matrix.sh            # everything (about 12 minutes)
 #   server/benches/matrix.sh fanout     # or one part: fanout | idle | max | ingest | stores | file
+#                                       # | redis (needs redis-server: .ci/setup --browser)
 #   LIVECHART_BIN=/tmp/old/livechart LIVECHART_CONFIG=/tmp/old/Leptos.toml server/benches/matrix.sh idle
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -49,7 +50,31 @@ stop_server() {
   if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; pid=""; fi
   if [ -z "${keep_data:-}" ] && [ -n "$data" ]; then rm -rf "$data"; data=""; fi
 }
-trap stop_server EXIT
+# Redis for the `redis` part: its own process on a Unix socket, append-only file on, with
+# `appendfsync` from FSYNC (everysec or always); and the second node of a two-node cluster.
+redis_pid=""
+redis_dir=""
+node_b=""
+start_redis() {
+  stop_redis
+  redis_dir=$(mktemp -d "$PWD/$out/redis.XXXXXX")
+  redis-server --port 0 --unixsocket "$redis_dir/redis.sock" --unixsocketperm 700 \
+    --dir "$redis_dir" --appendonly yes --appendfsync "${FSYNC:-everysec}" --save "" \
+    --maxmemory-policy noeviction --daemonize no >>"$out/server.log" 2>&1 &
+  redis_pid=$!
+  for _ in $(seq 100); do
+    [ "$(redis-cli -s "$redis_dir/redis.sock" ping 2>/dev/null)" = PONG ] && return 0
+    sleep 0.1
+  done
+  echo "redis-server did not start" >&2
+  exit 1
+}
+stop_redis() {
+  if [ -n "$node_b" ]; then kill "$node_b" 2>/dev/null || true; wait "$node_b" 2>/dev/null || true; node_b=""; fi
+  if [ -n "$redis_pid" ]; then kill "$redis_pid" 2>/dev/null || true; wait "$redis_pid" 2>/dev/null || true; redis_pid=""; fi
+  if [ -n "$redis_dir" ]; then rm -rf "$redis_dir"; redis_dir=""; fi
+}
+trap 'stop_server; stop_redis' EXIT
 
 load() { "$gen" load --url "http://127.0.0.1:$port" --server-pid "$pid" --sources 8 "$@" 2>/dev/null; }
 field() { python3 -c "import json,sys; r=json.loads(sys.argv[1]); print(eval(sys.argv[2], {}, r))" "$1" "$2"; }
@@ -157,4 +182,49 @@ if [ "$part" = all ] || [ "$part" = file ]; then
   echo "Startup with 100 full streams (ring 1,024 events, window 500): $(python3 -c "print(round(($t1 - $t0) * 1000))") ms to the first answer of /healthz; RSS $(awk '/VmRSS/ {print int($2/1024)}' /proc/$pid/status) MiB."
   keep_data=""
   stop_server
+fi
+
+if [ "$part" = all ] || [ "$part" = redis ]; then
+  redis_env() { echo LIVECHART_HISTORY_STORE=redis LIVECHART_REDIS_URL="redis+unix://$redis_dir/redis.sock"; }
+  echo
+  echo "| store | batch | clients | points/s accepted | request p50 ms | p99 ms | server CPU (cores) | Redis CPU (cores) |"
+  echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+  for spec in "1 4" "100 4" "1000 4"; do
+    set -- $spec
+    for mode in embedded redis-everysec redis-always; do
+      case $mode in
+        embedded) STORE=embedded; start_server; watch="" ;;
+        redis-*) FSYNC=${mode#redis-}; start_redis; STORE=redis start_server $(redis_env); watch="--watch-pid $redis_pid" ;;
+      esac
+      r=$(load --ingest-clients "$2" --points "$1" --seconds 10 $watch)
+      echo "$r" >>"$out/redis-ingest.jsonl"
+      echo "| $mode | $1 | $2 | $(field "$r" 'round(points_per_s)') | $(field "$r" 'request_ms["p50"]') | $(field "$r" 'request_ms["p99"]') | $(field "$r" "round(server['cpu_s']/10, 2)") | $(field "$r" "round(watched[0]['cpu_s']/10, 2) if watched else '-'") |"
+      stop_server; stop_redis
+    done
+  done
+  echo
+  echo "| store | nodes × viewers × rate | deliveries/s | gaps | dups | p50 ms | p99 ms | p99.9 ms | node A CPU | node B CPU | Redis CPU | generator CPU (cores) |"
+  echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+  secs=30.5
+  for mode in embedded redis redis-2; do
+    case $mode in
+      embedded) STORE=embedded; start_server; r=$(load --viewers 1000 --rate 10 --seconds 30) ;;
+      redis) start_redis; STORE=redis start_server $(redis_env)
+        r=$(load --viewers 1000 --rate 10 --seconds 30 --watch-pid "$redis_pid") ;;
+      redis-2) start_redis; STORE=redis start_server $(redis_env)
+        # The second node, on the next port, the same Redis.
+        env LEPTOS_SITE_ADDR=127.0.0.1:$((port + 1)) LEPTOS_SITE_ROOT=target/site RUST_LOG=warn \
+          LIVECHART_LIMITS_MAX_VIEWERS=20000 LIVECHART_SYSTEM_ENABLED=false \
+          LIVECHART_CLASSIC_ENABLED=false LIVECHART_DEMO_ENABLED=false $(redis_env) \
+          "$bin" >>"$out/server.log" 2>&1 &
+        node_b=$!
+        for _ in $(seq 100); do curl -sf "http://127.0.0.1:$((port + 1))/healthz" >/dev/null && break; sleep 0.1; done
+        r=$(load --viewers 10000 --rate 10 --seconds 30 --also-url "http://127.0.0.1:$((port + 1))" \
+          --watch-pid "$node_b" --watch-pid "$redis_pid") ;;
+    esac
+    echo "$r" >>"$out/redis-fanout.jsonl"
+    echo "| $mode | $(field "$r" "'2 × 5000' if len(watched) == 2 else '1 × 1000'") × 10/s | $(field "$r" 'round(deliveries_per_s)') | $(field "$r" gaps) | $(field "$r" duplicates) | $(field "$r" 'latency_ms["p50"]') | $(field "$r" 'latency_ms["p99"]') | $(field "$r" 'latency_ms["p999"]') | $(field "$r" "round(server['cpu_s']/$secs, 2)") | $(field "$r" "round(watched[0]['cpu_s']/$secs, 2) if len(watched) == 2 else '-'") | $(field "$r" "round(watched[-1]['cpu_s']/$secs, 2) if watched else '-'") | $(field "$r" "round(generator['cpu_s']/$secs, 2)") |"
+    stop_server; stop_redis
+  done
+  unset STORE FSYNC
 fi

@@ -178,6 +178,36 @@ impl Collector for HubCollector {
             }
         }
 
+        if let Some(broker) = hub.broker() {
+            let gauge = ConstGauge::new(i64::from(broker.is_up()));
+            gauge.encode(encoder.encode_descriptor(
+                "livechart_broker_up",
+                "1 while this node follows Redis (connected and caught up), else 0",
+                None,
+                gauge.metric_type(),
+            )?)?;
+            for (name, help, value) in [
+                (
+                    "livechart_broker_resyncs",
+                    "Times this node (re)connected to Redis and read every stream again",
+                    &broker.stats.resyncs,
+                ),
+                (
+                    "livechart_broker_epochs_lost",
+                    "Streams that started a new epoch because Redis had lost their history",
+                    &broker.stats.lost,
+                ),
+            ] {
+                let counter = ConstCounter::new(value.load(Ordering::Relaxed));
+                counter.encode(encoder.encode_descriptor(
+                    name,
+                    help,
+                    None,
+                    counter.metric_type(),
+                )?)?;
+            }
+        }
+
         type Read = fn(&crate::hub::Stream) -> u64;
         // (name, help, is a counter (else a gauge), how to read it)
         let per_stream: [(&str, &str, bool, Read); 8] = [

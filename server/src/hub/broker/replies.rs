@@ -235,3 +235,99 @@ fn kind(v: &Value) -> &'static str {
         _ => "another kind of value",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk(s: &[u8]) -> Value {
+        Value::BulkString(s.to_vec())
+    }
+
+    fn event(seq: u64, epoch: u64, value: f64) -> Value {
+        let points = vec![Point {
+            series: SeriesName::default_series(),
+            ts: 1,
+            value,
+        }];
+        Value::Array(vec![
+            bulk(format!("{seq}-0").as_bytes()),
+            Value::Array(vec![
+                bulk(b"e"),
+                bulk(epoch.to_string().as_bytes()),
+                bulk(b"p"),
+                bulk(&codec::encode(&points)),
+            ]),
+        ])
+    }
+
+    #[test]
+    fn replies_of_the_wrong_shape_are_errors_not_panics() {
+        let odd = [
+            Value::Int(3),
+            Value::Array(vec![bulk(b"ok")]),
+            Value::Array(vec![bulk(b"ok"), Value::Int(-1), Value::Int(2)]),
+            Value::Array(vec![bulk(b"ok"), bulk(b"x"), Value::Int(2)]),
+            Value::Array(vec![bulk(b"series"), bulk(b"no spaces allowed")]),
+        ];
+        for v in &odd {
+            assert!(Reply::parse(v).is_err(), "{v:?}");
+        }
+        assert!(read_reply(&Value::Int(1)).is_err());
+        assert!(read_reply(&Value::Array(vec![Value::Array(vec![bulk(b"k")])])).is_err());
+        assert!(loaded(&Value::Array(vec![bulk(b"1"), bulk(b"2")])).is_err());
+        assert!(loaded(&Value::Array(vec![
+            bulk(b"1"),
+            bulk(b"2"),
+            bulk(b"{not json"),
+            bulk(b"0"),
+            Value::Array(vec![]),
+            Value::Array(vec![]),
+        ]))
+        .is_err());
+        // A bad event is an error for the follower to handle, not a panic.
+        let bad = Entry::parse(&Value::Array(vec![
+            bulk(b"7-0"),
+            Value::Array(vec![bulk(b"e"), bulk(b"5"), bulk(b"p"), bulk(b"\x01\xff")]),
+        ]))
+        .expect("an entry");
+        assert!(bad.event().is_err());
+        assert!(
+            Entry::parse(&Value::Array(vec![bulk(b"x-1"), Value::Array(vec![])]))
+                .expect("an entry")
+                .seq()
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn a_loaded_stream_keeps_only_the_newest_events_of_its_epoch_that_follow_on() {
+        let mut window = Vec::new();
+        for (ts, value) in [(1i64, 1.0f64), (2, f64::NAN), (3, 3.0)] {
+            window.extend_from_slice(&ts.to_le_bytes());
+            window.extend_from_slice(&value.to_le_bytes());
+        }
+        window.extend_from_slice(&[0; 5]); // a torn record is ignored
+        let reply = Value::Array(vec![
+            bulk(b"9"),
+            bulk(b"6"),
+            bulk(b""),
+            bulk(b"0"),
+            Value::Array(vec![bulk(b"value"), bulk(&window)]),
+            // Newest first: 6 and 5 in epoch 9, then 4 from an older epoch, then 3 again.
+            Value::Array(vec![
+                event(6, 9, 6.0),
+                event(5, 9, 5.0),
+                event(4, 8, 4.0),
+                event(3, 9, 3.0),
+            ]),
+        ]);
+        let l = loaded(&reply).expect("parses").expect("exists");
+        assert_eq!((l.epoch, l.seq), (9, 6));
+        let seqs: Vec<u64> = l.events.iter().map(|e| e.0).collect();
+        assert_eq!(seqs, vec![5, 6]);
+        let values: Vec<f64> = l.window.iter().map(|p| p.value).collect();
+        assert_eq!(values, vec![1.0, 3.0], "non-finite points are dropped");
+        assert!(loaded(&Value::Array(vec![])).expect("parses").is_none());
+    }
+}
