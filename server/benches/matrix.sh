@@ -219,6 +219,9 @@ if [ "$part" = all ] || [ "$part" = redis ]; then
           "$bin" >>"$out/server.log" 2>&1 &
         node_b=$!
         for _ in $(seq 100); do curl -sf "http://127.0.0.1:$((port + 1))/healthz" >/dev/null && break; sleep 0.1; done
+        # The stream exists on both nodes before viewers connect to either.
+        curl -sf -H 'content-type: application/json' -d '{"value": 0}' "http://127.0.0.1:$port/api/streams/load/points" >/dev/null
+        for _ in $(seq 100); do curl -sf "http://127.0.0.1:$((port + 1))/api/streams" | grep -q '"load"' && break; sleep 0.1; done
         r=$(load --viewers 10000 --rate 10 --seconds 30 --also-url "http://127.0.0.1:$((port + 1))" \
           --watch-pid "$node_b" --watch-pid "$redis_pid") ;;
     esac

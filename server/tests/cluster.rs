@@ -23,8 +23,7 @@ fn node(redis: &RedisServer, label: &str, env: &[(&str, &str)]) -> TestServer {
     ];
     all.extend_from_slice(env);
     let log = redis.dir.path().join(format!("{label}.log"));
-    let server = TestServer::start_logged(&all, &log);
-    server
+    TestServer::start_logged(&all, &log)
 }
 
 /// Waits until the node follows Redis (`/healthz` says ok).
@@ -520,4 +519,69 @@ fn a_bad_redis_url_or_prefix_stops_the_server_with_a_clear_error() {
         !stderr.contains("secret"),
         "the password is never shown: {stderr}"
     );
+}
+
+#[tokio::test]
+async fn a_stream_deleted_on_one_node_is_gone_from_every_node_and_idle_ones_expire_everywhere() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let env = [
+        ("LIVECHART_STREAMS_DECLARED", "fixed"),
+        ("LIVECHART_STREAMS_IDLE_EXPIRY_MS", "1000"),
+    ];
+    let a = node(&redis, "a", &env);
+    let b = node(&redis, "b", &env);
+    ready(&a).await;
+    ready(&b).await;
+    for stream in ["gone", "idle", "watched"] {
+        publish(&a, stream, r#"{"value": 1}"#).await;
+        has(&b, stream, 1).await;
+    }
+    let client = reqwest::Client::new();
+    let mut on_b = viewer(&b, "gone", None).await;
+    assert_eq!(on_b.next_event(PATIENCE).await.event, "snapshot");
+    let mut watching = viewer(&b, "watched", None).await;
+    assert_eq!(watching.next_event(PATIENCE).await.event, "snapshot");
+
+    let r = client
+        .delete(a.url("/api/streams/gone"))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(r.status(), 204);
+    // b's viewer of it ends, and b no longer has it.
+    loop {
+        match on_b.next_item_or_end(PATIENCE).await {
+            None => break,
+            Some(SseItem::Event(e)) => panic!("nothing was published: {e:?}"),
+            Some(_) => {}
+        }
+    }
+    let r = client
+        .get(b.url("/api/streams/gone/events"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), 404);
+    // A declared stream cannot be deleted from any node.
+    let r = client
+        .delete(b.url("/api/streams/fixed"))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(r.status(), 409);
+
+    // Nobody publishes for a while: "idle" expires on both nodes, "watched" (a viewer on b
+    // only) and "fixed" (declared) stay.
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    for n in [&a, &b] {
+        let health = wait_for_health(n, PATIENCE, |h| {
+            !h.streams.iter().any(|s| s.name.as_str() == "idle")
+        })
+        .await;
+        let names: BTreeSet<&str> = health.streams.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, BTreeSet::from(["fixed", "watched"]), "on {}", n.base);
+    }
+    drop(watching);
 }
