@@ -206,9 +206,10 @@ if [ "$part" = all ] || [ "$part" = redis ]; then
   echo "| store | nodes × viewers × rate | deliveries/s | gaps | dups | p50 ms | p99 ms | p99.9 ms | node A CPU | node B CPU | Redis CPU | generator CPU (cores) |"
   echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
   secs=30.5
-  for mode in embedded redis redis-2; do
+  for mode in embedded redis embedded-10k redis-2; do
     case $mode in
       embedded) STORE=embedded; start_server; r=$(load --viewers 1000 --rate 10 --seconds 30) ;;
+      embedded-10k) STORE=embedded; start_server; r=$(load --viewers 10000 --rate 10 --seconds 30) ;;
       redis) start_redis; STORE=redis start_server $(redis_env)
         r=$(load --viewers 1000 --rate 10 --seconds 30 --watch-pid "$redis_pid") ;;
       redis-2) start_redis; STORE=redis start_server $(redis_env)
@@ -226,8 +227,17 @@ if [ "$part" = all ] || [ "$part" = redis ]; then
           --watch-pid "$node_b" --watch-pid "$redis_pid") ;;
     esac
     echo "$r" >>"$out/redis-fanout.jsonl"
-    echo "| $mode | $(field "$r" "'2 × 5000' if len(watched) == 2 else '1 × 1000'") × 10/s | $(field "$r" 'round(deliveries_per_s)') | $(field "$r" gaps) | $(field "$r" duplicates) | $(field "$r" 'latency_ms["p50"]') | $(field "$r" 'latency_ms["p99"]') | $(field "$r" 'latency_ms["p999"]') | $(field "$r" "round(server['cpu_s']/$secs, 2)") | $(field "$r" "round(watched[0]['cpu_s']/$secs, 2) if len(watched) == 2 else '-'") | $(field "$r" "round(watched[-1]['cpu_s']/$secs, 2) if watched else '-'") | $(field "$r" "round(generator['cpu_s']/$secs, 2)") |"
+    echo "| ${mode%-10k} | $(field "$r" "'2 × 5000' if len(watched) == 2 else '1 × ' + str(connected)") × 10/s | $(field "$r" 'round(deliveries_per_s)') | $(field "$r" gaps) | $(field "$r" duplicates) | $(field "$r" 'latency_ms["p50"]') | $(field "$r" 'latency_ms["p99"]') | $(field "$r" 'latency_ms["p999"]') | $(field "$r" "round(server['cpu_s']/$secs, 2)") | $(field "$r" "round(watched[0]['cpu_s']/$secs, 2) if len(watched) == 2 else '-'") | $(field "$r" "round(watched[-1]['cpu_s']/$secs, 2) if watched else '-'") | $(field "$r" "round(generator['cpu_s']/$secs, 2)") |"
     stop_server; stop_redis
   done
+  # Idle viewers on one node of a cluster: the same per-viewer cost as on a single server?
+  start_redis; STORE=redis start_server $(redis_env)
+  base=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
+  r=$(load --viewers 19000 --rate 0 --seconds 20 --watch-pid "$redis_pid")
+  echo "$r" >>"$out/redis-idle.jsonl"
+  rss=$(field "$r" 'server["peak_rss_kib"]')
+  echo
+  echo "Idle viewers on one node with Redis: $(field "$r" connected) held for 20 s, server RSS $((rss / 1024)) MiB, $(( (rss - base) * 1024 / 19000 )) B per viewer (slope from 0), Redis RSS $(field "$r" "watched[0]['rss_kib']//1024") MiB."
+  stop_server; stop_redis
   unset STORE FSYNC
 fi
