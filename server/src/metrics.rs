@@ -13,7 +13,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -151,31 +151,26 @@ impl Collector for HubCollector {
         )?)?;
 
         if let Some(stats) = hub.commit_stats() {
-            for (name, help, value) in [
-                (
-                    "livechart_history_commits",
-                    "Transactions the embedded store committed",
-                    &stats.commits,
-                ),
-                (
-                    "livechart_history_commit_failures",
-                    "Transactions that failed (publishes refused with storage_unavailable)",
-                    &stats.failures,
-                ),
-                (
-                    "livechart_history_events_committed",
-                    "Events made durable before being shown",
-                    &stats.events,
-                ),
-            ] {
-                let counter = ConstCounter::new(value.load(Ordering::Relaxed));
-                counter.encode(encoder.encode_descriptor(
-                    name,
-                    help,
-                    None,
-                    counter.metric_type(),
-                )?)?;
-            }
+            counters(
+                &mut encoder,
+                &[
+                    (
+                        "livechart_history_commits",
+                        "Transactions the embedded store committed",
+                        &stats.commits,
+                    ),
+                    (
+                        "livechart_history_commit_failures",
+                        "Transactions that failed (publishes refused with storage_unavailable)",
+                        &stats.failures,
+                    ),
+                    (
+                        "livechart_history_events_committed",
+                        "Events made durable before being shown",
+                        &stats.events,
+                    ),
+                ],
+            )?;
         }
 
         if let Some(broker) = hub.broker() {
@@ -186,26 +181,21 @@ impl Collector for HubCollector {
                 None,
                 gauge.metric_type(),
             )?)?;
-            for (name, help, value) in [
-                (
-                    "livechart_broker_resyncs",
-                    "Times this node (re)connected to Redis and read every stream again",
-                    &broker.stats.resyncs,
-                ),
-                (
-                    "livechart_broker_epochs_lost",
-                    "Streams that started a new epoch because Redis had lost their history",
-                    &broker.stats.lost,
-                ),
-            ] {
-                let counter = ConstCounter::new(value.load(Ordering::Relaxed));
-                counter.encode(encoder.encode_descriptor(
-                    name,
-                    help,
-                    None,
-                    counter.metric_type(),
-                )?)?;
-            }
+            counters(
+                &mut encoder,
+                &[
+                    (
+                        "livechart_broker_resyncs",
+                        "Times this node (re)connected to Redis and read every stream again",
+                        &broker.stats.resyncs,
+                    ),
+                    (
+                        "livechart_broker_epochs_lost",
+                        "Streams that started a new epoch because Redis had lost their history",
+                        &broker.stats.lost,
+                    ),
+                ],
+            )?;
         }
 
         type Read = fn(&crate::hub::Stream) -> u64;
@@ -293,4 +283,16 @@ impl Collector for HubCollector {
         }
         Ok(())
     }
+}
+
+/// Encodes counters read from atomics: (name, help, value).
+fn counters(
+    encoder: &mut DescriptorEncoder,
+    list: &[(&str, &str, &AtomicU64)],
+) -> Result<(), std::fmt::Error> {
+    for (name, help, value) in list {
+        let counter = ConstCounter::new(value.load(Ordering::Relaxed));
+        counter.encode(encoder.encode_descriptor(name, help, None, counter.metric_type())?)?;
+    }
+    Ok(())
 }

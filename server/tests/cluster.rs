@@ -26,6 +26,15 @@ fn node(redis: &RedisServer, label: &str, env: &[(&str, &str)]) -> TestServer {
     TestServer::start_logged(&all, &log)
 }
 
+/// Two nodes on `redis`, each following it.
+async fn two_nodes(redis: &RedisServer, env: &[(&str, &str)]) -> (TestServer, TestServer) {
+    let a = node(redis, "a", env);
+    let b = node(redis, "b", env);
+    ready(&a).await;
+    ready(&b).await;
+    (a, b)
+}
+
 /// Waits until the node follows Redis (`/healthz` says ok).
 async fn ready(server: &TestServer) {
     wait_for_health(server, PATIENCE, |h| h.status == "ok").await;
@@ -115,10 +124,7 @@ async fn two_nodes_publishing_at_once_make_one_gapless_sequence() {
     let Some(redis) = RedisServer::start() else {
         return;
     };
-    let a = node(&redis, "a", &[]);
-    let b = node(&redis, "b", &[]);
-    ready(&a).await;
-    ready(&b).await;
+    let (a, b) = two_nodes(&redis, &[]).await;
     publish(&a, "race", r#"{"value": 0}"#).await;
     has(&b, "race", 1).await;
     let mut watcher = viewer(&b, "race", None).await;
@@ -169,10 +175,7 @@ async fn a_viewer_resumes_on_another_node_by_header_query_and_multiplexed_id() {
     let Some(redis) = RedisServer::start() else {
         return;
     };
-    let a = node(&redis, "a", &[]);
-    let b = node(&redis, "b", &[]);
-    ready(&a).await;
-    ready(&b).await;
+    let (a, b) = two_nodes(&redis, &[]).await;
     for i in 1..=5 {
         publish(&a, "one", &format!(r#"{{"value": {i}}}"#)).await;
         publish(&a, "two", &format!(r#"{{"value": {}}}"#, 100 + i)).await;
@@ -274,10 +277,7 @@ async fn redis_away_gets_503_keeps_viewers_and_they_catch_up_when_it_returns() {
         return;
     };
     let env = [("LIVECHART_SSE_KEEP_ALIVE_MS", "300")];
-    let a = node(&redis, "a", &env);
-    let b = node(&redis, "b", &env);
-    ready(&a).await;
-    ready(&b).await;
+    let (a, b) = two_nodes(&redis, &env).await;
     let first = publish(&a, "s", r#"{"value": 1}"#).await;
     has(&b, "s", first).await;
     let mut on_b = viewer(&b, "s", None).await;
@@ -300,6 +300,7 @@ async fn redis_away_gets_503_keeps_viewers_and_they_catch_up_when_it_returns() {
     wait_for_health(&b, PATIENCE, |h| h.status == "broker_unavailable").await;
     let health = reqwest::get(b.url("/healthz")).await.expect("healthz");
     assert_eq!(health.status(), 503);
+    assert!(common::metrics_text(&b).await.contains("livechart_broker_up 0"));
     // The viewer's connection stays open: keep-alives go on.
     let mut comments = 0;
     while comments < 2 {
@@ -314,6 +315,9 @@ async fn redis_away_gets_503_keeps_viewers_and_they_catch_up_when_it_returns() {
     redis.start_again();
     ready(&a).await;
     ready(&b).await;
+    let metrics = common::metrics_text(&b).await;
+    assert!(metrics.contains("livechart_broker_up 1"), "{metrics}");
+    assert!(metrics.contains("livechart_broker_resyncs_total 2"), "{metrics}");
     let next = publish(&a, "s", r#"{"value": 3}"#).await;
     assert_eq!(
         next,
@@ -333,10 +337,7 @@ async fn redis_wiped_or_rolled_back_starts_a_new_epoch_with_a_reset() {
         return;
     };
     let env = [("LIVECHART_STREAMS_DECLARED", "kept")];
-    let a = node(&redis, "a", &env);
-    let b = node(&redis, "b", &env);
-    ready(&a).await;
-    ready(&b).await;
+    let (a, b) = two_nodes(&redis, &env).await;
     for i in 1..=5 {
         publish(&a, "kept", &format!(r#"{{"value": {i}}}"#)).await;
     }
@@ -400,10 +401,7 @@ async fn a_viewer_of_a_killed_node_resumes_on_another_with_no_gap() {
     let Some(redis) = RedisServer::start() else {
         return;
     };
-    let mut a = node(&redis, "a", &[]);
-    let b = node(&redis, "b", &[]);
-    ready(&a).await;
-    ready(&b).await;
+    let (mut a, b) = two_nodes(&redis, &[]).await;
     publish(&b, "live", r#"{"value": 0}"#).await;
     has(&a, "live", 1).await;
     let base = b.base.clone();
@@ -473,10 +471,7 @@ async fn an_id_older_than_redis_holds_gets_a_reset_and_the_snapshot() {
         ("LIVECHART_HISTORY_RING_EVENTS", "16"),
         ("LIVECHART_HISTORY_WINDOW", "10"),
     ];
-    let a = node(&redis, "a", &env);
-    let b = node(&redis, "b", &env);
-    ready(&a).await;
-    ready(&b).await;
+    let (a, b) = two_nodes(&redis, &env).await;
     let first = publish(&a, "short", r#"{"value": 1}"#).await;
     let old = {
         let mut r = viewer(&a, "short", None).await;
@@ -530,10 +525,7 @@ async fn a_stream_deleted_on_one_node_is_gone_from_every_node_and_idle_ones_expi
         ("LIVECHART_STREAMS_DECLARED", "fixed"),
         ("LIVECHART_STREAMS_IDLE_EXPIRY_MS", "1000"),
     ];
-    let a = node(&redis, "a", &env);
-    let b = node(&redis, "b", &env);
-    ready(&a).await;
-    ready(&b).await;
+    let (a, b) = two_nodes(&redis, &env).await;
     for stream in ["gone", "idle", "watched"] {
         publish(&a, stream, r#"{"value": 1}"#).await;
         has(&b, stream, 1).await;

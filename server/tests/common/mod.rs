@@ -228,35 +228,28 @@ impl EventReader {
 
     /// The next item, or `None` when the stream ended. Panics after `limit` without one.
     pub async fn next_item(&mut self, limit: Duration) -> Option<SseItem> {
-        let deadline = tokio::time::Instant::now() + limit;
-        loop {
-            if let Some(item) = self.queue.pop_front() {
-                return Some(item);
-            }
-            let chunk = tokio::time::timeout_at(deadline, self.body.next())
-                .await
-                .unwrap_or_else(|_| panic!("nothing arrived within {limit:?}"));
-            match chunk {
-                Some(Ok(bytes)) => self.queue.extend(self.parser.push(&bytes)),
-                Some(Err(e)) => panic!("stream broke: {e}"),
-                None => return None,
-            }
-        }
+        self.read_item(limit)
+            .await
+            .unwrap_or_else(|e| panic!("stream broke: {e}"))
     }
 
     /// The next item, or `None` when the stream ended or broke (its server was killed).
     pub async fn next_item_or_end(&mut self, limit: Duration) -> Option<SseItem> {
+        self.read_item(limit).await.unwrap_or(None)
+    }
+
+    async fn read_item(&mut self, limit: Duration) -> reqwest::Result<Option<SseItem>> {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
             if let Some(item) = self.queue.pop_front() {
-                return Some(item);
+                return Ok(Some(item));
             }
             let chunk = tokio::time::timeout_at(deadline, self.body.next())
                 .await
                 .unwrap_or_else(|_| panic!("nothing arrived within {limit:?}"));
             match chunk {
-                Some(Ok(bytes)) => self.queue.extend(self.parser.push(&bytes)),
-                Some(Err(_)) | None => return None,
+                Some(chunk) => self.queue.extend(self.parser.push(&chunk?)),
+                None => return Ok(None),
             }
         }
     }
