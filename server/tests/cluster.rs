@@ -300,7 +300,9 @@ async fn redis_away_gets_503_keeps_viewers_and_they_catch_up_when_it_returns() {
     wait_for_health(&b, PATIENCE, |h| h.status == "broker_unavailable").await;
     let health = reqwest::get(b.url("/healthz")).await.expect("healthz");
     assert_eq!(health.status(), 503);
-    assert!(common::metrics_text(&b).await.contains("livechart_broker_up 0"));
+    assert!(common::metrics_text(&b)
+        .await
+        .contains("livechart_broker_up 0"));
     // The viewer's connection stays open: keep-alives go on.
     let mut comments = 0;
     while comments < 2 {
@@ -317,7 +319,10 @@ async fn redis_away_gets_503_keeps_viewers_and_they_catch_up_when_it_returns() {
     ready(&b).await;
     let metrics = common::metrics_text(&b).await;
     assert!(metrics.contains("livechart_broker_up 1"), "{metrics}");
-    assert!(metrics.contains("livechart_broker_resyncs_total 2"), "{metrics}");
+    assert!(
+        metrics.contains("livechart_broker_resyncs_total 2"),
+        "{metrics}"
+    );
     let next = publish(&a, "s", r#"{"value": 3}"#).await;
     assert_eq!(
         next,

@@ -27,7 +27,7 @@ use replies::Reply;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Redis could not be reached or answered with an error.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -53,13 +53,25 @@ pub struct Broker {
     prefix: String,
     /// This node's mark for a Redis data set it finds empty (see `scripts.rs`).
     instance: String,
-    manager: tokio::sync::Mutex<Option<ConnectionManager>>,
+    manager: tokio::sync::Mutex<Link>,
     limits: Limits,
     pinned: Mutex<BTreeSet<StreamName>>,
     /// The follower is connected and has read everything.
     up: AtomicBool,
     pub stats: BrokerStats,
 }
+
+/// The shared connection, or why there is none.
+enum Link {
+    None,
+    Up(ConnectionManager),
+    /// The last attempt failed at this moment, with this error: until `RETRY_AFTER` has
+    /// passed, commands fail at once instead of queueing behind another attempt.
+    Failed(Instant, String),
+}
+
+/// How long after a failed connection attempt commands fail without another one.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// How a removal through Redis ended.
 #[derive(Debug, PartialEq)]
@@ -93,7 +105,7 @@ impl Broker {
             url: shown_url,
             prefix: prefix.to_owned(),
             instance: format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..)),
-            manager: tokio::sync::Mutex::new(None),
+            manager: tokio::sync::Mutex::new(Link::None),
             limits,
             pinned: Mutex::new(BTreeSet::new()),
             up: AtomicBool::new(false),
@@ -119,7 +131,7 @@ impl Broker {
             || e.is_connection_refusal()
             || e.is_unrecoverable_error()
         {
-            *self.manager.lock().await = None;
+            *self.manager.lock().await = Link::None;
         }
         self.error(e)
     }
@@ -154,25 +166,34 @@ impl Broker {
             .contains(name)
     }
 
-    /// The shared connection for publishes and the like (reconnects by itself; commands
-    /// time out, so a publisher never waits long on a Redis that is down).
+    /// The shared connection for publishes and the like. Commands time out, a broken
+    /// connection is replaced by the next command, and after a failed attempt commands fail
+    /// at once for a second: publishers never queue up behind a Redis that is down.
     async fn manager(&self) -> Result<ConnectionManager, BrokerError> {
         let mut slot = self.manager.lock().await;
-        if let Some(m) = slot.as_ref() {
-            return Ok(m.clone());
+        match &*slot {
+            Link::Up(m) => return Ok(m.clone()),
+            // (Unless the follower has reached Redis since: then it is worth trying.)
+            Link::Failed(at, e) if at.elapsed() < RETRY_AFTER && !self.is_up() => {
+                return Err(self.error(e))
+            }
+            _ => {}
         }
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(Some(Duration::from_secs(5)))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
-        let m = self
-            .client
-            .get_connection_manager_with_config(config)
-            .await
-            .map_err(|e| self.error(e))?;
-        *slot = Some(m.clone());
-        Ok(m)
+        match self.client.get_connection_manager_with_config(config).await {
+            Ok(m) => {
+                *slot = Link::Up(m.clone());
+                Ok(m)
+            }
+            Err(e) => {
+                *slot = Link::Failed(Instant::now(), e.to_string());
+                Err(self.error(e))
+            }
+        }
     }
 
     /// Appends a batch to a stream in Redis (creating it when `create` allows) and returns
