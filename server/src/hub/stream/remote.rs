@@ -140,3 +140,99 @@ impl Stream {
         self.seq_tx.send_modify(|v| *v = seq);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hub::{Hub, Limits, Next, Viewer};
+    use app::model::StreamName;
+
+    fn hub() -> Hub {
+        Hub::new(
+            Limits {
+                ring_events: 8,
+                ring_bytes: 1 << 20,
+                window: 4,
+                max_streams: 4,
+                max_series: 4,
+                max_viewers: 8,
+            },
+            5,
+        )
+    }
+
+    fn points(value: f64) -> Vec<Point> {
+        vec![Point {
+            series: SeriesName::default_series(),
+            ts: 1,
+            value,
+        }]
+    }
+
+    async fn text(v: &mut Viewer) -> String {
+        match v.next().await {
+            Next::Frames(b) => String::from_utf8(b.to_vec()).unwrap(),
+            Next::FramesThen(a, b) => String::from_utf8([a, b].concat()).unwrap(),
+            Next::Closed => panic!("closed"),
+        }
+    }
+
+    fn loaded(epoch: u64, seq: u64, events: std::ops::RangeInclusive<u64>) -> Loaded {
+        Loaded {
+            epoch,
+            seq,
+            meta: StreamMeta::default(),
+            window: points(seq as f64),
+            events: events.map(|n| (n, points(n as f64))).collect(),
+        }
+    }
+
+    #[tokio::test]
+    async fn only_the_next_event_of_the_same_epoch_is_applied() {
+        let hub = hub();
+        let s = hub.declare(&StreamName::parse("t").unwrap()).unwrap();
+        assert_eq!(s.follow(5, 1, points(1.0)), Followed::Applied);
+        assert_eq!(s.follow(5, 1, points(1.0)), Followed::Duplicate);
+        assert_eq!(s.follow(5, 3, points(3.0)), Followed::OutOfStep, "a gap");
+        assert_eq!(
+            s.follow(6, 2, points(2.0)),
+            Followed::OutOfStep,
+            "another epoch"
+        );
+        assert_eq!(s.follow(5, 2, points(2.0)), Followed::Applied);
+        assert_eq!(s.position(), EventId { epoch: 5, seq: 2 });
+    }
+
+    #[tokio::test]
+    async fn sync_catches_up_in_step_and_otherwise_rebuilds_with_a_reset() {
+        let hub = hub();
+        let s = hub.declare(&StreamName::parse("t").unwrap()).unwrap();
+        s.follow(5, 1, points(1.0));
+        let mut v = s.subscribe(None, hub.admit().unwrap());
+        assert!(text(&mut v).await.contains("event: snapshot"));
+        // Redis is ahead in the same epoch and holds what follows: appended, no reset.
+        s.sync(loaded(5, 3, 1..=3));
+        let caught_up = text(&mut v).await;
+        assert!(
+            caught_up.starts_with("id: 5-2\nevent: points"),
+            "{caught_up}"
+        );
+        assert!(caught_up.contains("id: 5-3\n"), "{caught_up}");
+        // Another epoch: rebuilt, and the viewer starts over with a reset and the snapshot.
+        s.sync(loaded(9, 2, 1..=2));
+        let rebuilt = text(&mut v).await;
+        assert!(rebuilt.starts_with("event: reset\n"), "{rebuilt}");
+        assert!(rebuilt.contains("restarted"), "{rebuilt}");
+        assert!(rebuilt.contains("id: 9-2\nevent: snapshot"), "{rebuilt}");
+        assert_eq!(s.position(), EventId { epoch: 9, seq: 2 });
+        // The same epoch with a gap (what this node missed was trimmed): rebuilt, and a viewer
+        // whose position is gone gets a reset.
+        s.sync(loaded(9, 20, 15..=20));
+        let lagged = text(&mut v).await;
+        assert!(lagged.starts_with("event: reset\n"), "{lagged}");
+        assert!(lagged.contains("lagged"), "{lagged}");
+        assert!(lagged.contains("id: 9-20\nevent: snapshot"), "{lagged}");
+        assert_eq!(s.follow(9, 21, points(21.0)), Followed::Applied);
+        assert!(text(&mut v).await.starts_with("id: 9-21\nevent: points"));
+    }
+}
