@@ -206,12 +206,14 @@ if [ "$part" = all ] || [ "$part" = redis ]; then
   echo "| store | nodes × viewers × rate | deliveries/s | gaps | dups | p50 ms | p99 ms | p99.9 ms | node A CPU | node B CPU | Redis CPU | generator CPU (cores) |"
   echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
   secs=30.5
-  for mode in embedded redis embedded-10k redis-2; do
+  for mode in embedded redis embedded-10k redis-10k redis-2; do
     case $mode in
       embedded) STORE=embedded; start_server; r=$(load --viewers 1000 --rate 10 --seconds 30) ;;
       embedded-10k) STORE=embedded; start_server; r=$(load --viewers 10000 --rate 10 --seconds 30) ;;
       redis) start_redis; STORE=redis start_server $(redis_env)
         r=$(load --viewers 1000 --rate 10 --seconds 30 --watch-pid "$redis_pid") ;;
+      redis-10k) start_redis; STORE=redis start_server $(redis_env)
+        r=$(load --viewers 10000 --rate 10 --seconds 30 --watch-pid "$redis_pid") ;;
       redis-2) start_redis; STORE=redis start_server $(redis_env)
         # The second node, on the next port, the same Redis.
         env LEPTOS_SITE_ADDR=127.0.0.1:$((port + 1)) LEPTOS_SITE_ROOT=target/site RUST_LOG=warn \
