@@ -317,6 +317,10 @@ impl Hub {
         name: &StreamName,
         id: app::model::EventId,
     ) -> Option<Arc<Stream>> {
+        if !self.broker.as_ref().is_some_and(|b| b.is_up()) {
+            // The follower is away: nothing would arrive to wait for.
+            return self.get(name);
+        }
         let mut catalog = self.catalog.subscribe();
         let found = async {
             loop {
@@ -328,9 +332,7 @@ impl Hub {
                 }
             }
         };
-        let stream = tokio::time::timeout(std::time::Duration::from_secs(2), found)
-            .await
-            .ok()?;
+        let stream = tokio::time::timeout(broker::APPLY_WAIT, found).await.ok()?;
         broker::wait_applied(&stream, id).await;
         Some(stream)
     }

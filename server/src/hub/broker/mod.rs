@@ -85,7 +85,7 @@ pub(super) enum Removal {
 
 /// How long a publisher waits for its event to be applied here before it is answered
 /// anyway (Redis has it; the follower is behind).
-const APPLY_WAIT: Duration = Duration::from_secs(2);
+pub(super) const APPLY_WAIT: Duration = Duration::from_secs(2);
 
 impl Broker {
     /// A broker for the Redis at `url` (checked when the configuration was validated); it
@@ -365,8 +365,10 @@ impl From<BrokerError> for PublishError {
     }
 }
 
-/// A stream's copy on this node waits until it has applied `id` (or moved past its epoch,
-/// or `APPLY_WAIT` passed).
+/// A stream's copy on this node waits until it has applied `id` (or is closed, or
+/// `APPLY_WAIT` passed). Not while the follower is away: nothing would arrive.
 pub(super) async fn wait_applied(stream: &Stream, id: EventId) {
-    let _ = tokio::time::timeout(APPLY_WAIT, stream.reached(id)).await;
+    if stream.broker().is_some_and(|b| b.is_up()) {
+        let _ = tokio::time::timeout(APPLY_WAIT, stream.reached(id)).await;
+    }
 }
