@@ -57,7 +57,7 @@ fn pt(value: f64) -> NewPoint {
     }
 }
 
-async fn text(v: &mut Viewer) -> String {
+pub(super) async fn text(v: &mut Viewer) -> String {
     match v.next().await {
         Next::Frames(b) => String::from_utf8(b.to_vec()).unwrap(),
         Next::FramesThen(a, b) => String::from_utf8([a, b].concat()).unwrap(),

@@ -144,7 +144,8 @@ impl Stream {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hub::{Hub, Limits, Next, Viewer};
+    use crate::hub::tests::text;
+    use crate::hub::{Hub, Limits};
     use app::model::StreamName;
 
     fn hub() -> Hub {
@@ -167,14 +168,6 @@ mod tests {
             ts: 1,
             value,
         }]
-    }
-
-    async fn text(v: &mut Viewer) -> String {
-        match v.next().await {
-            Next::Frames(b) => String::from_utf8(b.to_vec()).unwrap(),
-            Next::FramesThen(a, b) => String::from_utf8([a, b].concat()).unwrap(),
-            Next::Closed => panic!("closed"),
-        }
     }
 
     fn loaded(epoch: u64, seq: u64, events: std::ops::RangeInclusive<u64>) -> Loaded {
