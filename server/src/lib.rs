@@ -211,8 +211,15 @@ pub async fn serve(
         demo::spawn_classic(stream, shutdown.clone());
     }
 
-    // With Redis: the pinned streams are made there, then everything is read.
+    // With Redis: the pinned streams are made there, then everything is read, before the
+    // first connection is taken (for at most a few seconds: a node whose Redis is away
+    // serves anyway, answering 503 on /healthz and to publishes until it is back).
     hub.follow(shutdown.clone());
+    if let Some(broker) = hub.broker() {
+        if !broker.wait_up(Duration::from_secs(5)).await {
+            tracing::warn!(url = %broker.url(), "Redis is not reachable yet: serving anyway, publishing fails until it is");
+        }
+    }
 
     let tasks = tasks::Tasks::new(settings.tasks.clone(), shutdown.clone());
     let state = AppState {

@@ -582,3 +582,26 @@ async fn a_stream_deleted_on_one_node_is_gone_from_every_node_and_idle_ones_expi
     }
     drop(watching);
 }
+
+#[tokio::test]
+async fn a_node_serves_its_first_viewer_from_what_redis_holds() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let env = [("LIVECHART_STREAMS_DECLARED", "early")];
+    let (a, _b) = two_nodes(&redis, &env).await;
+    let at = EventId {
+        seq: publish(&a, "early", r#"{"value": 1}"#).await,
+        ..id(&viewer(&a, "early", None).await.next_event(PATIENCE).await)
+    };
+    // A node just started: its very first viewer, without waiting for anything, starts
+    // from Redis' copy (not an empty one that a `reset` would replace a moment later).
+    let c = node(&redis, "c", &env);
+    let mut first = viewer(&c, "early", None).await;
+    let snap = first.next_event(PATIENCE).await;
+    assert_eq!(snap.event, "snapshot");
+    assert_eq!(id(&snap), at);
+    publish(&a, "early", r#"{"value": 2}"#).await;
+    let next = first.next_event(PATIENCE).await;
+    assert_eq!((next.event.as_str(), id(&next).seq), ("points", at.seq + 1));
+}

@@ -42,7 +42,7 @@ pub(in crate::hub) fn spawn(hub: Arc<Hub>, broker: Arc<Broker>, shutdown: Cancel
                 r = session(&hub, &broker, &mut failing) => r,
                 () = shutdown.cancelled() => return,
             };
-            broker.up.store(false, Ordering::SeqCst);
+            broker.set_up(false);
             if let Err(e) = result {
                 if failing {
                     tracing::debug!("{e}");
@@ -80,7 +80,7 @@ async fn session(hub: &Hub, broker: &Broker, failing: &mut bool) -> Result<(), B
     };
     f.resync().await?;
     broker.stats.resyncs.fetch_add(1, Ordering::Relaxed);
-    broker.up.store(true, Ordering::SeqCst);
+    broker.set_up(true);
     if std::mem::take(failing) {
         tracing::info!(url = %broker.url, "following Redis again");
     } else {

@@ -25,7 +25,7 @@ use app::model::{EventId, NewPoint, SeriesName, StreamMeta, StreamName, DEFAULT_
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use replies::Reply;
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -57,7 +57,7 @@ pub struct Broker {
     limits: Limits,
     pinned: Mutex<BTreeSet<StreamName>>,
     /// The follower is connected and has read everything.
-    up: AtomicBool,
+    up: tokio::sync::watch::Sender<bool>,
     pub stats: BrokerStats,
 }
 
@@ -108,14 +108,28 @@ impl Broker {
             manager: tokio::sync::Mutex::new(Link::None),
             limits,
             pinned: Mutex::new(BTreeSet::new()),
-            up: AtomicBool::new(false),
+            up: tokio::sync::watch::Sender::new(false),
             stats: BrokerStats::default(),
         })
     }
 
     /// Whether this node follows Redis now (connected, and caught up once).
     pub fn is_up(&self) -> bool {
-        self.up.load(Ordering::SeqCst)
+        *self.up.borrow()
+    }
+
+    fn set_up(&self, up: bool) {
+        self.up.send_if_modified(|u| std::mem::replace(u, up) != up);
+    }
+
+    /// Waits until the follower has read everything once, or `limit` passed: a node starts
+    /// serving with its streams in place (otherwise an early viewer would start from an
+    /// empty copy and get a `reset` a moment later).
+    pub async fn wait_up(&self, limit: Duration) -> bool {
+        let mut rx = self.up.subscribe();
+        tokio::time::timeout(limit, rx.wait_for(|up| *up))
+            .await
+            .is_ok_and(|r| r.is_ok())
     }
 
     /// The Redis URL without its password.
