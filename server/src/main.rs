@@ -59,6 +59,13 @@ async fn main() -> ExitCode {
     if let Some(dir) = cli.data_dir {
         config.settings.history.data_dir = dir;
     }
+    if let Some((before, after)) = config::raise_open_file_limit() {
+        tracing::info!(
+            before,
+            after,
+            "raised the open-file limit to its hard limit"
+        );
+    }
     let store = match open_store(&config.settings.history) {
         Ok(store) => store,
         Err(e) => {

@@ -323,3 +323,16 @@ async fn lagging_viewers_of_large_batches_stay_within_memory() {
     assert!(grown < 300 << 20, "RSS grew by {} MiB", grown >> 20);
     drop(readers);
 }
+
+#[test]
+fn the_server_raises_its_soft_open_file_limit_to_the_hard_one() {
+    let server = TestServer::start_with_file_limit(&[], 512, 4096);
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.pid()))
+        .expect("read the server's limits");
+    let files = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("a Max open files line");
+    let numbers: Vec<&str> = files.split_whitespace().skip(3).take(2).collect();
+    assert_eq!(numbers, ["4096", "4096"], "{files}");
+}

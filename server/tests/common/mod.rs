@@ -88,8 +88,34 @@ impl TestServer {
         Self::spawn(&env, Stdio::from(file))
     }
 
+    /// Starts the server as a process whose open-file limit is `soft` under `hard`.
+    pub fn start_with_file_limit(env: &[(&str, &str)], soft: u64, hard: u64) -> Self {
+        use std::os::unix::process::CommandExt;
+        Self::spawn_with(env, Stdio::inherit(), |cmd| {
+            let limit = libc::rlimit {
+                rlim_cur: soft,
+                rlim_max: hard,
+            };
+            // SAFETY: between fork and exec, setrlimit only reads the struct it is given.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        })
+    }
+
     fn spawn(env: &[(&str, &str)], stderr: Stdio) -> Self {
+        Self::spawn_with(env, stderr, |_| {})
+    }
+
+    fn spawn_with(env: &[(&str, &str)], stderr: Stdio, adjust: impl FnOnce(&mut Command)) -> Self {
         let mut cmd = Command::new(binary());
+        adjust(&mut cmd);
         // Each server its own empty history, unless the test gives it one.
         let data =
             (!env.iter().any(|(k, _)| *k == "LIVECHART_DATA_DIR")).then(|| TempDir::new("data"));
