@@ -297,18 +297,9 @@ impl Hub {
     /// With Redis: drops this node's copy of a stream Redis no longer has (its viewers end
     /// as for a removal). A pinned stream stays: the follower makes it again in Redis.
     fn drop_local(&self, name: &StreamName) {
-        let mut streams = self.streams.write().unwrap_or_else(PoisonError::into_inner);
-        let Some(stream) = streams.get(name) else {
-            return;
-        };
-        if stream.is_pinned() {
-            return;
+        if self.unregister(name, || {}).is_ok() {
+            tracing::info!(stream = %name, "stream removed (by another node, or lost by Redis)");
         }
-        stream.close();
-        streams.remove(name);
-        drop(streams);
-        self.catalog.send_modify(|v| *v += 1);
-        tracing::info!(stream = %name, "stream removed (by another node, or lost by Redis)");
     }
 
     /// Waits (briefly) until this node has applied `id` of stream `name`, which Redis has.
@@ -403,6 +394,16 @@ impl Hub {
     /// Removes a stream: its viewers' connections end (a multiplexed one stops following it
     /// and waits for it to come back), and a new stream of that name starts a new epoch.
     pub fn remove(&self, name: &StreamName) -> Result<(), RemoveError> {
+        // Under the registry's lock: no stream of that name is created with an old epoch.
+        self.unregister(name, || self.removed_any.store(true, Ordering::SeqCst))?;
+        self.forget(name);
+        tracing::info!(stream = %name, "stream removed");
+        Ok(())
+    }
+
+    /// Closes a stream (not a pinned one) and takes it out of the registry; `meanwhile` runs
+    /// under the registry's lock, between the two.
+    fn unregister(&self, name: &StreamName, meanwhile: impl FnOnce()) -> Result<(), RemoveError> {
         let mut streams = self.streams.write().unwrap_or_else(PoisonError::into_inner);
         let stream = streams
             .get(name)
@@ -411,12 +412,10 @@ impl Hub {
             return Err(RemoveError::Pinned(name.clone()));
         }
         stream.close();
-        self.removed_any.store(true, Ordering::SeqCst);
+        meanwhile();
         streams.remove(name);
         drop(streams);
-        self.forget(name);
         self.catalog.send_modify(|v| *v += 1);
-        tracing::info!(stream = %name, "stream removed");
         Ok(())
     }
 
