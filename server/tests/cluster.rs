@@ -605,3 +605,41 @@ async fn a_node_serves_its_first_viewer_from_what_redis_holds() {
     let next = first.next_event(PATIENCE).await;
     assert_eq!((next.event.as_str(), id(&next).seq), ("points", at.seq + 1));
 }
+
+#[tokio::test]
+async fn series_limits_and_unnamed_points_hold_across_nodes() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let (a, b) = two_nodes(&redis, &[("LIVECHART_STREAMS_MAX_SERIES", "2")]).await;
+    publish(
+        &a,
+        "lim",
+        r#"[{"series": "x", "value": 1}, {"series": "y", "value": 2}]"#,
+    )
+    .await;
+    // Straight to b, whose copy may not have x and y yet: Redis holds the limit either way.
+    let (status, body) = publish_raw(
+        &b,
+        "lim",
+        Some("application/json"),
+        r#"{"series": "z", "value": 3}"#,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (422, Some("too_many_series")),
+        "{body}"
+    );
+    let (status, body) =
+        publish_raw(&b, "lim", Some("application/json"), r#"{"value": 4}"#, None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("ambiguous_series")),
+        "{body}"
+    );
+    // Nothing of either was published.
+    let next = publish(&b, "lim", r#"{"series": "x", "value": 5}"#).await;
+    assert_eq!(next, 2);
+}

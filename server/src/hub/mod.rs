@@ -335,7 +335,8 @@ impl Hub {
         };
         match broker.remove(name, None).await {
             Ok(broker::Removal::Removed) => {
-                self.drop_local(name);
+                // Here at once; other nodes when their followers read the catalog.
+                let _ = self.unregister(name, || {});
                 tracing::info!(stream = %name, "stream removed");
                 Ok(())
             }
@@ -365,7 +366,7 @@ impl Hub {
         let mut expired = Vec::new();
         for s in idle.iter().filter(|s| s.last_active() < cutoff) {
             if let Ok(broker::Removal::Removed) = broker.remove(s.name(), Some(cutoff)).await {
-                self.drop_local(s.name());
+                let _ = self.unregister(s.name(), || {});
                 expired.push(s.name().clone());
             }
         }

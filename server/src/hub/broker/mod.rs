@@ -19,7 +19,7 @@ mod scripts;
 pub(super) use follow::spawn as spawn_follower;
 
 use super::stream::{resolve, Resolved, Stream};
-use super::{check_series_limit, Limits, PublishError};
+use super::{Limits, PublishError};
 use crate::hub::store::codec;
 use app::model::{EventId, NewPoint, SeriesName, StreamMeta, StreamName, DEFAULT_SERIES};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -269,15 +269,11 @@ impl Broker {
                 Reply::Word(w, _) if w == "too_many_streams" => {
                     return Err(PublishError::TooManyStreams(self.limits.max_streams))
                 }
-                Reply::Word(w, series) if w == "too_many_series" => {
+                // Redis' series differ from this node's copy: resolving against them
+                // again gives the error (too many series, ambiguous) or a retry that fits.
+                Reply::Word(w, series) if w == "too_many_series" || w == "series" => {
                     known = series;
-                    let Resolved { new_series, .. } =
-                        resolve(&BTreeSet::new(), batch, now_ms, usize::MAX)?;
-                    let new: BTreeSet<SeriesName> =
-                        new_series.difference(&known).cloned().collect();
-                    check_series_limit(known.len(), &new, self.limits.max_series)?;
                 }
-                Reply::Word(w, series) if w == "series" => known = series,
                 Reply::Word(w, _) => {
                     return Err(self.error(format!("unexpected answer {w:?}")).into())
                 }
