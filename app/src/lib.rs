@@ -6,6 +6,8 @@
 pub mod axis;
 pub mod model;
 pub mod plot;
+pub mod range;
+pub mod reduce;
 pub mod server_data;
 pub mod window;
 

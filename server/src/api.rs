@@ -184,7 +184,7 @@ fn query(
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))
 }
 
-fn unknown_stream(name: &StreamName) -> ApiError {
+pub fn unknown_stream(name: &StreamName) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "unknown_stream",

@@ -12,6 +12,7 @@ pub mod load;
 pub mod metrics;
 pub mod panics;
 pub mod publish;
+pub mod range;
 pub mod sse;
 pub mod system;
 pub mod tasks;
@@ -26,7 +27,7 @@ use axum::routing::{any, get, post, put};
 use axum::Router;
 use config::{Config, HistorySettings, Settings, StoreKind};
 use hub::store::{Embedded, Memory, OpenError, Store};
-use hub::{Broker, Hub, Limits};
+use hub::{Broker, Hub, Limits, RetentionLimits};
 use leptos::config::LeptosOptions;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use metrics::Metrics;
@@ -74,7 +75,10 @@ pub fn router(state: AppState) -> Router {
             "/api/streams/{name}",
             put(api::describe_stream).delete(api::delete_stream),
         )
-        .route("/api/streams/{name}/points", post(ingest::publish_points))
+        .route(
+            "/api/streams/{name}/points",
+            post(ingest::publish_points).get(range::points_range),
+        )
         .route("/api/tasks", post(tasks::start_task))
         .route("/api/{*rest}", any(api::not_found))
         .route("/healthz", get(api::healthz))
@@ -163,6 +167,10 @@ pub async fn serve(
         ring_events: settings.history.ring_events,
         ring_bytes: settings.history.ring_bytes,
         window: settings.history.window,
+        retention: RetentionLimits {
+            ms: i64::try_from(settings.history.retention.ms()).unwrap_or(i64::MAX),
+            bytes: settings.history.retention_bytes,
+        },
         max_streams: settings.streams.max,
         max_series: settings.streams.max_series,
         max_viewers: settings.limits.max_viewers,

@@ -37,6 +37,12 @@ pub const ENV_OVERRIDES: &[(&str, Apply)] = &[
     ("LIVECHART_HISTORY_WINDOW", |s, v| {
         parse_whole(v).map(|n| s.history.window = n)
     }),
+    ("LIVECHART_HISTORY_RETENTION", |s, v| {
+        super::Duration::parse(v).map(|d| s.history.retention = d)
+    }),
+    ("LIVECHART_HISTORY_RETENTION_BYTES", |s, v| {
+        parse_whole(v).map(|n| s.history.retention_bytes = n)
+    }),
     ("LIVECHART_HISTORY_STORE", |s, v| {
         parse_word(v).map(|k| s.history.store = k)
     }),

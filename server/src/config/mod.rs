@@ -6,11 +6,13 @@
 //! how `cargo leptos` passes its settings), `LIVECHART_*` ones override ours. Everything is
 //! validated before the server starts; an error names the key and where it came from.
 
+mod duration;
 mod env;
 mod validate;
 
 use crate::hub::store::Durability;
 use app::model::StreamName;
+pub use duration::Duration;
 pub use env::{apply_env, ENV_OVERRIDES};
 use leptos::config::LeptosOptions;
 use serde::Deserialize;
@@ -191,6 +193,12 @@ pub struct HistorySettings {
     pub ring_bytes: usize,
     /// Points per series in the snapshot a new viewer (and the first paint) gets.
     pub window: usize,
+    /// How far back each stream keeps every point for the range query, by the stream's own
+    /// clock (its newest point's time): `"1h"`, `"15m"`, … or milliseconds.
+    pub retention: Duration,
+    /// The most bytes a stream's retained points may take (16 a point), in memory and in the
+    /// store; the oldest go first.
+    pub retention_bytes: usize,
     /// Where the history lives between runs.
     pub store: StoreKind,
     /// The embedded store's directory (created when missing). `--data-dir` and
@@ -443,6 +451,8 @@ impl Default for HistorySettings {
             ring_events: 1024,
             ring_bytes: 8 << 20,
             window: 500,
+            retention: Duration(3_600_000),
+            retention_bytes: 16 << 20,
             store: StoreKind::Embedded,
             data_dir: PathBuf::from("data"),
             durability: Durability::Commit,

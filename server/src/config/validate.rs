@@ -29,6 +29,18 @@ impl Settings {
         range("history.ring-events", h.ring_events as u64, 16, 1_048_576);
         range("history.ring-bytes", h.ring_bytes as u64, 64 << 10, 1 << 32);
         range("history.window", h.window as u64, 1, 100_000);
+        range(
+            "history.retention",
+            h.retention.ms(),
+            1000,
+            365 * 86_400_000,
+        );
+        range(
+            "history.retention-bytes",
+            h.retention_bytes as u64,
+            64 << 10,
+            1 << 30,
+        );
         range("streams.max", self.streams.max as u64, 1, 100_000);
         range("streams.max-series", self.streams.max_series as u64, 1, 64);
         range(

@@ -195,13 +195,17 @@ impl Thread {
                 Job::Event {
                     stream, prepared, ..
                 } => {
+                    // Kept while the ring, the window (until a checkpoint covers it) or
+                    // the retained points need it.
                     let checkpoint = self.checkpoints.get(stream.name()).copied().unwrap_or(0);
+                    let ring = prepared.seq.saturating_sub(self.ring_events);
+                    let retained = stream.retained_from().saturating_sub(1);
                     Change::Event {
                         stream: stream.name(),
                         epoch: stream.epoch(),
                         seq: prepared.seq,
                         points: &prepared.points,
-                        keep_after: checkpoint.min(prepared.seq.saturating_sub(self.ring_events)),
+                        keep_after: checkpoint.min(ring).min(retained),
                     }
                 }
                 Job::Describe { stream, meta, .. } => Change::Describe {

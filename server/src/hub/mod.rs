@@ -23,7 +23,7 @@ pub use broker::{Broker, BrokerError, BrokerStats};
 pub use cursor::{Next, Viewer, MAX_COALESCED_BYTES};
 pub use mux::MuxViewer;
 use stream::unreachable_json;
-pub use stream::{Counters, Encoding, Stream};
+pub use stream::{Counters, Encoding, ExactPoints, RetentionLimits, Stream};
 
 use crate::sse;
 use app::model::{
@@ -45,6 +45,7 @@ pub struct Limits {
     pub ring_events: usize,
     pub ring_bytes: usize,
     pub window: usize,
+    pub retention: RetentionLimits,
     pub max_streams: usize,
     pub max_series: usize,
     pub max_viewers: usize,

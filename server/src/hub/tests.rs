@@ -43,6 +43,10 @@ fn limits(ring: usize) -> Limits {
         ring_events: ring,
         ring_bytes: 1 << 20,
         window: 3,
+        retention: RetentionLimits {
+            ms: 60_000,
+            bytes: 1 << 20,
+        },
         max_streams: 4,
         max_series: 2,
         max_viewers: 3,

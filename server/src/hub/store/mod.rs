@@ -18,7 +18,7 @@ use app::model::{Point, StreamMeta, StreamName};
 pub enum Change<'a> {
     /// The event `seq` of `stream` (whose epoch is `epoch`), with its points. `keep_after`:
     /// events at or before this sequence number are no longer needed (outside the ring and
-    /// covered by the stream's checkpoint) and may be dropped.
+    /// covered by the stream's checkpoint, no point retained) and may be dropped.
     Event {
         stream: &'a StreamName,
         epoch: u64,

@@ -3,10 +3,13 @@
 
 mod publish;
 mod remote;
+mod retained;
 
 use publish::Sequencer;
 pub(super) use publish::{resolve, Applied, Prepared, Resolved};
 pub(super) use remote::{Followed, Loaded};
+use retained::Retained;
+pub use retained::{ExactPoints, RetentionLimits};
 
 use super::broker::Broker;
 use super::commit::CommitQueue;
@@ -82,6 +85,9 @@ pub struct Stream {
     seq_tx: watch::Sender<u64>,
     /// The encoded snapshot of the current window, reused until the next publish.
     snapshot_cache: Mutex<Option<((u64, u64), Frame)>>,
+    /// The oldest event with retained points (the next one when none): the store keeps
+    /// events from here on. Read by the committer without the state's lock.
+    retained_from: AtomicU64,
     pub(super) counters: Counters,
 }
 
@@ -104,6 +110,8 @@ pub(super) struct State {
     pub(super) ring: VecDeque<Frame>,
     ring_bytes: usize,
     window: BTreeMap<SeriesName, VecDeque<(i64, f64)>>,
+    /// Every point of the retention period, for the range query.
+    retained: Retained,
 }
 
 impl State {
@@ -146,10 +154,12 @@ impl Stream {
                 ring: VecDeque::with_capacity(limits.ring_events.min(4096)),
                 ring_bytes: 0,
                 window: BTreeMap::new(),
+                retained: Retained::new(limits.retention),
             }),
             limits,
             seq_tx: watch::Sender::new(0),
             snapshot_cache: Mutex::new(None),
+            retained_from: AtomicU64::new(1),
             counters: Counters::default(),
         }
     }

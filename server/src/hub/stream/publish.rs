@@ -147,12 +147,14 @@ impl Stream {
             if seq > after {
                 stream.apply_points(&mut st, &points);
             }
+            st.retained.push(seq, &points);
             if seq > ring_from && epoch.is_none() {
                 let Prepared { frame, .. } = stream.prepared(seq, points);
                 stream.push_frame(&mut st, frame);
             }
         }
         st.last_seq = last_seq;
+        stream.note_retained(&st);
         let mut sq = stream
             .sequencer
             .lock()
@@ -247,6 +249,8 @@ impl Stream {
             let mut st = self.state.write().unwrap_or_else(PoisonError::into_inner);
             st.last_seq = seq;
             self.push_frame(&mut st, frame);
+            st.retained.push(seq, &points);
+            self.note_retained(&st);
             self.apply_points(&mut st, &points)
         };
         self.counters.events.fetch_add(1, Ordering::Relaxed);

@@ -2,7 +2,7 @@
 //! node's follower in Redis' order; when the two disagree (a gap, another epoch) the stream
 //! is rebuilt from Redis' copy, and viewers whose position is gone get a `reset`.
 
-use super::{Prepared, Stream};
+use super::{Prepared, Retained, Stream};
 use crate::hub::broker::Broker;
 use crate::hub::read;
 use app::model::{EventId, Point, SeriesName, StreamMeta};
@@ -119,6 +119,10 @@ impl Stream {
             st.ring_bytes = 0;
             st.window.clear();
             self.apply_points(&mut st, &window);
+            // What Redis keeps of the past is the window: the retained points start over
+            // from it.
+            st.retained = Retained::new(self.limits.retention);
+            st.retained.push(seq, &window);
             for (n, points) in events {
                 let Prepared { frame, .. } = self.prepared(n, points);
                 self.push_frame(&mut st, frame);
@@ -154,6 +158,10 @@ mod tests {
                 ring_events: 8,
                 ring_bytes: 1 << 20,
                 window: 4,
+                retention: crate::hub::RetentionLimits {
+                    ms: 60_000,
+                    bytes: 1 << 20,
+                },
                 max_streams: 4,
                 max_series: 4,
                 max_viewers: 8,

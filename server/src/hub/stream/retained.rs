@@ -1,0 +1,406 @@
+//! A stream's retained history: every point of the last `history.retention` (by the stream's
+//! own clock: the newest point's time, so that replayed or skewed data is kept like live
+//! data), at most `history.retention-bytes` (16 bytes a point), for the range query.
+//!
+//! Points are kept per series in arrival order, and dropped a whole event at a time, oldest
+//! first: the events' order is the columns' order, so dropping an event pops its points
+//! from the front of each column, and the store can delete the event once nothing of it is
+//! retained ([`Retained::first_seq`]).
+
+use super::{State, Stream};
+use crate::hub::read;
+use app::model::{Point, SeriesName};
+use app::range::{PointsRange, RangeQuery, SeriesPoints};
+use app::reduce::m4;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::Ordering;
+
+/// What one point costs, for `retention-bytes`: its time and value.
+const POINT_BYTES: usize = 16;
+
+/// How much a stream retains.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetentionLimits {
+    pub ms: i64,
+    pub bytes: usize,
+}
+
+pub(in crate::hub) struct Retained {
+    limits: RetentionLimits,
+    names: BTreeMap<SeriesName, usize>,
+    columns: Vec<Column>,
+    /// The events whose points are retained, oldest first.
+    events: VecDeque<EventSpan>,
+    points: usize,
+    newest_ts: i64,
+}
+
+/// One series' retained points, in arrival order.
+#[derive(Default)]
+struct Column {
+    samples: VecDeque<(i64, f64)>,
+    /// How many samples are earlier in time than the one before them: with none, the column
+    /// is sorted and a range is two binary searches.
+    inversions: usize,
+}
+
+struct EventSpan {
+    seq: u64,
+    newest_ts: i64,
+    /// Points per column.
+    counts: Vec<(usize, u32)>,
+}
+
+impl Retained {
+    pub(in crate::hub) fn new(limits: RetentionLimits) -> Self {
+        Retained {
+            limits,
+            names: BTreeMap::new(),
+            columns: Vec::new(),
+            events: VecDeque::new(),
+            points: 0,
+            newest_ts: i64::MIN,
+        }
+    }
+
+    /// Adds event `seq`'s points, then drops what falls outside the limits.
+    pub(in crate::hub) fn push(&mut self, seq: u64, points: &[Point]) {
+        if points.is_empty() {
+            return;
+        }
+        let mut counts: Vec<(usize, u32)> = Vec::new();
+        let mut newest = i64::MIN;
+        for p in points {
+            let column = match self.names.get(&p.series) {
+                Some(&c) => c,
+                None => {
+                    self.names.insert(p.series.clone(), self.columns.len());
+                    self.columns.push(Column::default());
+                    self.columns.len() - 1
+                }
+            };
+            let col = &mut self.columns[column];
+            if col.samples.back().is_some_and(|(ts, _)| p.ts < *ts) {
+                col.inversions += 1;
+            }
+            col.samples.push_back((p.ts, p.value));
+            match counts.iter_mut().find(|(c, _)| *c == column) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((column, 1)),
+            }
+            newest = newest.max(p.ts);
+        }
+        self.points += points.len();
+        self.newest_ts = self.newest_ts.max(newest);
+        self.events.push_back(EventSpan {
+            seq,
+            newest_ts: newest,
+            counts,
+        });
+        self.evict();
+    }
+
+    /// Drops the oldest events while the retained points are older than the retention or
+    /// take more than its bytes. The newest event always stays.
+    fn evict(&mut self) {
+        let cutoff = self.newest_ts.saturating_sub(self.limits.ms);
+        let most = (self.limits.bytes / POINT_BYTES).max(1);
+        while self.events.len() > 1 {
+            let Some(front) = self.events.front() else {
+                break;
+            };
+            if front.newest_ts >= cutoff && self.points <= most {
+                break;
+            }
+            if let Some(event) = self.events.pop_front() {
+                self.drop_event(event);
+            }
+        }
+    }
+
+    fn drop_event(&mut self, event: EventSpan) {
+        for (column, n) in event.counts {
+            let col = &mut self.columns[column];
+            for _ in 0..n {
+                let Some((ts, _)) = col.samples.pop_front() else {
+                    break;
+                };
+                if col.samples.front().is_some_and(|(next, _)| *next < ts) {
+                    col.inversions -= 1;
+                }
+                self.points -= 1;
+            }
+        }
+    }
+
+    /// The oldest event with retained points (`None`: nothing retained).
+    pub(in crate::hub) fn first_seq(&self) -> Option<u64> {
+        self.events.front().map(|e| e.seq)
+    }
+
+    pub(in crate::hub) fn len(&self) -> usize {
+        self.points
+    }
+
+    /// The retained extent over `series` (all when `None`): oldest and newest time.
+    pub(in crate::hub) fn extent(&self, series: Option<&[SeriesName]>) -> Option<(i64, i64)> {
+        self.selected(series)
+            .flat_map(|(_, col)| col.samples.iter().map(|(ts, _)| *ts))
+            .fold(None, |acc, ts| match acc {
+                None => Some((ts, ts)),
+                Some((lo, hi)) => Some((lo.min(ts), hi.max(ts))),
+            })
+    }
+
+    /// Each selected series' points in `from..=to`, in time order: exact when there are at
+    /// most `max_points`, else reduced to at most `max_points` (M4, `max_points / 4` buckets).
+    pub(in crate::hub) fn query(
+        &self,
+        series: Option<&[SeriesName]>,
+        (from, to): (i64, i64),
+        max_points: usize,
+    ) -> Vec<SeriesPoints> {
+        self.selected(series)
+            .map(|(name, col)| {
+                let mut ts = Vec::new();
+                let mut values = Vec::new();
+                let (total, reduced) = col.with_range((from, to), |points, total| {
+                    if total <= max_points {
+                        for (t, v) in points {
+                            ts.push(t);
+                            values.push(v);
+                        }
+                        return false;
+                    }
+                    let mut out = Vec::with_capacity(max_points);
+                    m4(points, |p| *p, (from, to), max_points / 4, &mut out);
+                    (ts, values) = out.into_iter().unzip();
+                    true
+                });
+                SeriesPoints {
+                    series: name.clone(),
+                    total,
+                    reduced,
+                    ts,
+                    values,
+                }
+            })
+            .collect()
+    }
+
+    /// The exact points in `from..=to` of each selected series, series by series in time
+    /// order, up to `most` in all; `None` when there are more.
+    pub(in crate::hub) fn exact(
+        &self,
+        series: Option<&[SeriesName]>,
+        (from, to): (i64, i64),
+        most: usize,
+    ) -> Option<Vec<(SeriesName, Vec<(i64, f64)>)>> {
+        let mut left = most;
+        let mut out = Vec::new();
+        for (name, col) in self.selected(series) {
+            let (_, points) = col.with_range((from, to), |points, total| {
+                (total <= left).then(|| points.collect::<Vec<_>>())
+            });
+            let points = points?;
+            left -= points.len();
+            out.push((name.clone(), points));
+        }
+        Some(out)
+    }
+
+    /// The selected columns, by name; unknown names are skipped.
+    fn selected<'a>(
+        &'a self,
+        series: Option<&'a [SeriesName]>,
+    ) -> impl Iterator<Item = (&'a SeriesName, &'a Column)> + 'a {
+        self.names
+            .iter()
+            .filter(move |(name, _)| series.is_none_or(|s| s.contains(name)))
+            .map(|(name, &c)| (name, &self.columns[c]))
+    }
+}
+
+/// The exact points of a range, series by series, for CSV.
+pub type ExactPoints = Vec<(SeriesName, Vec<(i64, f64)>)>;
+
+impl Stream {
+    /// Records where the retained events start, for the committer (under the state's lock).
+    pub(super) fn note_retained(&self, st: &State) {
+        let from = st.retained.first_seq().unwrap_or(st.last_seq + 1);
+        self.retained_from.store(from, Ordering::Relaxed);
+    }
+
+    /// The oldest event the store must keep for the retained points.
+    pub(in crate::hub) fn retained_from(&self) -> u64 {
+        self.retained_from.load(Ordering::Relaxed)
+    }
+
+    /// Points retained, over all series.
+    pub fn retained_points(&self) -> usize {
+        read(&self.state).retained.len()
+    }
+
+    /// The range query's JSON answer: the range (open ends closed at the retained extent),
+    /// each series exact or reduced to `max_points`, and the last event it includes.
+    pub fn range(&self, q: &RangeQuery) -> PointsRange {
+        let st = read(&self.state);
+        let series = q.series.as_deref();
+        let (from, to) = closed(q, st.retained.extent(series));
+        let answer = st.retained.query(series, (from, to), q.max_points);
+        PointsRange {
+            stream: self.name.clone(),
+            from,
+            to,
+            last_id: (st.last_seq > 0).then(|| self.id(st.last_seq)),
+            reduced: answer.iter().any(|s| s.reduced),
+            series: answer,
+        }
+    }
+
+    /// The exact points of the range, at most `most` (`None` when there are more).
+    pub fn range_exact(&self, q: &RangeQuery, most: usize) -> Option<ExactPoints> {
+        let st = read(&self.state);
+        let series = q.series.as_deref();
+        let range = closed(q, st.retained.extent(series));
+        st.retained.exact(series, range, most)
+    }
+}
+
+/// The query's range with open ends closed at the retained extent (or at each other).
+fn closed(q: &RangeQuery, extent: Option<(i64, i64)>) -> (i64, i64) {
+    let (lo, hi) = extent.unwrap_or((0, 0));
+    let to = q.to.unwrap_or(hi.max(q.from.unwrap_or(hi)));
+    let from = q.from.unwrap_or(lo.min(to));
+    (from, to)
+}
+
+impl Column {
+    /// Calls `f` with this column's points in `from..=to` in time order, and their count.
+    fn with_range<R>(
+        &self,
+        (from, to): (i64, i64),
+        f: impl FnOnce(&mut dyn Iterator<Item = (i64, f64)>, usize) -> R,
+    ) -> (usize, R)
+    where
+        R: Sized,
+    {
+        if self.inversions == 0 {
+            let start = self.samples.partition_point(|(ts, _)| *ts < from);
+            let end = self.samples.partition_point(|(ts, _)| *ts <= to);
+            let total = end.saturating_sub(start);
+            let mut points = self.samples.range(start..start + total).copied();
+            (total, f(&mut points, total))
+        } else {
+            // Out of order: sort a copy of what is in range (stable: equal times keep their
+            // arrival order).
+            let mut inside: Vec<(i64, f64)> = self
+                .samples
+                .iter()
+                .copied()
+                .filter(|(ts, _)| (from..=to).contains(ts))
+                .collect();
+            inside.sort_by_key(|(ts, _)| *ts);
+            let total = inside.len();
+            (total, f(&mut inside.into_iter(), total))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(series: &str, ts: i64, value: f64) -> Point {
+        Point {
+            series: SeriesName::parse(series).unwrap(),
+            ts,
+            value,
+        }
+    }
+
+    fn limits(ms: i64, points: usize) -> RetentionLimits {
+        RetentionLimits {
+            ms,
+            bytes: points * POINT_BYTES,
+        }
+    }
+
+    fn all(r: &Retained) -> Vec<(String, Vec<(i64, f64)>)> {
+        r.exact(None, (i64::MIN, i64::MAX), usize::MAX)
+            .unwrap()
+            .into_iter()
+            .map(|(s, p)| (s.to_string(), p))
+            .collect()
+    }
+
+    #[test]
+    fn drops_the_oldest_first_by_time() {
+        let mut r = Retained::new(limits(1000, 1_000_000));
+        for i in 0..30 {
+            r.push(i as u64 + 1, &[p("a", i * 100, i as f64)]);
+        }
+        // Newest at 2900: everything from 1900 on stays.
+        let kept = all(&r);
+        assert_eq!(kept[0].1.first(), Some(&(1900, 19.0)));
+        assert_eq!(kept[0].1.len(), 11);
+        assert_eq!(r.first_seq(), Some(20));
+    }
+
+    #[test]
+    fn holds_the_byte_bound_at_any_rate() {
+        let mut r = Retained::new(limits(i64::MAX, 1000));
+        for e in 0..10_000u64 {
+            let batch: Vec<Point> = (0..7)
+                .map(|i| p(["a", "b"][i % 2], e as i64, i as f64))
+                .collect();
+            r.push(e + 1, &batch);
+            assert!(r.len() <= 1000, "after event {e}: {}", r.len());
+        }
+        assert!(r.len() > 1000 - 7);
+        assert_eq!(r.first_seq(), Some(10_000 - 1000 / 7 + 1));
+        // Both columns lost their oldest points, none of their newest.
+        for (_, points) in all(&r) {
+            assert_eq!(points.last().map(|p| p.0), Some(9_999));
+        }
+        // One event larger than the bound is kept whole, alone.
+        let big: Vec<Point> = (0..1500).map(|i| p("a", 20_000 + i, 0.0)).collect();
+        r.push(10_001, &big);
+        assert_eq!((r.len(), r.first_seq()), (1500, Some(10_001)));
+    }
+
+    #[test]
+    fn ranges_exact_and_reduced_in_order_even_out_of_order() {
+        let mut r = Retained::new(limits(i64::MAX, 1_000_000));
+        for i in 0..1000 {
+            r.push(
+                i as u64 + 1,
+                &[p("a", i, (i % 10) as f64), p("b", 1000 - i, 1.0)],
+            );
+        }
+        let answer = r.query(None, (100, 199), 1000);
+        assert_eq!(answer.len(), 2);
+        assert!(!answer[0].reduced);
+        assert_eq!(answer[0].ts, (100..200).collect::<Vec<_>>());
+        // b arrived newest-first: answered in time order.
+        assert_eq!(answer[1].ts, (100..200).collect::<Vec<_>>());
+        let reduced = r.query(Some(&[SeriesName::parse("a").unwrap()]), (0, 999), 40);
+        assert_eq!(reduced.len(), 1);
+        assert!(reduced[0].reduced && reduced[0].total == 1000);
+        assert!(reduced[0].ts.len() <= 40);
+        assert!(reduced[0].values.contains(&9.0) && reduced[0].values.contains(&0.0));
+        assert_eq!(r.extent(None), Some((0, 1000)));
+        assert!(
+            r.exact(None, (0, 1000), 1999).is_none(),
+            "2,000 points > 1,999"
+        );
+        // Eviction keeps the inversion count right: the column becomes sorted again.
+        let mut r = Retained::new(limits(i64::MAX, 3));
+        r.push(1, &[p("a", 10, 0.0)]);
+        r.push(2, &[p("a", 5, 0.0)]);
+        r.push(3, &[p("a", 6, 0.0)]);
+        r.push(4, &[p("a", 7, 0.0)]);
+        assert_eq!(r.columns[0].inversions, 0);
+        assert_eq!(r.query(None, (0, 100), 100)[0].ts, [5, 6, 7]);
+    }
+}
