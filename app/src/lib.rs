@@ -4,6 +4,7 @@
 //! effects only.
 
 pub mod axis;
+pub mod choice;
 pub mod model;
 pub mod plot;
 pub mod range;
@@ -13,13 +14,15 @@ pub mod window;
 
 mod chart;
 mod feed;
+mod markup;
 mod shell;
 mod tasks;
 
 #[cfg(feature = "hydrate")]
 mod browser;
 
-pub use chart::{ConnState, LiveChart};
+pub use chart::LiveChart;
+pub use feed::ConnState;
 pub use shell::{shell, App};
 
 /// A component's view, type-erased on the server only. The server erases it because the page
@@ -37,23 +40,4 @@ pub(crate) fn erased_on_server(
 #[cfg(not(feature = "ssr"))]
 pub(crate) fn erased_on_server<V: leptos::prelude::IntoView>(view: V) -> V {
     view
-}
-
-/// Text made safe inside HTML text and quoted attributes.
-pub(crate) fn escape_html(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.contains(['&', '<', '>', '"', '\'']) {
-        return text.into();
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out.into()
 }

@@ -165,8 +165,11 @@ pub fn draw<DB: DrawingBackend>(
             out.path(run, color.stroke_width(s(2.0) as u32));
             start = end;
         }
-        for x in samples {
-            out.circle(at(x.ts, x.value), s(3.0), color.filled());
+        // A dot per point while they are apart; a dense line (a time window) is just a line.
+        if samples.len() as i32 * s(6.0) <= right - left {
+            for x in samples {
+                out.circle(at(x.ts, x.value), s(3.0), color.filled());
+            }
         }
         for pair in samples.iter().zip(samples.iter().skip(1)) {
             if pair.1.gap_before {

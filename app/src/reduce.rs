@@ -16,7 +16,7 @@ pub fn m4<T: Copy>(
 ) {
     // i128 with at most 2^40 buckets: a range from i64::MIN to i64::MAX times the bucket
     // count does not overflow.
-    let buckets = buckets.clamp(1, 1 << 40) as i128;
+    let buckets = (buckets as u64).clamp(1, 1 << 40) as i128;
     let span = (i128::from(to) - i128::from(from)).max(0) + 1;
     let bucket_of = |ts: i64| -> i128 {
         let offset = (i128::from(ts) - i128::from(from)).clamp(0, span - 1);

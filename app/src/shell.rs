@@ -1,8 +1,8 @@
 //! The document shell and the pages.
 
-use crate::chart::LiveChart;
-use crate::escape_html;
-use crate::feed::Feed;
+use crate::chart::{connect_feed, LiveChart};
+use crate::choice::{parse_range, WindowChoice};
+use crate::markup::escape_html;
 use crate::model::{page_path, Snapshot, StreamInfo, StreamName};
 use crate::server_data;
 use crate::tasks::TaskPanel;
@@ -14,9 +14,6 @@ use leptos_router::{
     hooks::{use_params_map, use_query_map},
     path, StaticSegment,
 };
-
-/// The window sizes a stream page accepts (`?window=`).
-pub const PAGE_WINDOW: std::ops::RangeInclusive<usize> = 2..=1000;
 
 /// The HTML document the server renders around [`App`].
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -87,9 +84,12 @@ fn dashboard_href(names: &[StreamName]) -> String {
 #[component]
 fn HomePage() -> impl IntoView {
     let query = use_query_map();
-    move || match selection(query.read().get("streams").as_deref()) {
+    move || match selection(query.read().get("streams").as_deref()).and_then(|choice| {
+        let (window, range) = shown_window(&query.read())?;
+        Ok((choice, window, range))
+    }) {
         Err(e) => bad_request(e).into_any(),
-        Ok(choice) => {
+        Ok((choice, window, range)) => {
             let catalog = server_data::catalog();
             let first = shown(choice.as_deref(), &catalog);
             let snapshots: Vec<(StreamName, Snapshot)> = first
@@ -103,11 +103,24 @@ fn HomePage() -> impl IntoView {
                         {choice.is_none().then_some("Showing every stream; choose some to share a dashboard by its address.")}
                     </p>
                 </header>
-                <Charts choice catalog snapshots window=DEFAULT_WINDOW single=false/>
+                <Charts choice catalog snapshots window range single=false/>
             }
             .into_any()
         }
     }
+}
+
+/// What the address asks the charts to show: `?window=` (points, or a time such as `5m`) and
+/// a fixed range in the past (`?from=&to=`, ms since the epoch).
+fn shown_window(
+    query: &leptos_router::params::ParamsMap,
+) -> Result<(WindowChoice, Option<(i64, i64)>), String> {
+    let window = match query.get("window") {
+        None => WindowChoice::Points(DEFAULT_WINDOW),
+        Some(w) => WindowChoice::parse(&w)?,
+    };
+    let range = parse_range(query.get("from").as_deref(), query.get("to").as_deref())?;
+    Ok((window, range))
 }
 
 /// The streams the dashboard shows: those chosen, or the first of all.
@@ -132,12 +145,14 @@ fn Charts(
     choice: Option<Vec<StreamName>>,
     catalog: Vec<StreamInfo>,
     snapshots: Vec<(StreamName, Snapshot)>,
-    /// Points per series each chart shows at first.
-    window: usize,
+    /// What each chart shows at first.
+    window: WindowChoice,
+    /// A fixed range in the past each chart shows at first.
+    range: Option<(i64, i64)>,
     /// A stream page: one chart, full width, and nothing beside it.
     single: bool,
 ) -> impl IntoView {
-    let feed = Feed::provide(catalog);
+    let feed = connect_feed(catalog);
     let rendered = StoredValue::new(snapshots);
     let chosen = StoredValue::new(choice);
     let shown = Memo::new(move |_| {
@@ -147,6 +162,19 @@ fn Charts(
     let stream_list = move || shown.with(|on| feed.catalog.with(|all| stream_list_html(all, on)));
     view! {
         <div class=if single { "single" } else { "dashboard" }>
+            {(!single).then(|| view! {
+                <label class="in-step">
+                    <input
+                        type="checkbox"
+                        prop:checked=move || feed.in_step.get()
+                        on:change=move |ev| {
+                            feed.in_step.set(event_target_checked(&ev));
+                            feed.shared_range.set(None);
+                        }
+                    />
+                    " Keep the charts' time in step"
+                </label>
+            })}
             <div class="charts" data-charts=move || shown.with(Vec::len)>
                 <For each=move || shown.get() key=|n| n.clone() let:name>
                     {
@@ -157,7 +185,7 @@ fn Charts(
                                 r.iter().position(|(n, _)| *n == name).map(|i| r.swap_remove(i).1)
                             })
                             .flatten();
-                        view! { <LiveChart stream=name window initial=initial/> }
+                        view! { <LiveChart stream=name window range initial=initial/> }
                     }
                 </For>
                 {move || shown.with(Vec::is_empty).then(|| view! {
@@ -215,23 +243,13 @@ fn StreamPage() -> impl IntoView {
     let query = use_query_map();
     move || {
         let raw = params.read().get("name").unwrap_or_default();
-        let window = query.read().get("window");
         let name = match StreamName::parse(&raw) {
             Ok(name) => name,
             Err(e) => return bad_request(format!("{raw:?} is not a stream name: {e}.")).into_any(),
         };
-        let window = match window.as_deref().map(str::parse::<usize>) {
-            None => DEFAULT_WINDOW,
-            Some(Ok(n)) if PAGE_WINDOW.contains(&n) => n,
-            Some(_) => {
-                return bad_request(format!(
-                    "window={:?}: expected a whole number of points from {} to {}.",
-                    window.unwrap_or_default(),
-                    PAGE_WINDOW.start(),
-                    PAGE_WINDOW.end()
-                ))
-                .into_any()
-            }
+        let (window, range) = match shown_window(&query.read()) {
+            Ok(shown) => shown,
+            Err(e) => return bad_request(e).into_any(),
         };
         let info: Vec<StreamInfo> = server_data::catalog()
             .into_iter()
@@ -248,7 +266,7 @@ fn StreamPage() -> impl IntoView {
                 <p class="lede">"Stream " <code>{name.to_string()}</code> ", live. "
                     <a href=dashboard_href(std::slice::from_ref(&name))>"On the dashboard"</a></p>
             </header>
-            <Charts choice=Some(vec![name]) catalog=info snapshots window single=true/>
+            <Charts choice=Some(vec![name]) catalog=info snapshots window range single=true/>
         }
         .into_any()
     }

@@ -3,6 +3,8 @@
 //! so it is unit-tested natively.
 
 use crate::model::{Point, SeriesName};
+use crate::range::PointsRange;
+use crate::reduce::m4;
 use std::collections::{BTreeMap, VecDeque};
 
 /// The number of points per series a chart shows by default.
@@ -18,6 +20,10 @@ pub const KEPT_POINTS: usize = 500;
 /// The most series one chart draws; points of further series are ignored (the server's
 /// per-stream limit is lower by default).
 pub const MAX_SERIES: usize = 64;
+
+/// The points per series a time window keeps: when full, the series is reduced to half by
+/// [`m4`], so an hour of 100 Hz data costs what 4,096 points cost, and no spike is lost.
+pub const TIME_WINDOW_POINTS: usize = 4096;
 
 /// One point of one series as a chart keeps it.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -36,6 +42,11 @@ pub struct Window {
     capacity: usize,
     series: BTreeMap<SeriesName, VecDeque<Sample>>,
     latest: Option<Point>,
+    /// A time window: samples older than this before the newest are dropped, and a full
+    /// series is reduced instead of losing its oldest.
+    span: Option<i64>,
+    /// The time range drawn, when it is not the data's own (a time window, or the past).
+    shown: Option<(i64, i64)>,
 }
 
 impl Window {
@@ -45,6 +56,55 @@ impl Window {
             capacity: capacity.max(1),
             series: BTreeMap::new(),
             latest: None,
+            span: None,
+            shown: None,
+        }
+    }
+
+    /// A window of the last `span_ms` of time, [`TIME_WINDOW_POINTS`] per series at most.
+    pub fn spanning(span_ms: i64) -> Self {
+        Window {
+            span: Some(span_ms.max(1)),
+            ..Window::new(TIME_WINDOW_POINTS)
+        }
+    }
+
+    /// The points of a range query's answer, drawn over `range`.
+    pub fn of_range(answer: &PointsRange, range: (i64, i64)) -> Self {
+        let mut w = Window::new(TIME_WINDOW_POINTS);
+        w.fill(answer);
+        w.shown = Some(range);
+        w
+    }
+
+    /// Replaces everything with a range query's answer (series in their order).
+    pub fn fill(&mut self, answer: &PointsRange) {
+        self.series.clear();
+        self.latest = None;
+        for s in answer.series.iter().take(MAX_SERIES) {
+            let mut samples: VecDeque<Sample> =
+                s.ts.iter()
+                    .zip(&s.values)
+                    .map(|(&ts, &value)| Sample {
+                        ts,
+                        value,
+                        gap_before: false,
+                    })
+                    .collect();
+            if samples.len() > self.capacity {
+                samples = reduced(&samples, self.capacity / 2);
+            }
+            if let Some(last) = samples.back() {
+                let newer = self.latest.as_ref().is_none_or(|p| last.ts >= p.ts);
+                if newer {
+                    self.latest = Some(Point {
+                        series: s.series.clone(),
+                        ts: last.ts,
+                        value: last.value,
+                    });
+                }
+            }
+            self.series.insert(s.series.clone(), samples);
         }
     }
 
@@ -62,8 +122,14 @@ impl Window {
             .series
             .entry(point.series.clone())
             .or_insert_with(|| VecDeque::with_capacity(capacity));
-        if samples.len() == capacity {
-            samples.pop_front();
+        if samples.len() >= capacity {
+            if self.span.is_some() {
+                *samples = reduced(samples, capacity / 2);
+            }
+            // (Out-of-order times may not reduce: then the oldest go, as in a count window.)
+            while samples.len() >= capacity {
+                samples.pop_front();
+            }
             // A gap before the oldest sample has nothing left to separate.
             if let Some(first) = samples.front_mut() {
                 first.gap_before = false;
@@ -74,8 +140,72 @@ impl Window {
             value: point.value,
             gap_before: gap_before && !samples.is_empty(),
         });
+        if let Some(span) = self.span {
+            let cutoff = point.ts.saturating_sub(span);
+            while samples.front().is_some_and(|s| s.ts < cutoff) {
+                samples.pop_front();
+            }
+        }
         self.latest = Some(point.clone());
         true
+    }
+
+    /// The time window's length, if this is one.
+    pub fn span(&self) -> Option<i64> {
+        self.span
+    }
+
+    /// What a chart shows of a time window: every sample of the visible series within the
+    /// last `span` before the newest point, drawn over exactly that span.
+    pub fn view_span(&self, span: i64, hidden: impl Fn(&SeriesName) -> bool) -> Window {
+        let end = self.latest.as_ref().map_or(0, |p| p.ts);
+        let range = (end.saturating_sub(span), end);
+        let mut w = self.view_within(range, hidden);
+        if self.latest.is_some() {
+            w.shown = Some(range);
+        }
+        w
+    }
+
+    /// What a chart shows of the past: the visible series' samples in `range`, drawn over it.
+    pub fn view_range(&self, range: (i64, i64), hidden: impl Fn(&SeriesName) -> bool) -> Window {
+        let mut w = self.view_within(range, hidden);
+        w.shown = Some(range);
+        w
+    }
+
+    fn view_within(&self, (from, to): (i64, i64), hidden: impl Fn(&SeriesName) -> bool) -> Window {
+        let series = self
+            .series
+            .iter()
+            .map(|(name, samples)| {
+                let mut kept: VecDeque<Sample> = if hidden(name) {
+                    VecDeque::new()
+                } else {
+                    samples
+                        .iter()
+                        .filter(|s| (from..=to).contains(&s.ts))
+                        .copied()
+                        .collect()
+                };
+                if let Some(first) = kept.front_mut() {
+                    first.gap_before = false;
+                }
+                (name.clone(), kept)
+            })
+            .collect();
+        Window {
+            capacity: self.capacity,
+            series,
+            latest: self.latest.clone(),
+            span: None,
+            shown: None,
+        }
+    }
+
+    /// The time range drawn (see [`Window::time_range`]) is fixed at `range`.
+    pub fn shown_range(&self) -> Option<(i64, i64)> {
+        self.shown
     }
 
     /// Replaces everything with a snapshot (a fresh subscription: nothing was shown before).
@@ -138,6 +268,8 @@ impl Window {
             capacity: last.max(1),
             series,
             latest: self.latest.clone(),
+            span: None,
+            shown: None,
         }
     }
 
@@ -194,6 +326,9 @@ impl Window {
     /// The earliest and latest timestamp over all series; a lone instant gets a one-second
     /// span around it so that the axis is never empty.
     pub fn time_range(&self) -> Option<(i64, i64)> {
+        if let Some((lo, hi)) = self.shown {
+            return Some((lo, hi.max(lo.saturating_add(1))));
+        }
         let (lo, hi) =
             self.series
                 .values()
@@ -223,6 +358,20 @@ impl Window {
         (samples.len() > 1).then(|| (last.ts - first.ts) as f64 / (samples.len() - 1) as f64)
     }
 
+    /// Each series' sample nearest in time to `ts`, for series whose samples reach over it.
+    pub fn values_at(&self, ts: i64) -> impl Iterator<Item = (&SeriesName, Sample)> {
+        self.series.iter().filter_map(move |(name, samples)| {
+            let (first, last) = (samples.front()?, samples.back()?);
+            if ts < first.ts.min(last.ts) || ts > last.ts.max(first.ts) {
+                return None;
+            }
+            let nearest = samples
+                .iter()
+                .min_by_key(|s| (i128::from(s.ts) - i128::from(ts)).unsigned_abs())?;
+            Some((name, *nearest))
+        })
+    }
+
     /// The point nearest to the screen position `(ts, value)` under `mapping`'s scale: by
     /// time first, then by value among series sampled at about the same time.
     pub fn nearest(&self, ts: f64, value: Option<f64>) -> Option<Point> {
@@ -240,6 +389,23 @@ impl Window {
         }
         best.map(|(_, _, p)| p)
     }
+}
+
+/// A series reduced to at most `most` samples by M4 over its own extent (a gap marker
+/// stays with the sample that carries it, when that one is kept).
+fn reduced(samples: &VecDeque<Sample>, most: usize) -> VecDeque<Sample> {
+    let (Some(first), Some(last)) = (samples.front(), samples.back()) else {
+        return VecDeque::new();
+    };
+    let mut out = Vec::with_capacity(most);
+    m4(
+        samples.iter().copied(),
+        |s| (s.ts, s.value),
+        (first.ts, last.ts),
+        (most / 4).max(1),
+        &mut out,
+    );
+    out.into()
 }
 
 /// Where the plotting area of the last drawn frame sits on screen (CSS pixels) and which data
@@ -437,6 +603,63 @@ mod tests {
         assert_eq!(w.nearest(2600.0, Some(10.0)).unwrap(), sp("b", 3000, 0.0));
         assert_eq!(w.nearest(-5.0, None).unwrap().ts, 1000);
         assert!(Window::new(2).nearest(1.0, None).is_none());
+    }
+
+    #[test]
+    fn a_time_window_keeps_its_span_and_reduces_instead_of_forgetting() {
+        let mut w = Window::spanning(60_000);
+        // An hour of 100 Hz data, with one spike.
+        for i in 0..360_000i64 {
+            let v = if i == 359_000 { 1e6 } else { (i % 100) as f64 };
+            w.push(&p(i * 10, v));
+            assert!(w.len() <= TIME_WINDOW_POINTS);
+        }
+        let v = w.view_span(60_000, |_| false);
+        assert_eq!(v.time_range(), Some((3_599_990 - 60_000, 3_599_990)));
+        let kept = ts_of(&v, "a");
+        assert!(kept.first().is_some_and(|&t| t >= 3_599_990 - 60_000));
+        assert_eq!(kept.last(), Some(&3_599_990));
+        assert!(
+            v.points().any(|p| p.value == 1e6),
+            "the spike survives reduction"
+        );
+        assert!(v.points().any(|p| p.value == 0.0) && v.points().any(|p| p.value == 99.0));
+        // Out-of-order times cannot grow it either.
+        let mut w = Window::spanning(i64::MAX);
+        for i in 0..20_000i64 {
+            w.push(&p(if i % 2 == 0 { i } else { -i }, 0.0));
+        }
+        assert!(w.len() <= TIME_WINDOW_POINTS);
+    }
+
+    #[test]
+    fn a_range_answer_fills_and_views_within_its_range() {
+        use crate::range::{PointsRange, SeriesPoints};
+        let answer = PointsRange {
+            stream: crate::model::StreamName::parse("s").unwrap(),
+            from: 0,
+            to: 100,
+            last_id: None,
+            reduced: false,
+            series: vec![SeriesPoints {
+                series: s("a"),
+                total: 3,
+                reduced: false,
+                ts: vec![10, 50, 90],
+                values: vec![1.0, 2.0, 3.0],
+            }],
+        };
+        let w = Window::of_range(&answer, (0, 100));
+        assert_eq!(w.time_range(), Some((0, 100)));
+        let v = w.view_range((40, 95), |_| false);
+        assert_eq!(ts_of(&v, "a"), [50, 90]);
+        assert_eq!(v.time_range(), Some((40, 95)));
+        let at: Vec<(String, f64)> = w
+            .values_at(60)
+            .map(|(n, s)| (n.to_string(), s.value))
+            .collect();
+        assert_eq!(at, [("a".to_owned(), 2.0)]);
+        assert_eq!(w.values_at(5).count(), 0, "before the series begins");
     }
 
     #[test]

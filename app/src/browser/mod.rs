@@ -1,0 +1,48 @@
+//! The browser side, compiled only with the `hydrate` feature and run only from effects and
+//! event handlers, so server-side rendering never touches `web_sys`. One module per thing
+//! the page does: the page's one `EventSource` (`connection`), a chart's canvas
+//! (`canvas`), its range queries for time windows and the past (`history`), saving a chart
+//! (`export`), and tasks (`tasks`).
+
+mod canvas;
+mod connection;
+pub(crate) mod export;
+mod history;
+mod tasks;
+
+pub(crate) use canvas::start_chart;
+pub(crate) use connection::start_feed;
+pub(crate) use tasks::{follow_task, start_task};
+
+use leptos::logging::warn;
+use serde::de::DeserializeOwned;
+use web_sys::MessageEvent;
+
+/// Minutes east of UTC in the viewer's time zone.
+pub(crate) fn local_offset_minutes() -> i32 {
+    // getTimezoneOffset() counts minutes *west* of UTC.
+    -(js_sys::Date::new_0().get_timezone_offset() as i32)
+}
+
+/// Logs a warning with the JavaScript error itself, which the console shows in full.
+pub(crate) fn warn_js(what: &str, error: &wasm_bindgen::JsValue) {
+    web_sys::console::warn_2(&format!("livechart: {what}:").into(), error);
+}
+
+/// The event's data as `T`; a malformed event is skipped with a warning, never applied.
+pub(crate) fn parse<T: DeserializeOwned>(ev: &MessageEvent) -> Option<T> {
+    let kind = ev.type_();
+    let Some(data) = ev.data().as_string() else {
+        warn!("livechart: skipped a `{kind}` event without text data");
+        return None;
+    };
+    // JSON has no NaN or infinity (serde_json refuses 1e400), so parsed values are finite.
+    match serde_json::from_str::<T>(&data) {
+        Ok(value) => Some(value),
+        Err(e) => {
+            let shown: String = data.chars().take(200).collect();
+            warn!("livechart: skipped a malformed `{kind}` event: {e}; data: {shown}");
+            None
+        }
+    }
+}

@@ -1,0 +1,499 @@
+//! The live chart component: the markup both sides render, and the hand-off to the browser
+//! side (`crate::browser`) that draws, follows the mouse and asks for history. Events reach
+//! it through the page's [`Feed`]; moving through time is in [`moves`].
+
+mod moves;
+
+use crate::axis::{format_clock, time_decimals};
+use crate::choice::{WindowChoice, TIME_CHOICES};
+use crate::feed::{ChartState, Feed, Fetching};
+use crate::markup::{legend_html, table_html};
+use crate::model::{SeriesName, Snapshot, StreamInfo, StreamName};
+use crate::range::{RangeFormat, RangeQuery};
+use crate::window::{Window, DEFAULT_WINDOW, KEPT_POINTS, WINDOW_CHOICES};
+use leptos::prelude::*;
+use moves::Drag;
+use std::collections::BTreeSet;
+
+/// The page's feed, connected in the browser; a chart outside any page gets one of its own.
+pub(crate) fn connect_feed(catalog: Vec<StreamInfo>) -> Feed {
+    let feed = Feed::provide(catalog);
+    #[cfg(feature = "hydrate")]
+    crate::browser::start_feed(feed);
+    feed
+}
+
+/// A sliding line chart of one stream, one line per series, fed live over the page's
+/// connection.
+///
+/// The server renders it with the stream's current window (`initial`), drawn as SVG, so the
+/// first paint shows data before (or without) WebAssembly. Once hydrated, the chart registers
+/// with the page's [`Feed`], which resumes exactly after that window, and draws on the canvas
+/// at most once per animation frame. Its controls: the window (points, or a span of time
+/// filled from the retained history), pause / back to live, export, and the legend (click a
+/// series to hide or show it). On the canvas: drag to pan into the past, wheel or pinch to
+/// zoom, double-click to return to live; arrows, + and −, Home do the same from the keyboard.
+/// The points shown are also in a visually-hidden table, and the latest values in a live
+/// region, for screen readers.
+#[component]
+pub fn LiveChart(
+    /// The stream to follow.
+    stream: StreamName,
+    /// What to show at first: the last N points, or the last span of time.
+    #[prop(default = WindowChoice::Points(DEFAULT_WINDOW))]
+    window: WindowChoice,
+    /// A fixed range in the past to show at first (ms since the epoch), instead of live.
+    #[prop(default = None)]
+    range: Option<(i64, i64)>,
+    /// The stream's window when the page was rendered. The island around the chart carries
+    /// it to the browser, so both sides start from the same points and the same last id.
+    #[prop(default = None)]
+    initial: Option<Snapshot>,
+) -> impl IntoView {
+    let feed = use_context::<Feed>().unwrap_or_else(|| connect_feed(Vec::new()));
+    let initial = initial.unwrap_or_default();
+    let count = match window {
+        WindowChoice::Points(n) => n,
+        WindowChoice::Time(_) => DEFAULT_WINDOW,
+    };
+    let mut first = Window::new(KEPT_POINTS.max(count));
+    first.replace(&initial.points);
+    // A time window starts with what the page brought; the browser then asks for the rest.
+    let mut timed = Window::spanning(match window {
+        WindowChoice::Time(span) => span,
+        WindowChoice::Points(_) => 1,
+    });
+    for p in &initial.points {
+        timed.push(p);
+    }
+
+    let meta = Memo::new({
+        let stream = stream.clone();
+        move |_| feed.meta(&stream)
+    });
+    let choice = RwSignal::new(window);
+    let hidden = RwSignal::new(BTreeSet::<SeriesName>::new());
+    let points = RwSignal::new(first);
+    let timed = RwSignal::new(timed);
+    let paused = RwSignal::new(None::<Window>);
+    let past = RwSignal::new(range);
+    let past_points = RwSignal::new(None::<Window>);
+    let view = Memo::new(move |_| {
+        hidden.with(|h| {
+            let hide = |s: &SeriesName| h.contains(s);
+            if let Some(range) = past.get() {
+                return past_points.with(|p| match p {
+                    Some(w) => w.view_range(range, hide),
+                    None => Window::new(1).view_range(range, hide),
+                });
+            }
+            match choice.get() {
+                WindowChoice::Points(n) => paused.with(|p| match p {
+                    Some(frozen) => frozen.view(n, hide),
+                    None => points.with(|w| w.view(n, hide)),
+                }),
+                WindowChoice::Time(span) => paused.with(|p| match p {
+                    Some(frozen) => frozen.view_span(span, hide),
+                    None => timed.with(|w| w.view_span(span, hide)),
+                }),
+            }
+        })
+    });
+    #[cfg(feature = "ssr")]
+    let first_paint = view.with_untracked(|w| {
+        meta.with_untracked(|m| {
+            crate::plot::svg(w, m.unit.as_deref(), m.range(), crate::model::now_ms())
+        })
+    });
+    #[cfg(not(feature = "ssr"))]
+    let first_paint = String::new();
+
+    let state = ChartState {
+        stream: StoredValue::new(stream.clone()),
+        points,
+        choice,
+        timed,
+        past,
+        past_points,
+        loading: RwSignal::new(false),
+        fetch: StoredValue::new(Fetching::default()),
+        status: feed.status,
+        last_id: RwSignal::new(initial.last_id),
+        resets: RwSignal::new(0),
+        gap_pending: StoredValue::new(false),
+        hover: RwSignal::new(None),
+        hydrated: RwSignal::new(false),
+        draws: RwSignal::new(0),
+        mapping: RwSignal::new(None),
+        paused,
+        unseen: RwSignal::new(0),
+        view,
+        meta,
+        table: NodeRef::new(),
+    };
+    let canvas = NodeRef::<leptos::html::Canvas>::new();
+    let plot = NodeRef::<leptos::html::Div>::new();
+
+    #[cfg(feature = "hydrate")]
+    crate::browser::start_chart(state, feed, stream.clone(), canvas, plot);
+    moves::follow_shared(state, feed);
+
+    let ChartState {
+        status,
+        last_id,
+        resets,
+        hover,
+        hydrated,
+        draws,
+        mapping,
+        unseen,
+        table,
+        loading,
+        ..
+    } = state;
+    let away = move || paused.with(Option::is_some) || past.with(Option::is_some);
+
+    // The pointer: a drag pans; otherwise the nearest point is hovered and every chart of
+    // the page draws a line at its time.
+    let drag = StoredValue::new(None::<Drag>);
+    let on_move = move |ev: leptos::ev::MouseEvent| {
+        let (x, y) = (f64::from(ev.offset_x()), f64::from(ev.offset_y()));
+        if ev.buttons() & 1 == 1 && moves::drag_to(state, feed, drag, x) {
+            return;
+        }
+        let Some(m) = mapping.get_untracked() else {
+            return;
+        };
+        let ts = m.ts_at(x);
+        let nearest = view.with_untracked(|w| w.nearest(ts, Some(m.value_at(y))));
+        if hover.get_untracked() != nearest {
+            hover.set(nearest);
+        }
+        feed.crosshair.set(Some(ts.round() as i64));
+    };
+    let on_leave = move |_| {
+        drag.set_value(None);
+        hover.set(None);
+        feed.crosshair.set(None);
+    };
+    let on_down = move |ev: leptos::ev::MouseEvent| {
+        if ev.button() == 0 {
+            moves::press(state, drag, f64::from(ev.offset_x()));
+        }
+    };
+    let on_wheel = move |ev: leptos::ev::WheelEvent| {
+        ev.prevent_default();
+        moves::wheel(state, feed, f64::from(ev.offset_x()), ev.delta_y());
+    };
+    let on_key = move |ev: leptos::ev::KeyboardEvent| {
+        if moves::key(state, feed, &ev.key()) {
+            ev.prevent_default();
+        }
+    };
+
+    // The tooltip: the hovered point on this chart; on the others, each series' value at
+    // the crosshair's time.
+    let hovered = move || hover.get().filter(|p| view.with(|w| w.contains(p)));
+    let crosshair_x = move || {
+        let ts = feed.crosshair.get()?;
+        let m = mapping.get()?;
+        let (lo, hi) = m.t;
+        ((lo..=hi).contains(&(ts as f64))).then(|| m.to_screen(ts, m.v.0).0)
+    };
+    let tooltip_style = move || {
+        let at = match hovered() {
+            Some(p) => mapping.get().map(|m| m.to_screen(p.ts, p.value)),
+            // Near the top of the plot, clear of the controls above it.
+            None => crosshair_x()
+                .zip(mapping.get())
+                .map(|(x, m)| (x, m.y_px.0 + 40.0)),
+        };
+        at.map_or_else(String::new, |(x, y)| {
+            format!("left: {x:.0}px; top: {y:.0}px")
+        })
+    };
+    let unit = move || meta.with(|m| m.unit.clone().map(|u| format!(" {u}")).unwrap_or_default());
+    let clock = move |ts: i64| {
+        let decimals = view.with(|w| time_decimals(w.spacing_ms().unwrap_or(1000.0)));
+        format_clock(ts, local_offset_minutes(), decimals)
+    };
+    let tooltip_text = move || {
+        if let Some(p) = hovered() {
+            let multi = view.with(|w| w.series_count() > 1);
+            let unit = unit();
+            return Some(if multi {
+                format!("{} · {} · {}{unit}", p.series, clock(p.ts), p.value)
+            } else {
+                format!("{} · {}{unit}", clock(p.ts), p.value)
+            });
+        }
+        crosshair_x()?;
+        let ts = feed.crosshair.get()?;
+        let values: Vec<String> = view.with(|w| {
+            w.values_at(ts)
+                .map(|(name, s)| format!("{name} {}", s.value))
+                .collect()
+        });
+        (!values.is_empty()).then(|| format!("{} · {}{}", clock(ts), values.join(" · "), unit()))
+    };
+    let title = {
+        let stream = stream.clone();
+        move || {
+            meta.with(|m| m.title.clone())
+                .unwrap_or_else(|| stream.to_string())
+        }
+    };
+    let canvas_label = {
+        let title = title.clone();
+        move || {
+            let shown = match choice.get() {
+                WindowChoice::Points(n) => format!("the last {n} points of each series"),
+                WindowChoice::Time(_) => format!("the last {}", choice.get().label()),
+            };
+            format!(
+                "{}: line chart of {shown}; drag to look back, wheel to zoom",
+                title()
+            )
+        }
+    };
+    let caption = {
+        let title = title.clone();
+        move || format!("{}: the points shown", title())
+    };
+    // The latest value of each series, for screen readers (announced politely).
+    let summary = move || {
+        let unit = unit();
+        let values: Vec<String> = points.with(|w| {
+            w.latest_values()
+                .map(|(name, v)| format!("{name} {v}{unit}"))
+                .collect()
+        });
+        if values.is_empty() {
+            "No data yet".to_owned()
+        } else {
+            format!("Latest: {}", values.join(", "))
+        }
+    };
+    let mut choices: Vec<WindowChoice> = WINDOW_CHOICES
+        .iter()
+        .map(|&n| WindowChoice::Points(n))
+        .chain(TIME_CHOICES.iter().map(|&(ms, _)| WindowChoice::Time(ms)))
+        .collect();
+    if !choices.contains(&window) {
+        choices.push(window);
+    }
+    // The legend and the table are HTML written from the window in one piece (see
+    // `crate::markup`): a view per row and button cost the WASM far more.
+    let legend = Memo::new(move |_| hidden.with(|h| view.with(|w| legend_html(w, h))));
+    let series_count = move || view.with(|w| w.series_count());
+    let on_legend = move |ev: leptos::ev::MouseEvent| {
+        let Some(name) = clicked_series(&ev) else {
+            return;
+        };
+        hidden.update(|h| {
+            if !h.remove(&name) {
+                h.insert(name);
+            }
+        });
+    };
+    // Export: the exact points of the range shown, and the picture as drawn.
+    let csv_href = {
+        let stream = stream.clone();
+        move || {
+            let (from, to) = view.with(Window::time_range)?;
+            let series = hidden.with(|h| {
+                (!h.is_empty()).then(|| {
+                    view.with(|w| {
+                        w.series()
+                            .map(|(n, _)| n.clone())
+                            .filter(|n| !h.contains(n))
+                            .collect::<Vec<_>>()
+                    })
+                })
+            });
+            let query = RangeQuery {
+                from: Some(from),
+                to: Some(to),
+                series: series.filter(|s| !s.is_empty()),
+                format: RangeFormat::Csv,
+                ..RangeQuery::default()
+            };
+            Some(query.path(&stream))
+        }
+    };
+    let csv_name = {
+        let stream = stream.clone();
+        move || {
+            view.with(Window::time_range)
+                .map(|(from, to)| format!("{stream}-{from}-{to}.csv"))
+        }
+    };
+    let on_png = {
+        let stream = stream.clone();
+        let title = title.clone();
+        move |_| {
+            #[cfg(feature = "hydrate")]
+            if let Some(el) = canvas.get_untracked() {
+                let legend: Vec<(String, String)> = view.with_untracked(|w| {
+                    w.series()
+                        .enumerate()
+                        .map(|(i, (n, _))| (n.to_string(), crate::plot::series_css(i)))
+                        .collect()
+                });
+                let file = format!("{stream}.png");
+                if let Err(e) = crate::browser::export::save_png(&el, &title(), &legend, &file) {
+                    leptos::logging::warn!("livechart: saving the chart failed: {e}");
+                }
+            }
+            #[cfg(not(feature = "hydrate"))]
+            let _ = (&stream, &title, canvas);
+        }
+    };
+    let range_note = move || {
+        past.get().map(|(from, to)| {
+            let (a, b) = (clock(from), clock(to));
+            format!("{a} – {b}")
+        })
+    };
+
+    let markup = view! {
+        <figure
+            class="chart"
+            data-stream=stream.to_string()
+            data-state=move || status.get().key()
+            data-hydrated=move || hydrated.get().to_string()
+            data-count=move || view.with(|w| w.len())
+            data-series=move || view.with(|w| w.series().filter(|(_, s)| !s.is_empty()).count())
+            data-gaps=move || view.with(|w| w.gaps())
+            data-resets=move || resets.get()
+            data-last-id=move || last_id.get().map(|id| id.to_string())
+            data-draws=move || draws.get()
+            data-window=move || choice.get().key()
+            data-paused=move || away().to_string()
+            data-past=move || past.get().map(|(f, t)| format!("{f}-{t}"))
+            data-range=move || view.with(|w| w.time_range().map(|(f, t)| format!("{f}-{t}")))
+            data-loading=move || loading.get().to_string()
+            data-unseen=move || unseen.get()
+        >
+            <figcaption class="chart-head">
+                <h2 class="chart-title">{title.clone()}</h2>
+                <span class="chart-meta">
+                    <code>{stream.to_string()}</code>
+                    {move || view.with(|w| (w.gaps() > 0).then(|| view! {
+                        <span class="gap-note">" · gap: events were missed"</span>
+                    }))}
+                </span>
+                <span class="status" role="status" data-state=move || status.get().key()>
+                    {move || status.get().label()}
+                </span>
+            </figcaption>
+            <div class="chart-controls">
+                <label class="window-choice">
+                    "Window "
+                    <select
+                        aria-label="Window"
+                        on:change=move |ev| {
+                            if let Ok(c) = WindowChoice::parse(&event_target_value(&ev)) {
+                                if let WindowChoice::Time(span) = c {
+                                    timed.set(Window::spanning(span));
+                                }
+                                moves::back_to_live(state, feed);
+                                choice.set(c);
+                            }
+                        }
+                    >
+                        {choices.into_iter().map(|c| view! {
+                            <option value=c.key() selected=c == window>{c.label()}</option>
+                        }).collect_view()}
+                    </select>
+                </label>
+                <button
+                    type="button"
+                    class="pause"
+                    aria-pressed=move || away().to_string()
+                    on:click=move |_| moves::toggle_pause(state, feed)
+                >
+                    {move || if away() { "Back to live" } else { "Pause" }}
+                </button>
+                <span class="unseen" aria-live="polite">
+                    {move || away().then(|| {
+                        let n = unseen.get();
+                        format!("Paused · {n} new point{}", if n == 1 { "" } else { "s" })
+                    })}
+                </span>
+                <span class="range-note">{range_note}</span>
+                <span class="loading" role="status" hidden=move || !loading.get()>"Loading…"</span>
+                <span class="export">
+                    <a class="export-csv" href=csv_href download=csv_name>"CSV"</a>
+                    <button type="button" class="export-png" on:click=on_png>"PNG"</button>
+                </span>
+            </div>
+            <div class="plot" node_ref=plot>
+                // The server's drawing: visible until the canvas paints over it.
+                <div class="first-paint" aria-hidden="true" inner_html=first_paint></div>
+                <canvas
+                    node_ref=canvas
+                    role="img"
+                    tabindex="0"
+                    aria-label=canvas_label
+                    on:mousemove=on_move
+                    on:mouseleave=on_leave
+                    on:mousedown=on_down
+                    on:mouseup=move |_| drag.set_value(None)
+                    on:wheel=on_wheel
+                    on:dblclick=move |_| moves::back_to_live(state, feed)
+                    on:keydown=on_key
+                ></canvas>
+                <div
+                    class="crosshair"
+                    aria-hidden="true"
+                    hidden=move || crosshair_x().is_none()
+                    style=move || crosshair_x().map(|x| format!("left: {x:.0}px")).unwrap_or_default()
+                ></div>
+                <div class="tooltip" role="tooltip" hidden=move || tooltip_text().is_none() style=tooltip_style>
+                    {tooltip_text}
+                </div>
+            </div>
+            <ul
+                class="legend"
+                aria-label="Series (click to hide or show)"
+                hidden=move || series_count() < 2
+                on:click=on_legend
+                inner_html=legend
+            ></ul>
+            <p class="visually-hidden live-summary" aria-live="polite">{summary}</p>
+            <table class="visually-hidden window-table">
+                <caption>{caption}</caption>
+                <thead>
+                    <tr>
+                        <th scope="col">"Series"</th>
+                        <th scope="col">"Time (UTC)"</th>
+                        <th scope="col">"Value"</th>
+                    </tr>
+                </thead>
+                <tbody node_ref=table inner_html=view.with_untracked(table_html)></tbody>
+            </table>
+        </figure>
+    };
+    crate::erased_on_server(markup)
+}
+
+/// Minutes east of UTC in the viewer's time zone (the server renders no local times).
+fn local_offset_minutes() -> i32 {
+    #[cfg(feature = "hydrate")]
+    {
+        crate::browser::local_offset_minutes()
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        0
+    }
+}
+
+/// The series whose legend button a click landed in.
+fn clicked_series(ev: &leptos::ev::MouseEvent) -> Option<SeriesName> {
+    use leptos::wasm_bindgen::JsCast;
+    let target: leptos::web_sys::Element = ev.target()?.dyn_into().ok()?;
+    let button = target.closest("button[data-series]").ok()??;
+    SeriesName::parse(&button.get_attribute("data-series")?).ok()
+}

@@ -1,0 +1,67 @@
+//! HTML written as text, on both sides: the legend and the table of a chart (a view per row
+//! or button cost the WASM far more), and escaping for anything put into HTML.
+
+use crate::axis::format_iso_utc;
+use crate::model::SeriesName;
+use crate::plot::series_css;
+use crate::window::Window;
+use std::collections::BTreeSet;
+
+/// The legend's items: a button per series (pressed while shown), in the series' colour.
+/// Series are in the window's order whether hidden or not, so colours stay put.
+pub(crate) fn legend_html(w: &Window, hidden: &BTreeSet<SeriesName>) -> String {
+    let mut out = String::new();
+    for (i, (series, _)) in w.series().enumerate() {
+        let shown = !hidden.contains(series);
+        let name = escape_html(series.as_str());
+        out += &format!(
+            "<li><button type=\"button\" data-series=\"{name}\" aria-pressed=\"{shown}\">\
+             <span class=\"swatch\" style=\"background: {}\"></span>{name}</button></li>",
+            series_css(i)
+        );
+    }
+    out
+}
+
+/// The rows of the table of points shown: series, time (UTC) and value, with the same
+/// figures as `data-*` attributes for scripts.
+pub(crate) fn table_html(w: &Window) -> String {
+    let mut out = String::new();
+    for (name, samples) in w.series() {
+        let name = escape_html(name.as_str());
+        for s in samples {
+            let iso = format_iso_utc(s.ts);
+            let gap = if s.gap_before {
+                " data-gap=\"true\""
+            } else {
+                ""
+            };
+            out += &format!(
+                "<tr data-series=\"{name}\" data-ts=\"{ts}\" data-value=\"{v}\"{gap}>\
+                 <td>{name}</td><td><time datetime=\"{iso}\">{iso}</time></td><td>{v}</td></tr>",
+                ts = s.ts,
+                v = s.value,
+            );
+        }
+    }
+    out
+}
+
+/// Text made safe inside HTML text and quoted attributes.
+pub(crate) fn escape_html(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains(['&', '<', '>', '"', '\'']) {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out.into()
+}
