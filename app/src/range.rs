@@ -35,7 +35,7 @@ pub enum TimeFormat {
 }
 
 /// A range query's parameters, checked.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct RangeQuery {
     /// The earliest time (ms since the epoch, inclusive); the oldest retained when absent.
     pub from: Option<i64>,
@@ -49,15 +49,26 @@ pub struct RangeQuery {
     pub time: TimeFormat,
 }
 
+impl Default for RangeQuery {
+    /// Everything retained, [`DEFAULT_MAX_POINTS`] per series, as JSON.
+    fn default() -> Self {
+        RangeQuery {
+            from: None,
+            to: None,
+            series: None,
+            max_points: DEFAULT_MAX_POINTS,
+            format: RangeFormat::Json,
+            time: TimeFormat::Ms,
+        }
+    }
+}
+
 impl RangeQuery {
     /// Reads the query string's parameters (each `(name, value)` already percent-decoded);
     /// the error names the parameter and what was wrong. Unknown parameters are refused, so
     /// that a misspelt one is not silently ignored.
     pub fn parse<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self, String> {
-        let mut q = RangeQuery {
-            max_points: DEFAULT_MAX_POINTS,
-            ..RangeQuery::default()
-        };
+        let mut q = RangeQuery::default();
         let mut seen: Vec<&str> = Vec::new();
         for (name, value) in pairs {
             if seen.contains(&name) {
@@ -223,6 +234,7 @@ mod tests {
     #[test]
     fn defaults_and_round_trip() {
         let q = parse("").unwrap();
+        assert_eq!(q, RangeQuery::default());
         assert_eq!(q.max_points, DEFAULT_MAX_POINTS);
         assert_eq!((q.from, q.to, q.series.clone()), (None, None, None));
         let stream = StreamName::parse("s").unwrap();

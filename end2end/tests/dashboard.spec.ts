@@ -99,7 +99,7 @@ test("choosing a window redraws with that many points", async ({ page, request }
   const chart = card(page, "windows");
   await expect(chart).toHaveAttribute("data-state", "live");
   await expect(rowsOf(page, "windows")).toHaveCount(20);
-  const select = chart.getByRole("combobox", { name: "Points per series" });
+  const select = chart.getByRole("combobox", { name: "Window" });
   for (const n of [50, 100, 500, 20]) {
     const draws = Number(await chart.getAttribute("data-draws"));
     await select.selectOption(String(n));
@@ -121,7 +121,7 @@ test("pausing keeps receiving, counts new points, and back to live shows them al
   await page.goto("/?streams=pausing");
   const chart = card(page, "pausing");
   await expect(chart).toHaveAttribute("data-state", "live");
-  await chart.getByRole("combobox", { name: "Points per series" }).selectOption("100");
+  await chart.getByRole("combobox", { name: "Window" }).selectOption("100");
   await expect(rowsOf(page, "pausing")).toHaveCount(10);
 
   await chart.getByRole("button", { name: "Pause" }).click();
@@ -172,7 +172,7 @@ test("twelve charts: all live, each drawn at most once per frame, accessible", a
   const first = card(page, names[0]);
   await expect(first.getByRole("img")).toHaveAttribute("aria-label", /twelve-01: line chart of the last 20 points/);
   await expect(first.locator(".live-summary")).toHaveText("Latest: value 21");
-  await first.getByRole("combobox", { name: "Points per series" }).focus();
+  await first.getByRole("combobox", { name: "Window" }).focus();
   await page.keyboard.press("Tab");
   await expect(first.getByRole("button", { name: "Pause" })).toBeFocused();
   await page.keyboard.press("Space");

@@ -11,9 +11,9 @@ import { ROOT, publish } from "./server";
 // What the browser fetches to run the page, gzip -9: the WASM and its JS glue, as `make build`
 // builds them (nightly build-std). The goal is 100 KB and the limit 150 KB; the build is above
 // both (BENCHMARKS.md, "WASM size": where the bytes are, and the decision it takes to get
-// there). Until then this budget holds the line about 1 % above the current size (179,933 B):
-// any real growth fails the suite.
-const BUDGET_GZIP = 182_000;
+// there). Until then this budget holds the line about 1 % above the current size (222,888 B
+// since looking back was added: BENCHMARKS.md, "WASM size"): any real growth fails the suite.
+const BUDGET_GZIP = 225_000;
 
 const FIGURES = path.join(ROOT, "target", "bench");
 
@@ -113,6 +113,48 @@ for (const points of [20, 500]) {
       response_end_ms: round(nav.response_end),
       dom_content_loaded_ms: round(nav.dom_content_loaded),
       load_ms: round(nav.load),
+      frames: frameTimes.length,
+      frame_ms_median: round(quantile(frameTimes, 0.5)),
+      frame_ms_p95: round(quantile(frameTimes, 0.95)),
+      frame_ms_max: round(frameTimes[frameTimes.length - 1]),
+    });
+  });
+}
+
+for (const hz of [10, 100]) {
+  test(`the time of one frame of a 1 h window of ${hz} Hz data`, async ({ page, request }) => {
+    // An hour of one series at `hz`, published 10,000 points a request; the chart asks for
+    // it reduced to its width, and draws what it keeps (at most 4,096 points a series).
+    const stream = `figures-hour-${hz}`;
+    const end = Date.now();
+    const n = 3600 * hz;
+    const step = 1000 / hz;
+    for (let start = 0; start < n; start += 10_000) {
+      const batch = Array.from({ length: Math.min(10_000, n - start) }, (_, k) => {
+        const i = start + k;
+        return { ts: Math.round(end - (n - i) * step), value: 50 + 40 * Math.sin(i / (7 * hz)) + (i % 97 === 0 ? 30 : 0) };
+      });
+      await publish(request, "", stream, batch);
+    }
+    await collectDraws(page);
+    await page.goto(`/streams/${stream}?window=1h`);
+    const chart = page.locator("figure.chart");
+    await expect(chart).toHaveAttribute("data-hydrated", "true");
+    await expect(chart).toHaveAttribute("data-loading", "false");
+    await expect.poll(async () => Number(await chart.getAttribute("data-count"))).toBeGreaterThan(500);
+    const shown = Number(await chart.getAttribute("data-count"));
+    const box = (await page.locator("figure.chart canvas").boundingBox())!;
+    const frames = 30;
+    for (let i = 0; i < frames; i++) {
+      const before = Number(await chart.getAttribute("data-draws"));
+      await page.mouse.move(box.x + box.width * (i % 2 ? 0.3 : 0.7), box.y + box.height / 2);
+      await expect.poll(async () => Number(await chart.getAttribute("data-draws"))).toBeGreaterThan(before);
+    }
+    const frameTimes = (await draws(page)).filter((d) => d.points === shown).map((d) => d.duration).sort((a, b) => a - b);
+    expect(frameTimes.length).toBeGreaterThanOrEqual(frames);
+    await record(`draw-hour-${hz}hz`, {
+      published_points: n,
+      points_drawn: shown,
       frames: frameTimes.length,
       frame_ms_median: round(quantile(frameTimes, 0.5)),
       frame_ms_p95: round(quantile(frameTimes, 0.95)),

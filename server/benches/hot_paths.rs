@@ -1,10 +1,12 @@
 //! Micro-benchmarks of the hot paths (divan): encoding an event, fanning one event out to
-//! 10,000 viewers in-process, and parsing + validating an ingest body.
+//! 10,000 viewers in-process, parsing + validating an ingest body, and the range query over
+//! retained points.
 //!
 //!   cargo bench -p server --bench hot_paths
 
 use app::model::{EventId, NewPoint, StreamName};
-use livechart_server::hub::{Hub, Limits, Next};
+use app::range::RangeQuery;
+use livechart_server::hub::{Hub, Limits, Next, RetentionLimits, Stream};
 use livechart_server::ingest::{self, Format};
 use livechart_server::sse;
 use std::sync::Arc;
@@ -42,6 +44,10 @@ fn limits() -> Limits {
         ring_events: 1024,
         ring_bytes: 8 << 20,
         window: 500,
+        retention: RetentionLimits {
+            ms: i64::MAX,
+            bytes: 16 << 20,
+        },
         max_streams: 10,
         max_series: 16,
         max_viewers: 20_000,
@@ -100,4 +106,58 @@ fn ingest_parse_1000_points(bencher: divan::Bencher, format: Format) {
     };
     bencher
         .bench(|| ingest::parse(divan::black_box(body.as_bytes()), format, 10_000).expect("valid"));
+}
+
+/// A stream holding `n` retained points of one series, 1 ms apart, published 1,000 a time.
+fn retained_stream(n: usize) -> (Arc<Hub>, Arc<Stream>) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime");
+    let hub = Arc::new(Hub::new(limits(), 1));
+    let stream = hub
+        .declare(&StreamName::parse("bench").expect("a valid name"))
+        .expect("room for a stream");
+    rt.block_on(async {
+        for start in (0..n).step_by(1000) {
+            let batch: Vec<NewPoint> = (start..(start + 1000).min(n))
+                .map(|i| NewPoint {
+                    series: None,
+                    ts: Some(i as i64),
+                    value: ((i * 7919) % 1000) as f64,
+                })
+                .collect();
+            stream.publish(&batch, 0).await.expect("valid points");
+        }
+    });
+    assert_eq!(stream.retained_points(), n);
+    (hub, stream)
+}
+
+const RETAINED: [usize; 3] = [10_000, 100_000, 1_000_000];
+
+/// The range query over every retained point, reduced to 2,000 (the JSON answer's points).
+#[divan::bench(args = RETAINED, sample_count = 20)]
+fn range_reduced_to_2000(bencher: divan::Bencher, n: usize) {
+    let (_hub, stream) = retained_stream(n);
+    let q = RangeQuery::default();
+    bencher.bench(|| stream.range(divan::black_box(&q)));
+}
+
+/// The range query answered exactly (up to the most a JSON answer may ask for, 100,000).
+#[divan::bench(args = [10_000, 100_000], sample_count = 20)]
+fn range_exact(bencher: divan::Bencher, n: usize) {
+    let (_hub, stream) = retained_stream(n);
+    let q = RangeQuery {
+        max_points: 100_000,
+        ..RangeQuery::default()
+    };
+    bencher.bench(|| stream.range(divan::black_box(&q)));
+}
+
+/// The exact points a CSV answer copies out before writing them.
+#[divan::bench(args = RETAINED, sample_count = 20)]
+fn range_csv_copy(bencher: divan::Bencher, n: usize) {
+    let (_hub, stream) = retained_stream(n);
+    let q = RangeQuery::default();
+    bencher.bench(|| stream.range_exact(divan::black_box(&q), app::range::MAX_CSV_POINTS));
 }

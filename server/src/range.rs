@@ -39,7 +39,8 @@ pub async fn points_range(
     let answer = tokio::task::spawn_blocking(move || match q.format {
         RangeFormat::Json => Ok(Json(stream.range(&q)).into_response()),
         RangeFormat::Csv => {
-            let points = stream.range_exact(&q, MAX_CSV_POINTS).ok_or_else(|| {
+            let (range, points) = stream.range_exact(&q, MAX_CSV_POINTS);
+            let points = points.ok_or_else(|| {
                 ApiError::new(
                     StatusCode::BAD_REQUEST,
                     "range_too_large",
@@ -49,7 +50,7 @@ pub async fn points_range(
                     ),
                 )
             })?;
-            Ok(csv_response(&name, points, q.time))
+            Ok(csv_response(&name, range, points, q.time))
         }
     })
     .await
@@ -75,6 +76,7 @@ fn accepts_csv(headers: &HeaderMap) -> bool {
 /// `series,ts,value` rows, series by series in time order, written a chunk at a time.
 fn csv_response(
     name: &app::model::StreamName,
+    (from, to): (i64, i64),
     points: crate::hub::ExactPoints,
     time: TimeFormat,
 ) -> Response {
@@ -113,7 +115,9 @@ fn csv_response(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/csv; charset=utf-8"),
     );
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}.csv\"")) {
+    // Named like the browser's export: stream and range.
+    let file = format!("attachment; filename=\"{name}-{from}-{to}.csv\"");
+    if let Ok(v) = HeaderValue::from_str(&file) {
         headers.insert(header::CONTENT_DISPOSITION, v);
     }
     response

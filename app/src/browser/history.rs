@@ -204,10 +204,7 @@ fn ask_past(state: ChartState, canvas: NodeRef<leptos::html::Canvas>) {
     state.loading.set(true);
     let width = canvas.get_untracked().map(|c| pixel_width(&c));
     leptos::task::spawn_local(async move {
-        loop {
-            let Some(Some((from, to))) = state.past.try_get_untracked() else {
-                break;
-            };
+        while let Some(Some((from, to))) = state.past.try_get_untracked() {
             let Some(stream) = state.stream.try_get_value() else {
                 return;
             };

@@ -195,7 +195,7 @@ impl Retained {
         series: Option<&[SeriesName]>,
         (from, to): (i64, i64),
         most: usize,
-    ) -> Option<Vec<(SeriesName, Vec<(i64, f64)>)>> {
+    ) -> Option<ExactPoints> {
         let mut left = most;
         let mut out = Vec::new();
         for (name, col) in self.selected(series) {
@@ -258,12 +258,13 @@ impl Stream {
         }
     }
 
-    /// The exact points of the range, at most `most` (`None` when there are more).
-    pub fn range_exact(&self, q: &RangeQuery, most: usize) -> Option<ExactPoints> {
+    /// The range (open ends closed) and its exact points, at most `most` (`None` when there
+    /// are more).
+    pub fn range_exact(&self, q: &RangeQuery, most: usize) -> ((i64, i64), Option<ExactPoints>) {
         let st = read(&self.state);
         let series = q.series.as_deref();
         let range = closed(q, st.retained.extent(series));
-        st.retained.exact(series, range, most)
+        (range, st.retained.exact(series, range, most))
     }
 }
 
