@@ -23,13 +23,20 @@ pub(crate) fn legend_html(w: &Window, hidden: &BTreeSet<SeriesName>) -> String {
     out
 }
 
-/// The rows of the table of points shown: series, time (UTC) and value, with the same
-/// figures as `data-*` attributes for scripts.
+/// The most rows per series the table of points holds: the newest ones. A time window may
+/// show 4,096 points a series, and thousands of rows rewritten every second cost the page more
+/// than a reader gains (export the CSV for all of them).
+pub const TABLE_ROWS_PER_SERIES: usize = 1000;
+
+/// The rows of the table of points shown (the newest [`TABLE_ROWS_PER_SERIES`] of each
+/// series): series, time (UTC) and value, with the same figures as `data-*` attributes for
+/// scripts.
 pub(crate) fn table_html(w: &Window) -> String {
     let mut out = String::new();
     for (name, samples) in w.series() {
         let name = escape_html(name.as_str());
-        for s in samples {
+        let skip = samples.len().saturating_sub(TABLE_ROWS_PER_SERIES);
+        for s in samples.iter().skip(skip) {
             let iso = format_iso_utc(s.ts);
             let gap = if s.gap_before {
                 " data-gap=\"true\""

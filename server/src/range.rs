@@ -15,9 +15,19 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
 use std::convert::Infallible;
+use std::time::Duration;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 /// The size of each piece of a CSV answer.
 const CSV_CHUNK_BYTES: usize = 64 << 10;
+
+/// Range queries answered at once. Each copies up to a stream's retention (16 MiB by default)
+/// and works a core for milliseconds, so their number is bounded, not their callers': a CSV
+/// holds its place until its body is written.
+const MAX_RUNNING: usize = 4;
+static RUNNING: Semaphore = Semaphore::const_new(MAX_RUNNING);
+/// How long a query waits for a place before it is refused.
+const WAIT_FOR_PLACE: Duration = Duration::from_secs(10);
 
 pub async fn points_range(
     State(state): State<AppState>,
@@ -34,6 +44,18 @@ pub async fn points_range(
         q.format = RangeFormat::Csv;
     }
     let stream = state.hub.get(&name).ok_or_else(|| unknown_stream(&name))?;
+    let permit = tokio::time::timeout(WAIT_FOR_PLACE, RUNNING.acquire())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too_many_range_queries",
+                format!("{MAX_RUNNING} range queries are being answered; try again shortly"),
+            )
+            .with_header(header::RETRY_AFTER, HeaderValue::from_static("1"))
+        })?;
     // The copy and the reduction are CPU work bounded by the retention: off the runtime's
     // threads, so that a query of a million points does not hold up event delivery.
     let answer = tokio::task::spawn_blocking(move || match q.format {
@@ -50,7 +72,7 @@ pub async fn points_range(
                     ),
                 )
             })?;
-            Ok(csv_response(&name, range, points, q.time))
+            Ok(csv_response(&name, range, points, q.time, permit))
         }
     })
     .await
@@ -79,6 +101,7 @@ fn csv_response(
     (from, to): (i64, i64),
     points: crate::hub::ExactPoints,
     time: TimeFormat,
+    permit: SemaphorePermit<'static>,
 ) -> Response {
     let rows = points
         .into_iter()
@@ -86,6 +109,8 @@ fn csv_response(
     let mut rows = rows.peekable();
     let mut header_done = false;
     let chunks = std::iter::from_fn(move || {
+        // The place is given back when the body is done (or dropped).
+        let _held = &permit;
         let mut out = String::with_capacity(CSV_CHUNK_BYTES + 256);
         if !header_done {
             header_done = true;

@@ -358,3 +358,53 @@ async fn retained_points_survive_a_restart() {
     assert_eq!(after.series, before.series, "every point is back");
     assert_eq!(after.last_id, last);
 }
+
+#[tokio::test]
+async fn range_queries_answered_at_once_are_bounded() {
+    let server = TestServer::start(&quiet(&[]));
+    publish_series(&server, "big", 1_760_000_000_000, 600_000).await;
+    // Four CSV answers of 900,000 rows (about 22 MB each, uncompressed: far more than the
+    // sockets buffer) whose bodies nobody reads: each holds its place until it is written.
+    let client = reqwest::Client::new();
+    let csv = || {
+        client
+            .get(server.url("/api/streams/big/points?format=csv"))
+            .header("accept-encoding", "identity")
+            .send()
+    };
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let r = csv().await.expect("a CSV answer");
+        assert_eq!(r.status(), 200);
+        held.push(r);
+    }
+    // A fifth query waits for a place, and is refused after 10 s.
+    let started = std::time::Instant::now();
+    let refused = reqwest::get(server.url("/api/streams/big/points?max_points=8"))
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 503);
+    assert!(started.elapsed() >= std::time::Duration::from_secs(9));
+    assert_eq!(refused.headers()["retry-after"], "1");
+    assert_eq!(
+        refused.json::<ErrorBody>().await.unwrap().error,
+        "too_many_range_queries"
+    );
+    // Once they go, queries are answered again.
+    drop(held);
+    let mut answered = false;
+    for _ in 0..50 {
+        let r = reqwest::get(server.url("/api/streams/big/points?max_points=8"))
+            .await
+            .unwrap();
+        if r.status() == 200 {
+            answered = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        answered,
+        "places are given back when the bodies are dropped"
+    );
+}
