@@ -175,32 +175,13 @@ impl Window {
     }
 
     fn view_within(&self, (from, to): (i64, i64), hidden: impl Fn(&SeriesName) -> bool) -> Window {
-        let series = self
-            .series
-            .iter()
-            .map(|(name, samples)| {
-                let mut kept: VecDeque<Sample> = if hidden(name) {
-                    VecDeque::new()
-                } else {
-                    samples
-                        .iter()
-                        .filter(|s| (from..=to).contains(&s.ts))
-                        .copied()
-                        .collect()
-                };
-                if let Some(first) = kept.front_mut() {
-                    first.gap_before = false;
-                }
-                (name.clone(), kept)
-            })
-            .collect();
-        Window {
-            capacity: self.capacity,
-            series,
-            latest: self.latest.clone(),
-            span: None,
-            shown: None,
-        }
+        self.derived(hidden, |samples| {
+            samples
+                .iter()
+                .filter(|s| (from..=to).contains(&s.ts))
+                .copied()
+                .collect()
+        })
     }
 
     /// The time range drawn (see [`Window::time_range`]) is fixed at `range`.
@@ -245,19 +226,33 @@ impl Window {
     /// What a chart shows of this window: the last `last` points of each series, with the
     /// series in `hidden` kept but empty (so that every series keeps its colour).
     pub fn view(&self, last: usize, hidden: impl Fn(&SeriesName) -> bool) -> Window {
+        let mut w = self.derived(hidden, |samples| {
+            samples
+                .range(samples.len().saturating_sub(last)..)
+                .copied()
+                .collect()
+        });
+        w.capacity = last.max(1);
+        w
+    }
+
+    /// A window of this one's series, each with the samples `pick` keeps (none for a hidden
+    /// series, which keeps its place and so its colour); a gap before the first sample kept
+    /// has nothing to separate.
+    fn derived(
+        &self,
+        hidden: impl Fn(&SeriesName) -> bool,
+        pick: impl Fn(&VecDeque<Sample>) -> VecDeque<Sample>,
+    ) -> Window {
         let series = self
             .series
             .iter()
             .map(|(name, samples)| {
-                let mut kept: VecDeque<Sample> = if hidden(name) {
+                let mut kept = if hidden(name) {
                     VecDeque::new()
                 } else {
-                    samples
-                        .range(samples.len().saturating_sub(last)..)
-                        .copied()
-                        .collect()
+                    pick(samples)
                 };
-                // A gap before the first sample shown has nothing to separate.
                 if let Some(first) = kept.front_mut() {
                     first.gap_before = false;
                 }
@@ -265,7 +260,7 @@ impl Window {
             })
             .collect();
         Window {
-            capacity: last.max(1),
+            capacity: self.capacity,
             series,
             latest: self.latest.clone(),
             span: None,

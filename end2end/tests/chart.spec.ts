@@ -1,17 +1,9 @@
-import { test, expect, Page, ConsoleMessage } from "@playwright/test";
+import { test, expect, Page } from "@playwright/test";
 import path from "node:path";
-import { artifact } from "./server";
+import { artifact, watchProblems } from "./server";
 
 // Problems the page reports: console errors and uncaught exceptions (a panic in the WASM
 // lands here too). Every test asserts there are none.
-function watchProblems(page: Page): string[] {
-  const problems: string[] = [];
-  page.on("console", (m: ConsoleMessage) => {
-    if (m.type() === "error") problems.push(`console: ${m.text()}`);
-  });
-  page.on("pageerror", (e) => problems.push(`pageerror: ${e.message}`));
-  return problems;
-}
 
 // The demo stream on a page of its own (the dashboard at / shows several charts).
 const DEMO = "/streams/demo";

@@ -1,6 +1,6 @@
 import { test, expect, Page, APIRequestContext } from "@playwright/test";
 import path from "node:path";
-import { artifact, MAIN_PORT, publish, Server } from "./server";
+import { artifact, MAIN_PORT, publish, Server, watchProblems } from "./server";
 
 const MAIN = `http://127.0.0.1:${MAIN_PORT}`;
 const card = (page: Page, stream: string) => page.locator(`figure.chart[data-stream='${stream}']`);
@@ -9,12 +9,6 @@ const values = (page: Page, stream: string) =>
   rowsOf(page, stream).evaluateAll((trs) => trs.map((tr) => Number(tr.getAttribute("data-value"))));
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
-function watchProblems(page: Page): string[] {
-  const problems: string[] = [];
-  page.on("console", (m) => { if (m.type() === "error") problems.push(`console: ${m.text()}`); });
-  page.on("pageerror", (e) => problems.push(`pageerror: ${e.message}`));
-  return problems;
-}
 
 async function health(request: APIRequestContext, base = MAIN) {
   return (await request.get(`${base}/healthz`)).json();

@@ -4,7 +4,7 @@
 import { test, expect, Page } from "@playwright/test";
 import fs from "node:fs";
 import path from "node:path";
-import { artifact, MAIN_PORT, publish } from "./server";
+import { artifact, MAIN_PORT, publish, watchProblems } from "./server";
 
 const MAIN = `http://127.0.0.1:${MAIN_PORT}`;
 const card = (page: Page, stream: string) => page.locator(`figure.chart[data-stream='${stream}']`);
@@ -15,12 +15,6 @@ const shown = (page: Page, stream: string) =>
   );
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
-function watchProblems(page: Page): string[] {
-  const problems: string[] = [];
-  page.on("console", (m) => { if (m.type() === "error") problems.push(`console: ${m.text()}`); });
-  page.on("pageerror", (e) => problems.push(`pageerror: ${e.message}`));
-  return problems;
-}
 
 /** `n` points of one series ending about now, `step` ms apart, valued 1..n. */
 function history(n: number, step: number, end = Date.now()) {

@@ -12,6 +12,16 @@ export async function artifact(page: Page, name: string): Promise<void> {
   await test.info().attach(name, { path: file, contentType: "image/png" });
 }
 
+/** Collects the page's console errors and uncaught exceptions, to assert there were none. */
+export function watchProblems(page: Page): string[] {
+  const problems: string[] = [];
+  page.on("console", (m) => {
+    if (m.type() === "error") problems.push(`console: ${m.text()}`);
+  });
+  page.on("pageerror", (e) => problems.push(`pageerror: ${e.message}`));
+  return problems;
+}
+
 export const MAIN_PORT = 3100;
 export const ROOT = path.resolve(__dirname, "..", "..");
 

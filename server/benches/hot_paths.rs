@@ -39,6 +39,13 @@ fn encode_event(bencher: divan::Bencher, points: usize) {
     bencher.bench(|| sse::encode_event(Some(id), "points", divan::black_box(&data)));
 }
 
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+}
+
 fn limits() -> Limits {
     Limits {
         ring_events: 1024,
@@ -58,10 +65,7 @@ fn limits() -> Limits {
 /// as a connection's body does before writing it).
 #[divan::bench(sample_count = 20)]
 fn fan_out_to_10k_viewers(bencher: divan::Bencher) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
+    let rt = runtime();
     let hub = Arc::new(Hub::new(limits(), 1));
     let stream = hub
         .declare(&StreamName::parse("bench").expect("a valid name"))
@@ -110,9 +114,7 @@ fn ingest_parse_1000_points(bencher: divan::Bencher, format: Format) {
 
 /// A stream holding `n` retained points of one series, 1 ms apart, published 1,000 a time.
 fn retained_stream(n: usize) -> (Arc<Hub>, Arc<Stream>) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("a runtime");
+    let rt = runtime();
     let hub = Arc::new(Hub::new(limits(), 1));
     let stream = hub
         .declare(&StreamName::parse("bench").expect("a valid name"))
