@@ -312,6 +312,12 @@ fn AboutPage() -> impl IntoView {
                "; send the last one as " <code>"Last-Event-ID"</code> " (or " <code>"?last_event_id="</code>
                ") to resume without a gap. When that is impossible the server says so with a "
                <code>"reset"</code> " event, and the chart marks the gap."</p>
+            <h2>"Look back"</h2>
+            <pre><code>{r#"curl 'http://127.0.0.1:3000/api/streams/robot/points?from=1764770000000&max_points=500'
+    curl -H 'Accept: text/csv' http://127.0.0.1:3000/api/streams/robot/points"#}</code></pre>
+            <p>"Every point of the last hour (" <code>"history.retention"</code> ") is kept. The JSON answer reduces each series above "
+               <code>"max_points"</code> " to the first, last, minimum and maximum of each bucket of time, so no spike is lost; CSV gives the exact points. "
+               "On a chart, choose a time window (30 s to 1 h), drag to the right to see earlier times, turn the wheel to zoom, double-click to return to live."</p>
             <h2>"Several streams, one connection"</h2>
             <pre><code>"curl -N 'http://127.0.0.1:3000/api/events?streams=robot,system'"</code></pre>
             <p>"Each event's data names its stream and id; a " <code>"streams"</code>

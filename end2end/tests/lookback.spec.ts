@@ -130,6 +130,25 @@ test("dragging goes into the past, zoom narrows it, Back to live returns", async
   expect(problems).toEqual([]);
 });
 
+test("a finger drags into the past too (pointer events)", async ({ page, request }) => {
+  const problems = watchProblems(page);
+  await publishAll(request, "lb-touch", history(600, 500));
+  await page.goto("/streams/lb-touch?window=1m");
+  const chart = card(page, "lb-touch");
+  await expect(chart).toHaveAttribute("data-state", "live");
+  const [, liveTo] = await range_of(page, "lb-touch");
+  const canvas = chart.locator("canvas");
+  const box = (await canvas.boundingBox())!;
+  const at = (f: number) => ({ pointerType: "touch", pointerId: 7, isPrimary: true, button: 0, buttons: 1,
+    clientX: box.x + box.width * f, clientY: box.y + box.height / 2 });
+  await canvas.dispatchEvent("pointerdown", at(0.2));
+  for (const f of [0.3, 0.4, 0.5, 0.6]) await canvas.dispatchEvent("pointermove", at(f));
+  await canvas.dispatchEvent("pointerup", { ...at(0.6), buttons: 0 });
+  await expect(chart).toHaveAttribute("data-paused", "true");
+  expect((await range_of(page, "lb-touch"))[1]).toBeLessThan(liveTo);
+  expect(problems).toEqual([]);
+});
+
 test("the crosshair stands at the same instant on every chart of the dashboard", async ({ page, request }) => {
   const problems = watchProblems(page);
   const end = Date.now();

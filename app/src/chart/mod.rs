@@ -153,10 +153,10 @@ pub fn LiveChart(
     } = state;
     let away = move || paused.with(Option::is_some) || past.with(Option::is_some);
 
-    // The pointer: a drag pans; otherwise the nearest point is hovered and every chart of
-    // the page draws a line at its time.
+    // The pointer (mouse, pen or finger): a drag pans; otherwise the nearest point is hovered
+    // and every chart of the page draws a line at its time.
     let drag = StoredValue::new(None::<Drag>);
-    let on_move = move |ev: leptos::ev::MouseEvent| {
+    let on_move = move |ev: leptos::ev::PointerEvent| {
         let (x, y) = (f64::from(ev.offset_x()), f64::from(ev.offset_y()));
         if ev.buttons() & 1 == 1 && moves::drag_to(state, feed, drag, x) {
             return;
@@ -176,9 +176,20 @@ pub fn LiveChart(
         hover.set(None);
         feed.crosshair.set(None);
     };
-    let on_down = move |ev: leptos::ev::MouseEvent| {
+    let on_down = move |ev: leptos::ev::PointerEvent| {
         if ev.button() == 0 {
             moves::press(state, drag, f64::from(ev.offset_x()));
+            // The drag goes on when the pointer leaves the chart, until it is released.
+            #[cfg(feature = "hydrate")]
+            {
+                use leptos::wasm_bindgen::JsCast;
+                if let Some(el) = ev
+                    .target()
+                    .and_then(|t| t.dyn_into::<leptos::web_sys::Element>().ok())
+                {
+                    let _ = el.set_pointer_capture(ev.pointer_id());
+                }
+            }
         }
     };
     let on_wheel = move |ev: leptos::ev::WheelEvent| {
@@ -436,10 +447,11 @@ pub fn LiveChart(
                     role="img"
                     tabindex="0"
                     aria-label=canvas_label
-                    on:mousemove=on_move
-                    on:mouseleave=on_leave
-                    on:mousedown=on_down
-                    on:mouseup=move |_| drag.set_value(None)
+                    on:pointermove=on_move
+                    on:pointerleave=on_leave
+                    on:pointerdown=on_down
+                    on:pointerup=move |_| drag.set_value(None)
+                    on:pointercancel=move |_| drag.set_value(None)
                     on:wheel=on_wheel
                     on:dblclick=move |_| moves::back_to_live(state, feed)
                     on:keydown=on_key

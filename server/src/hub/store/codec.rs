@@ -40,8 +40,35 @@ pub fn encode(points: &[Point]) -> Vec<u8> {
     out
 }
 
+/// Decoded points kept as their series names and, per point, an index into them: no copy of
+/// a name per point (what recovering millions of retained points would otherwise allocate).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Columns {
+    pub names: Vec<SeriesName>,
+    /// (index into `names`, ts, value), in their order; every index valid, every value finite.
+    pub points: Vec<(u16, i64, f64)>,
+}
+
+impl Columns {
+    pub fn to_points(&self) -> Vec<Point> {
+        self.points
+            .iter()
+            .map(|&(i, ts, value)| Point {
+                series: self.names[usize::from(i)].clone(),
+                ts,
+                value,
+            })
+            .collect()
+    }
+}
+
 /// Decodes what [`encode`] wrote; says what is wrong with anything else.
 pub fn decode(bytes: &[u8]) -> Result<Vec<Point>, String> {
+    decode_columns(bytes).map(|c| c.to_points())
+}
+
+/// Decodes what [`encode`] wrote, as [`Columns`]; says what is wrong with anything else.
+pub fn decode_columns(bytes: &[u8]) -> Result<Columns, String> {
     let mut r = Reader(bytes);
     let version = r.take::<1>()?[0];
     if version != VERSION {
@@ -70,22 +97,21 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<Point>, String> {
     }
     let mut points = Vec::with_capacity(count);
     for _ in 0..count {
-        let i = u16::from_le_bytes(r.take()?) as usize;
-        let series = names
-            .get(i)
-            .cloned()
-            .ok_or_else(|| format!("series index {i} of {}", names.len()))?;
+        let i = u16::from_le_bytes(r.take()?);
+        if usize::from(i) >= names.len() {
+            return Err(format!("series index {i} of {}", names.len()));
+        }
         let ts = i64::from_le_bytes(r.take()?);
         let value = f64::from_bits(u64::from_le_bytes(r.take()?));
         if !value.is_finite() {
             return Err(format!("value {value} is not finite"));
         }
-        points.push(Point { series, ts, value });
+        points.push((i, ts, value));
     }
     if !r.0.is_empty() {
         return Err(format!("{} bytes after the last point", r.0.len()));
     }
-    Ok(points)
+    Ok(Columns { names, points })
 }
 
 struct Reader<'a>(&'a [u8]);

@@ -241,7 +241,7 @@ fn read_streams(conn: &Connection) -> Result<Vec<RecoveredStream>, Bad> {
             .map_err(classify)?;
         for row in rows {
             let (seq, data) = row.map_err(classify)?;
-            let points = codec::decode(&data)
+            let points = codec::decode_columns(&data)
                 .map_err(|e| bad(format!("stream {name}: event {seq}: {e}")))?;
             events.push((seq, points));
         }

@@ -68,8 +68,9 @@ pub struct RecoveredStream {
     pub meta: StreamMeta,
     /// The window as of event `.0`, if a checkpoint was written.
     pub checkpoint: Option<(u64, Vec<Point>)>,
-    /// The events kept, oldest first: at least the ring's and every one after the checkpoint.
-    pub events: Vec<(u64, Vec<Point>)>,
+    /// The events kept, oldest first: at least the ring's, every one after the checkpoint,
+    /// and those with retained points.
+    pub events: Vec<(u64, codec::Columns)>,
 }
 
 impl RecoveredStream {

@@ -143,12 +143,17 @@ impl Stream {
             None => 0,
         };
         let ring_from = last_seq.saturating_sub(stream.limits.ring_events as u64);
-        for (seq, points) in rec.events {
+        for (seq, columns) in rec.events {
+            st.retained.push_columns(seq, &columns);
+            let in_ring = seq > ring_from && epoch.is_none();
+            if seq <= after && !in_ring {
+                continue;
+            }
+            let points = columns.to_points();
             if seq > after {
                 stream.apply_points(&mut st, &points);
             }
-            st.retained.push(seq, &points);
-            if seq > ring_from && epoch.is_none() {
+            if in_ring {
                 let Prepared { frame, .. } = stream.prepared(seq, points);
                 stream.push_frame(&mut st, frame);
             }

@@ -9,6 +9,7 @@
 
 use super::{State, Stream};
 use crate::hub::read;
+use crate::hub::store::codec::Columns;
 use app::model::{Point, SeriesName};
 use app::range::{PointsRange, RangeQuery, SeriesPoints};
 use app::reduce::m4;
@@ -51,6 +52,16 @@ struct EventSpan {
     counts: Vec<(usize, u32)>,
 }
 
+impl EventSpan {
+    fn new(seq: u64) -> Self {
+        EventSpan {
+            seq,
+            newest_ts: i64::MIN,
+            counts: Vec::new(),
+        }
+    }
+}
+
 impl Retained {
     pub(in crate::hub) fn new(limits: RetentionLimits) -> Self {
         Retained {
@@ -65,38 +76,56 @@ impl Retained {
 
     /// Adds event `seq`'s points, then drops what falls outside the limits.
     pub(in crate::hub) fn push(&mut self, seq: u64, points: &[Point]) {
-        if points.is_empty() {
+        let mut event = EventSpan::new(seq);
+        for p in points {
+            let column = self.column(&p.series);
+            self.append(&mut event, column, p.ts, p.value);
+        }
+        self.close(event);
+    }
+
+    /// The same for an event as the store keeps it: each series looked up once, not per
+    /// point.
+    pub(in crate::hub) fn push_columns(&mut self, seq: u64, event: &Columns) {
+        let columns: Vec<usize> = event.names.iter().map(|n| self.column(n)).collect();
+        let mut span = EventSpan::new(seq);
+        for &(i, ts, value) in &event.points {
+            self.append(&mut span, columns[usize::from(i)], ts, value);
+        }
+        self.close(span);
+    }
+
+    /// The column of `series`, created when new.
+    fn column(&mut self, series: &SeriesName) -> usize {
+        if let Some(&c) = self.names.get(series) {
+            return c;
+        }
+        self.names.insert(series.clone(), self.columns.len());
+        self.columns.push(Column::default());
+        self.columns.len() - 1
+    }
+
+    fn append(&mut self, event: &mut EventSpan, column: usize, ts: i64, value: f64) {
+        let col = &mut self.columns[column];
+        if col.samples.back().is_some_and(|(last, _)| ts < *last) {
+            col.inversions += 1;
+        }
+        col.samples.push_back((ts, value));
+        match event.counts.iter_mut().find(|(c, _)| *c == column) {
+            Some((_, n)) => *n += 1,
+            None => event.counts.push((column, 1)),
+        }
+        event.newest_ts = event.newest_ts.max(ts);
+        self.points += 1;
+    }
+
+    /// Records an event whose points were appended, then drops what falls outside the limits.
+    fn close(&mut self, event: EventSpan) {
+        if event.counts.is_empty() {
             return;
         }
-        let mut counts: Vec<(usize, u32)> = Vec::new();
-        let mut newest = i64::MIN;
-        for p in points {
-            let column = match self.names.get(&p.series) {
-                Some(&c) => c,
-                None => {
-                    self.names.insert(p.series.clone(), self.columns.len());
-                    self.columns.push(Column::default());
-                    self.columns.len() - 1
-                }
-            };
-            let col = &mut self.columns[column];
-            if col.samples.back().is_some_and(|(ts, _)| p.ts < *ts) {
-                col.inversions += 1;
-            }
-            col.samples.push_back((p.ts, p.value));
-            match counts.iter_mut().find(|(c, _)| *c == column) {
-                Some((_, n)) => *n += 1,
-                None => counts.push((column, 1)),
-            }
-            newest = newest.max(p.ts);
-        }
-        self.points += points.len();
-        self.newest_ts = self.newest_ts.max(newest);
-        self.events.push_back(EventSpan {
-            seq,
-            newest_ts: newest,
-            counts,
-        });
+        self.newest_ts = self.newest_ts.max(event.newest_ts);
+        self.events.push_back(event);
         self.evict();
     }
 
@@ -346,6 +375,27 @@ mod tests {
         assert_eq!(kept[0].1.first(), Some(&(1900, 19.0)));
         assert_eq!(kept[0].1.len(), 11);
         assert_eq!(r.first_seq(), Some(20));
+    }
+
+    #[test]
+    fn an_event_from_the_store_is_retained_like_a_published_one() {
+        let batch = [p("b", 5, 1.0), p("a", 3, 2.0), p("b", 4, 3.0)];
+        let stored =
+            crate::hub::store::codec::decode_columns(&crate::hub::store::codec::encode(&batch))
+                .unwrap();
+        let (mut published, mut recovered) =
+            (Retained::new(limits(10, 2)), Retained::new(limits(10, 2)));
+        for seq in 1..=3 {
+            published.push(seq, &batch);
+            recovered.push_columns(seq, &stored);
+        }
+        assert_eq!(all(&published), all(&recovered));
+        assert_eq!(published.first_seq(), recovered.first_seq());
+        assert_eq!(
+            recovered.len(),
+            3,
+            "the newest event alone, over the 2-point bound"
+        );
     }
 
     #[test]
