@@ -112,6 +112,33 @@ fn ingest_parse_1000_points(bencher: divan::Bencher, format: Format) {
         .bench(|| ingest::parse(divan::black_box(body.as_bytes()), format, 10_000).expect("valid"));
 }
 
+/// Publishing a batch of `n` points to a stream of the memory store: validation, numbering,
+/// encoding, ring, window and retained points (16 MiB of them once full), no viewer.
+#[divan::bench(args = [1, 100, 1000], sample_count = 50)]
+fn publish_memory_store(bencher: divan::Bencher, n: usize) {
+    let rt = runtime();
+    let hub = Arc::new(Hub::new(limits(), 1));
+    let stream = hub
+        .declare(&StreamName::parse("bench").expect("a valid name"))
+        .expect("room for a stream");
+    let series = app::model::SeriesName::parse("temp").expect("a valid name");
+    let mut ts = 0i64;
+    bencher.bench_local(|| {
+        let batch: Vec<NewPoint> = (0..n)
+            .map(|i| {
+                ts += 1;
+                NewPoint {
+                    series: Some(series.clone()),
+                    ts: Some(ts),
+                    value: i as f64,
+                }
+            })
+            .collect();
+        rt.block_on(stream.publish(&batch, 0))
+            .expect("valid points")
+    });
+}
+
 /// A stream holding `n` retained points of one series, 1 ms apart, published 1,000 a time.
 fn retained_stream(n: usize) -> (Arc<Hub>, Arc<Stream>) {
     let rt = runtime();

@@ -32,13 +32,18 @@ pub(in crate::hub) struct Retained {
     columns: Vec<Column>,
     /// The events whose points are retained, oldest first.
     events: VecDeque<EventSpan>,
+    /// (column, points) of each event in `events`, in the same order: one flat queue, so that
+    /// an event costs no allocation of its own.
+    parts: VecDeque<(u32, u32)>,
+    /// The column the last point went to: a batch of one series looks its name up once.
+    last_column: Option<usize>,
     points: usize,
     newest_ts: i64,
 }
 
 /// One series' retained points, in arrival order.
-#[derive(Default)]
 struct Column {
+    name: SeriesName,
     samples: VecDeque<(i64, f64)>,
     /// How many samples are earlier in time than the one before them: with none, the column
     /// is sorted and a range is two binary searches.
@@ -48,8 +53,8 @@ struct Column {
 struct EventSpan {
     seq: u64,
     newest_ts: i64,
-    /// Points per column.
-    counts: Vec<(usize, u32)>,
+    /// Its entries in `Retained::parts` (one per series it has points of).
+    parts: u32,
 }
 
 impl EventSpan {
@@ -57,7 +62,7 @@ impl EventSpan {
         EventSpan {
             seq,
             newest_ts: i64::MIN,
-            counts: Vec::new(),
+            parts: 0,
         }
     }
 }
@@ -69,6 +74,8 @@ impl Retained {
             names: BTreeMap::new(),
             columns: Vec::new(),
             events: VecDeque::new(),
+            parts: VecDeque::new(),
+            last_column: None,
             points: 0,
             newest_ts: i64::MIN,
         }
@@ -97,12 +104,26 @@ impl Retained {
 
     /// The column of `series`, created when new.
     fn column(&mut self, series: &SeriesName) -> usize {
-        if let Some(&c) = self.names.get(series) {
+        if let Some(c) = self
+            .last_column
+            .filter(|&c| self.columns[c].name == *series)
+        {
             return c;
         }
-        self.names.insert(series.clone(), self.columns.len());
-        self.columns.push(Column::default());
-        self.columns.len() - 1
+        let c = match self.names.get(series) {
+            Some(&c) => c,
+            None => {
+                self.names.insert(series.clone(), self.columns.len());
+                self.columns.push(Column {
+                    name: series.clone(),
+                    samples: VecDeque::new(),
+                    inversions: 0,
+                });
+                self.columns.len() - 1
+            }
+        };
+        self.last_column = Some(c);
+        c
     }
 
     fn append(&mut self, event: &mut EventSpan, column: usize, ts: i64, value: f64) {
@@ -111,9 +132,18 @@ impl Retained {
             col.inversions += 1;
         }
         col.samples.push_back((ts, value));
-        match event.counts.iter_mut().find(|(c, _)| *c == column) {
+        // This event's entries are the last `event.parts` of the queue.
+        let mine = self.parts.len() - event.parts as usize;
+        match self
+            .parts
+            .range_mut(mine..)
+            .find(|(c, _)| *c as usize == column)
+        {
             Some((_, n)) => *n += 1,
-            None => event.counts.push((column, 1)),
+            None => {
+                self.parts.push_back((column as u32, 1));
+                event.parts += 1;
+            }
         }
         event.newest_ts = event.newest_ts.max(ts);
         self.points += 1;
@@ -121,7 +151,7 @@ impl Retained {
 
     /// Records an event whose points were appended, then drops what falls outside the limits.
     fn close(&mut self, event: EventSpan) {
-        if event.counts.is_empty() {
+        if event.parts == 0 {
             return;
         }
         self.newest_ts = self.newest_ts.max(event.newest_ts);
@@ -148,17 +178,25 @@ impl Retained {
     }
 
     fn drop_event(&mut self, event: EventSpan) {
-        for (column, n) in event.counts {
-            let col = &mut self.columns[column];
-            for _ in 0..n {
-                let Some((ts, _)) = col.samples.pop_front() else {
-                    break;
-                };
-                if col.samples.front().is_some_and(|(next, _)| *next < ts) {
-                    col.inversions -= 1;
+        for _ in 0..event.parts {
+            let Some((column, n)) = self.parts.pop_front() else {
+                break;
+            };
+            let col = &mut self.columns[column as usize];
+            let n = (n as usize).min(col.samples.len());
+            if col.inversions == 0 {
+                col.samples.drain(..n);
+            } else {
+                for _ in 0..n {
+                    let Some((ts, _)) = col.samples.pop_front() else {
+                        break;
+                    };
+                    if col.samples.front().is_some_and(|(next, _)| *next < ts) {
+                        col.inversions -= 1;
+                    }
                 }
-                self.points -= 1;
             }
+            self.points -= n;
         }
     }
 
