@@ -212,11 +212,8 @@ impl Retained {
     /// The retained extent over `series` (all when `None`): oldest and newest time.
     pub(in crate::hub) fn extent(&self, series: Option<&[SeriesName]>) -> Option<(i64, i64)> {
         self.selected(series)
-            .flat_map(|(_, col)| col.samples.iter().map(|(ts, _)| *ts))
-            .fold(None, |acc, ts| match acc {
-                None => Some((ts, ts)),
-                Some((lo, hi)) => Some((lo.min(ts), hi.max(ts))),
-            })
+            .filter_map(|(_, col)| col.extent())
+            .reduce(|(lo, hi), (a, b)| (lo.min(a), hi.max(b)))
     }
 
     /// Each selected series' points in `from..=to`, in time order: exact when there are at
@@ -344,6 +341,18 @@ fn closed(q: &RangeQuery, extent: Option<(i64, i64)>) -> (i64, i64) {
 }
 
 impl Column {
+    /// The oldest and newest time: the ends of a sorted column, else found by a scan.
+    fn extent(&self) -> Option<(i64, i64)> {
+        let (first, last) = (self.samples.front()?.0, self.samples.back()?.0);
+        if self.inversions == 0 {
+            return Some((first, last));
+        }
+        self.samples
+            .iter()
+            .map(|(ts, _)| (*ts, *ts))
+            .reduce(|(lo, hi), (a, b)| (lo.min(a), hi.max(b)))
+    }
+
     /// Calls `f` with this column's points in `from..=to` in time order, and their count.
     fn with_range<R>(
         &self,
