@@ -241,7 +241,7 @@ impl Connection {
                 }
             });
             chart.last_id.try_set(t.data.last_id);
-            history::after_snapshot(&chart, None);
+            history::after_snapshot(&chart);
         }
     }
 

@@ -6,10 +6,10 @@
 //! while the query is out are held; once the answer is in, those after `last_id` are added
 //! and the others dropped. Events received before the query was sent are in the answer.
 
-use super::warn_js;
+use super::{api_call, warn_js};
 use crate::choice::WindowChoice;
 use crate::feed::ChartState;
-use crate::model::{ErrorBody, EventId, Point};
+use crate::model::{EventId, Point};
 use crate::range::{PointsRange, RangeQuery};
 use crate::window::{Window, TIME_WINDOW_POINTS};
 use leptos::logging::warn;
@@ -88,12 +88,11 @@ pub(super) fn take_live(state: &ChartState, id: Option<EventId>, points: &[Point
 
 /// After a snapshot (a fresh start, or a resume that missed events): a time window is asked
 /// again, since what it missed is in the retained history.
-pub(super) fn after_snapshot(state: &ChartState, canvas: Option<NodeRef<leptos::html::Canvas>>) {
+pub(super) fn after_snapshot(state: &ChartState) {
     if let Some(WindowChoice::Time(span)) = state.choice.try_get_untracked() {
         let state = *state;
-        let width = canvas.and_then(|c| c.try_get_untracked().flatten());
         leptos::task::spawn_local(async move {
-            ask_time_window_now(state, span, width.map(|c| pixel_width(&c))).await;
+            ask_time_window_now(state, span, None).await;
         });
     }
 }
@@ -138,7 +137,8 @@ async fn ask_time_window_now(state: ChartState, span: i64, width: Option<usize>)
     let Some(stream) = state.stream.try_get_value() else {
         return;
     };
-    let answer = get_range(&query.path(&stream)).await;
+    let answer =
+        api_call::<PointsRange>(gloo_net::http::Request::get(&query.path(&stream)).build()).await;
     let current = state.fetch.try_with_value(|f| f.generation) == Some(generation);
     if !current {
         return;
@@ -216,7 +216,11 @@ fn ask_past(state: ChartState, canvas: NodeRef<leptos::html::Canvas>) {
                 max_points: width.unwrap_or(1024).saturating_mul(3) / 2,
                 ..RangeQuery::default()
             };
-            match get_range(&query.path(&stream)).await {
+            match api_call::<PointsRange>(
+                gloo_net::http::Request::get(&query.path(&stream)).build(),
+            )
+            .await
+            {
                 Ok(answer) => {
                     let range = (query.from.unwrap_or(from), query.to.unwrap_or(to));
                     state
@@ -237,25 +241,6 @@ fn ask_past(state: ChartState, canvas: NodeRef<leptos::html::Canvas>) {
         }
         state.loading.try_set(false);
     });
-}
-
-/// A range query's answer, or what went wrong in words.
-async fn get_range(path: &str) -> Result<PointsRange, String> {
-    let response = gloo_net::http::Request::get(path)
-        .send()
-        .await
-        .map_err(|e| format!("the server could not be reached: {e}"))?;
-    if response.ok() {
-        return response
-            .json::<PointsRange>()
-            .await
-            .map_err(|e| e.to_string());
-    }
-    let status = response.status();
-    Err(match response.json::<ErrorBody>().await {
-        Ok(body) => body.detail,
-        Err(_) => format!("the server answered {status}"),
-    })
 }
 
 /// Writes what is shown into the page's address (`window`, `from`, `to`), keeping its other

@@ -46,3 +46,23 @@ pub(crate) fn parse<T: DeserializeOwned>(ev: &MessageEvent) -> Option<T> {
         }
     }
 }
+
+/// Sends an API request and reads its JSON answer; a failure, in words: the server's own
+/// `detail` when it sent one.
+pub(crate) async fn api_call<T: DeserializeOwned>(
+    request: Result<gloo_net::http::Request, gloo_net::Error>,
+) -> Result<T, String> {
+    let response = request
+        .map_err(|e| e.to_string())?
+        .send()
+        .await
+        .map_err(|e| format!("the server could not be reached: {e}"))?;
+    if response.ok() {
+        return response.json::<T>().await.map_err(|e| e.to_string());
+    }
+    let status = response.status();
+    Err(match response.json::<crate::model::ErrorBody>().await {
+        Ok(body) => body.detail,
+        Err(_) => format!("the server answered {status}"),
+    })
+}

@@ -1,9 +1,7 @@
 //! Tasks from the page: starting one (`POST /api/tasks`) and following its progress.
 
-use super::{connection::OpenSource, parse, warn_js};
-use crate::model::{
-    event_name, task_events_path, ErrorBody, TaskCreated, TaskId, TaskProgress, TaskSpec,
-};
+use super::{api_call, connection::OpenSource, parse, warn_js};
+use crate::model::{event_name, task_events_path, TaskCreated, TaskId, TaskProgress, TaskSpec};
 use leptos::prelude::*;
 use send_wrapper::SendWrapper;
 use std::rc::Rc;
@@ -13,27 +11,8 @@ use web_sys::{EventSource, MessageEvent};
 /// Starts a task (`POST /api/tasks`); the answer, or what went wrong in words, goes to `done`.
 pub(crate) fn start_task(spec: TaskSpec, done: impl FnOnce(Result<TaskCreated, String>) + 'static) {
     leptos::task::spawn_local(async move {
-        let result = async {
-            let response = gloo_net::http::Request::post("/api/tasks")
-                .json(&spec)
-                .map_err(|e| e.to_string())?
-                .send()
-                .await
-                .map_err(|e| format!("the server could not be reached: {e}"))?;
-            if response.ok() {
-                response
-                    .json::<TaskCreated>()
-                    .await
-                    .map_err(|e| e.to_string())
-            } else {
-                let status = response.status();
-                Err(match response.json::<ErrorBody>().await {
-                    Ok(body) => body.detail,
-                    Err(_) => format!("the server answered {status}"),
-                })
-            }
-        }
-        .await;
+        let request = gloo_net::http::Request::post("/api/tasks").json(&spec);
+        let result = api_call::<TaskCreated>(request).await;
         done(result);
     });
 }
