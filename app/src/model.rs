@@ -40,18 +40,115 @@ pub struct Point {
 
 /// A point as a publisher sends it: the series may be left out when the stream has a single
 /// series, the timestamp when the server's clock will do.
+///
+/// Every way in (JSON and NDJSON bodies, the Influx line protocol, MQTT payloads, the lines of
+/// `livechart publish`, the built-in sources) builds one of these and calls
+/// [`NewPoint::validate`]: the series is valid by its type, the rest is checked there.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewPoint {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub series: Option<SeriesName>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "whole_ms"
+    )]
     pub ts: Option<i64>,
     pub value: f64,
 }
 
 /// The latest timestamp accepted: JavaScript's `Date` ends here (year 275760).
 pub const MAX_TS: i64 = 8_640_000_000_000_000;
+const _: () = assert!(MAX_TS == 8640000000000000, "TS_RANGE says so");
+
+/// Why a [`NewPoint`] is refused.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum PointError {
+    NotFinite(f64),
+    TsOutOfRange(i64),
+}
+
+impl PointError {
+    /// The field the error is about.
+    pub fn field(&self) -> &'static str {
+        match self {
+            PointError::NotFinite(_) => "value",
+            PointError::TsOutOfRange(_) => "ts",
+        }
+    }
+}
+
+impl fmt::Display for PointError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PointError::NotFinite(v) => write!(f, "{v} is not a finite number"),
+            PointError::TsOutOfRange(ts) => f.write_str(&TS_RANGE.replace("{}", &ts.to_string())),
+        }
+    }
+}
+
+impl std::error::Error for PointError {}
+
+impl NewPoint {
+    /// The one check of a point, whatever it came in as: a finite value, and a timestamp
+    /// (when given) between the Unix epoch and [`MAX_TS`].
+    pub fn validate(&self) -> Result<(), PointError> {
+        if !self.value.is_finite() {
+            return Err(PointError::NotFinite(self.value));
+        }
+        match self.ts {
+            Some(ts) if !(0..=MAX_TS).contains(&ts) => Err(PointError::TsOutOfRange(ts)),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// `ts` as whole milliseconds; a whole number written as a float (`1.0`, `1e3`) is one too.
+/// The range is [`NewPoint::validate`]'s to check; what cannot be an `i64` is refused here.
+fn whole_ms<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    struct Whole;
+    impl<'de> serde::de::Visitor<'de> for Whole {
+        type Value = Option<i64>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("milliseconds since the Unix epoch as a whole number")
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            i64::try_from(v)
+                .map(Some)
+                .map_err(|_| E::custom(TS_RANGE.replace("{}", &v.to_string())))
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            // 2^63 itself does not fit; everything below it that is whole does, exactly.
+            if v.fract() != 0.0 {
+                Err(E::custom(format!(
+                    "{v} is not a whole number of milliseconds since the Unix epoch"
+                )))
+            } else if (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&v) {
+                Ok(Some(v as i64))
+            } else {
+                Err(E::custom(TS_RANGE.replace("{}", &v.to_string())))
+            }
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(Whole)
+        }
+    }
+    d.deserialize_any(Whole)
+}
+
+/// How a timestamp out of range is told (`{}` is the timestamp).
+const TS_RANGE: &str =
+    "{} is out of range (0 to 8640000000000000 milliseconds since the Unix epoch)";
 
 /// A stream-scoped event id, `EPOCH-SEQ` on the wire (`id:` field, `Last-Event-ID`).
 ///
@@ -454,6 +551,21 @@ pub struct Health {
     #[serde(default)]
     pub connections: usize,
     pub streams: Vec<StreamStatus>,
+    /// The MQTT subscription, when one is configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mqtt: Option<MqttHealth>,
+}
+
+/// The MQTT subscription's state, as `GET /healthz` reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MqttHealth {
+    pub connected: bool,
+    /// Messages published to a stream, skipped as unreadable, refused by a limit.
+    pub published: u64,
+    pub unreadable: u64,
+    pub refused: u64,
+    /// The latest problem: a lost connection, or a message that was not published.
+    pub last_error: Option<String>,
 }
 
 /// The longest stream or series name accepted.

@@ -1,104 +1,22 @@
-//! The HTTP API handlers: SSE subscription, health, metrics, and JSON errors for everything
-//! else under `/api`. Publishing is in `ingest`.
+//! The HTTP API handlers: SSE subscription, the stream catalog, health, metrics, and the
+//! answers for unknown paths and methods. Publishing is in `ingest`, the range query in
+//! `range`; errors are `error::ApiError`, request parsing is in `extract`.
 
-use crate::config::ConnectionSettings;
-use crate::hub::{Admission, PublishError, RemoveError};
+use crate::error::{publish_error, quoted, unknown_stream, ApiError};
+use crate::extract::{json_body, query, resume_from, stream_name};
+use crate::hub::{Admission, RemoveError};
 use crate::viewer::{self, BodyOptions, Feed};
-use crate::{auth, ingest, AppState};
-use app::model::{
-    ErrorBody, EventId, Health, Positions, StreamInfo, StreamMeta, StreamName, MAX_NAME_LEN,
-};
+use crate::{auth, AppState};
+use app::model::{EventId, Health, Positions, StreamInfo, StreamMeta, StreamName, MAX_NAME_LEN};
 use axum::body::Body;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use std::time::Duration;
-
-/// An API failure: an HTTP status and an [`ErrorBody`].
-#[derive(Debug)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub kind: &'static str,
-    pub detail: String,
-    header: Option<(HeaderName, HeaderValue)>,
-}
-
-/// Marks a response as a refused request of this kind, for the metrics.
-#[derive(Clone, Copy, Debug)]
-pub struct Rejected(pub &'static str);
-
-/// The longest `detail` an error carries: details quote input (through [`quoted`]), and an
-/// answer must not echo kilobytes of it back.
-const MAX_DETAIL_CHARS: usize = 480;
-
-/// How much of a piece of input an error message quotes.
-const QUOTED_CHARS: usize = 200;
-
-/// `text` quoted for an error message (as Rust's `{:?}` does), cut after 200 characters.
-pub fn quoted(text: &str) -> String {
-    match text.char_indices().nth(QUOTED_CHARS) {
-        None => format!("{text:?}"),
-        Some((cut, _)) => format!(
-            "{:?}… ({} characters in all)",
-            &text[..cut],
-            text.chars().count()
-        ),
-    }
-}
-
-impl ApiError {
-    pub fn new(status: StatusCode, kind: &'static str, detail: impl Into<String>) -> Self {
-        let mut detail = detail.into();
-        if let Some((cut, _)) = detail.char_indices().nth(MAX_DETAIL_CHARS) {
-            detail.truncate(cut);
-            detail.push_str("… (cut)");
-        }
-        ApiError {
-            status,
-            kind,
-            detail,
-            header: None,
-        }
-    }
-
-    /// Adds a header to the answer (`Retry-After`, `WWW-Authenticate`).
-    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
-        self.header = Some((name, value));
-        self
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = ErrorBody {
-            error: self.kind.to_owned(),
-            detail: self.detail,
-        };
-        let mut response = (self.status, Json(body)).into_response();
-        if let Some((name, value)) = self.header {
-            response.headers_mut().insert(name, value);
-        }
-        response.extensions_mut().insert(Rejected(self.kind));
-        response
-    }
-}
-
-/// Middleware: counts (and logs, at debug level) every refused request by kind. Only the
-/// path is logged: queries and headers may hold tokens.
-pub async fn count_rejections(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
-    let response = next.run(req).await;
-    if let Some(Rejected(kind)) = response.extensions().get::<Rejected>() {
-        state.metrics.reject(kind);
-        tracing::debug!(%method, %path, status = response.status().as_u16(), kind, "request refused");
-    }
-    response
-}
 
 /// Middleware: only origin-form request targets (`/path?query`) reach the routes. `CONNECT`
 /// and authority-form (`a:1`), asterisk-form (`*`) or other odd targets are answered here,
@@ -124,74 +42,6 @@ pub async fn require_origin_form(req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
-pub fn stream_name(path: Result<Path<String>, PathRejection>) -> Result<StreamName, ApiError> {
-    let Path(raw) =
-        path.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_path", e.body_text()))?;
-    StreamName::parse(&raw).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_stream_name",
-            format!("stream name {} in the URL: {e}", quoted(&raw)),
-        )
-    })
-}
-
-/// Where a connection resumes: the `Last-Event-ID` header (sent by a reconnecting
-/// `EventSource`) wins over `?last_event_id=` (set by a page that rendered a window). An empty
-/// value (what a browser sends before it has seen any id) is none.
-fn resume_from<T>(
-    headers: &HeaderMap,
-    query: &HashMap<String, String>,
-    expected: &str,
-) -> Result<Option<T>, ApiError>
-where
-    T: std::str::FromStr,
-    T::Err: std::fmt::Display,
-{
-    let bad = |source: &str, e: &dyn std::fmt::Display| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_last_event_id",
-            format!("{source}: {e}{expected}"),
-        )
-    };
-    let header = headers
-        .get("last-event-id")
-        .map(|v| {
-            v.to_str()
-                .map_err(|_| bad("Last-Event-ID header", &"not visible ASCII"))
-        })
-        .transpose()?
-        .map(str::trim)
-        .filter(|v| !v.is_empty());
-    if let Some(text) = header {
-        return text
-            .parse()
-            .map(Some)
-            .map_err(|e| bad("Last-Event-ID header", &e));
-    }
-    match query.get("last_event_id").map(|v| v.trim()) {
-        Some(v) if !v.is_empty() => v.parse().map(Some).map_err(|e| bad("last_event_id", &e)),
-        _ => Ok(None),
-    }
-}
-
-fn query(
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
-) -> Result<HashMap<String, String>, ApiError> {
-    query
-        .map(|Query(q)| q)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))
-}
-
-pub fn unknown_stream(name: &StreamName) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "unknown_stream",
-        format!("there is no stream named \"{name}\""),
-    )
-}
-
 /// Lets one more event-stream connection in, or says why not (shutting down, full).
 pub fn admit(state: &AppState) -> Result<Admission, ApiError> {
     let retry_after = || {
@@ -215,34 +65,6 @@ pub fn admit(state: &AppState) -> Result<Admission, ApiError> {
         )
         .with_header(header::RETRY_AFTER, retry_after())
     })
-}
-
-/// The answer to a publish (or description) the hub refused. `place` says where in the body
-/// the point it is about came from, for errors about one point.
-pub fn publish_error(e: &PublishError, stream: &StreamName, place: Option<&str>) -> ApiError {
-    use PublishError as E;
-    let (status, kind) = match e {
-        E::UnknownStream(_) => (StatusCode::NOT_FOUND, "unknown_stream"),
-        E::TooManyStreams(_) => (StatusCode::UNPROCESSABLE_ENTITY, "too_many_streams"),
-        E::TooManySeries { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "too_many_series"),
-        E::AmbiguousSeries { .. } => (StatusCode::BAD_REQUEST, "ambiguous_series"),
-        E::NotFinite { .. } => (StatusCode::BAD_REQUEST, "invalid_point"),
-        // Removed twice while publishing: a client may simply try again.
-        E::Removed => (StatusCode::SERVICE_UNAVAILABLE, "stream_removed"),
-        E::Storage(_) => (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable"),
-        E::Broker(_) => (StatusCode::SERVICE_UNAVAILABLE, "broker_unavailable"),
-    };
-    let detail = match place {
-        Some(at) => format!("{at}: {e}"),
-        None => format!("stream \"{stream}\": {e}"),
-    };
-    let error = ApiError::new(status, kind, detail);
-    match e {
-        E::Storage(_) | E::Broker(_) => {
-            error.with_header(header::RETRY_AFTER, HeaderValue::from_static("1"))
-        }
-        _ => error,
-    }
 }
 
 /// An event-stream response that sends what `feed` produces until either side ends it.
@@ -331,42 +153,6 @@ pub async fn list_streams(State(state): State<AppState>) -> Json<Vec<StreamInfo>
     Json(state.hub.catalog())
 }
 
-/// A JSON request body as `T`; an empty body is `None`. Errors say where in the body.
-pub async fn json_body<T: DeserializeOwned>(
-    headers: &HeaderMap,
-    body: Body,
-    limit: usize,
-    pace: &ConnectionSettings,
-) -> Result<Option<T>, ApiError> {
-    let bytes = ingest::read_body(headers, body, limit, pace).await?;
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(None);
-    }
-    let json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
-    if !json {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send the body as Content-Type: application/json",
-        ));
-    }
-    let invalid = |detail: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", detail);
-    let mut de = serde_json::Deserializer::from_slice(&bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let at = e.path().to_string();
-        match at.as_str() {
-            "." => invalid(format!("body: {}", e.inner())),
-            _ => invalid(format!("body, field {at}: {}", e.inner())),
-        }
-    })?;
-    de.end().map_err(|e| invalid(format!("body: {e}")))?;
-    Ok(Some(value))
-}
-
 /// `PUT /api/streams/{name}`: sets a stream's title, unit and value range (creating the stream
 /// when publishing would).
 pub async fn describe_stream(
@@ -450,6 +236,13 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
         .to_owned(),
         connections: state.hub.viewers(),
         streams: state.hub.status(),
+        mqtt: state.mqtt.as_ref().map(|m| app::model::MqttHealth {
+            connected: m.is_connected(),
+            published: m.published.get(),
+            unreadable: m.unreadable.get(),
+            refused: m.refused.get(),
+            last_error: m.last_error(),
+        }),
     };
     let status = if shutting_down || broker_down {
         StatusCode::SERVICE_UNAVAILABLE

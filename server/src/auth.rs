@@ -1,8 +1,8 @@
 //! Bearer tokens: one to publish, one to view. Either is optional; a token is compared in
 //! constant time and never logged or echoed.
 
-use crate::api::ApiError;
 use crate::config::{AuthSettings, Secret};
+use crate::error::ApiError;
 use crate::AppState;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -12,8 +12,9 @@ use axum::response::{IntoResponse, Response};
 /// The cookie a page opened with `?token=` sets, so that its event streams are let in too.
 pub const VIEW_COOKIE: &str = "livechart_token";
 
-/// The token in `Authorization: Bearer <token>`: `Ok(None)` without the header, `Err` when
-/// the header is there but not a bearer token.
+/// The token in `Authorization: Bearer <token>`, or `Token <token>` as InfluxDB's clients
+/// and Telegraf send it: `Ok(None)` without the header, `Err` when the header is there but
+/// holds neither.
 fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
@@ -22,11 +23,14 @@ fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
         .to_str()
         .ok()
         .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
+            let (scheme, token) = v.split_once(' ')?;
+            (scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token"))
+                .then(|| token.trim())
         })
-        .map(|t| Some(t.trim()))
-        .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <token>`"))
+        .map(Some)
+        .ok_or_else(|| {
+            unauthorized("the Authorization header must be `Bearer <token>` or `Token <token>`")
+        })
 }
 
 fn unauthorized(detail: &str) -> ApiError {

@@ -6,10 +6,13 @@ pub mod auth;
 pub mod config;
 pub mod conn;
 pub mod demo;
+pub mod error;
+pub mod extract;
 pub mod hub;
 pub mod ingest;
 pub mod load;
 pub mod metrics;
+pub mod mqtt;
 pub mod panics;
 pub mod publish;
 pub mod range;
@@ -47,6 +50,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub settings: Arc<Settings>,
     pub tasks: Arc<tasks::Tasks>,
+    /// The MQTT subscription's state, when one is configured.
+    pub mqtt: Option<Arc<mqtt::MqttStatus>>,
     /// Cancelled when shutdown begins: viewers end their streams, sources stop.
     pub shutdown: CancellationToken,
 }
@@ -80,6 +85,8 @@ pub fn router(state: AppState) -> Router {
             post(ingest::publish_points).get(range::points_range),
         )
         .route("/api/tasks", post(tasks::start_task))
+        .route("/api/v2/write", post(ingest::influx::write_v2))
+        .route("/write", post(ingest::influx::write_v1))
         .route("/api/{*rest}", any(api::not_found))
         .route("/healthz", get(api::healthz))
         .route("/metrics", get(api::metrics))
@@ -110,7 +117,7 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(api::require_origin_form))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            api::count_rejections,
+            error::count_rejections,
         ))
         .layer(CatchPanicLayer::custom(panics::answer))
         .with_state(state)
@@ -229,12 +236,32 @@ pub async fn serve(
         }
     }
 
+    let mqtt = if settings.mqtt.is_enabled() {
+        let status = Arc::new(mqtt::MqttStatus::default());
+        let limits = mqtt::Publishing {
+            auto_create: settings.streams.auto_create,
+            max_points: settings.ingest.max_points,
+            max_message_bytes: settings.ingest.max_body_bytes,
+        };
+        mqtt::spawn(
+            settings.mqtt.clone(),
+            hub.clone(),
+            limits,
+            status.clone(),
+            shutdown.clone(),
+        )
+        .map_err(std::io::Error::other)?;
+        Some(status)
+    } else {
+        None
+    };
     let tasks = tasks::Tasks::new(settings.tasks.clone(), shutdown.clone());
     let state = AppState {
         leptos_options: config.leptos,
-        metrics: Arc::new(Metrics::new(hub.clone(), tasks.clone())),
+        metrics: Arc::new(Metrics::new(hub.clone(), tasks.clone(), mqtt.as_deref())),
         hub,
         tasks,
+        mqtt,
         settings: settings.clone(),
         shutdown: shutdown.clone(),
     };

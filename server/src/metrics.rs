@@ -4,6 +4,7 @@
 //! are read at scrape time by a collector; only request rejections are counted here.
 
 use crate::hub::Hub;
+use crate::mqtt::MqttStatus;
 use crate::tasks::Tasks;
 use app::model::ResetReason;
 use prometheus_client::collector::Collector;
@@ -52,7 +53,7 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new(hub: Arc<Hub>, tasks: Arc<Tasks>) -> Self {
+    pub fn new(hub: Arc<Hub>, tasks: Arc<Tasks>, mqtt: Option<&MqttStatus>) -> Self {
         let mut registry = Registry::default();
         let rejected = Family::<ReasonLabel, Counter>::default();
         registry.register(
@@ -77,6 +78,42 @@ impl Metrics {
             connections.timed_out.clone(),
         );
         registry.register_collector(Box::new(HubCollector(hub, tasks)));
+        if let Some(m) = mqtt {
+            for (name, help, counter) in [
+                (
+                    "livechart_mqtt_connections",
+                    "Connections made to the MQTT broker",
+                    &m.connections,
+                ),
+                (
+                    "livechart_mqtt_messages_published",
+                    "MQTT messages published to a stream",
+                    &m.published,
+                ),
+                (
+                    "livechart_mqtt_points",
+                    "Points published from MQTT messages",
+                    &m.points,
+                ),
+                (
+                    "livechart_mqtt_messages_unreadable",
+                    "MQTT messages skipped: topic or payload unreadable",
+                    &m.unreadable,
+                ),
+                (
+                    "livechart_mqtt_messages_refused",
+                    "MQTT messages refused by a limit (streams, series)",
+                    &m.refused,
+                ),
+            ] {
+                registry.register(name, help, counter.clone());
+            }
+            registry.register(
+                "livechart_mqtt_up",
+                "1 while connected to the MQTT broker, else 0",
+                m.up.clone(),
+            );
+        }
         Metrics {
             registry,
             rejected,

@@ -4,7 +4,7 @@
 //! message; later panics there are counted at debug level, so that a client repeating a bad
 //! request cannot flood the log.
 
-use crate::api::ApiError;
+use crate::error::ApiError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use std::any::Any;

@@ -3,7 +3,8 @@
 //! or `format=csv`: the exact points, streamed, at most `MAX_CSV_POINTS`). The parameters are
 //! checked by `app::range::RangeQuery`, the one definition the browser also uses.
 
-use crate::api::{stream_name, unknown_stream, ApiError};
+use crate::error::{unknown_stream, ApiError};
+use crate::extract::stream_name;
 use crate::AppState;
 use app::axis::format_iso_utc;
 use app::range::{RangeFormat, RangeQuery, TimeFormat, MAX_CSV_POINTS};

@@ -6,8 +6,10 @@
 //! task is forgotten once it has finished and its last viewer has left, or `linger-ms` after
 //! finishing when nobody watched it by then.
 
-use crate::api::{self, ApiError};
+use crate::api;
 use crate::config::TaskSettings;
+use crate::error::ApiError;
+use crate::extract::json_body;
 use crate::hub::{Admission, Next};
 use crate::sse;
 use crate::viewer::Feed;
@@ -318,7 +320,7 @@ pub async fn start_task(
     body: Body,
 ) -> Result<Response, ApiError> {
     auth::require_view_or_publish(&state.settings.auth, &headers)?;
-    let spec: TaskSpec = api::json_body(&headers, body, 16 << 10, &state.settings.connections)
+    let spec: TaskSpec = json_body(&headers, body, 16 << 10, &state.settings.connections)
         .await?
         .unwrap_or_default();
     let created = state.tasks.start(spec).map_err(|e| match e {

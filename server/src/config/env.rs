@@ -64,6 +64,39 @@ pub const ENV_OVERRIDES: &[(&str, Apply)] = &[
         s.redis.prefix = v.to_owned();
         Ok(())
     }),
+    ("LIVECHART_MQTT_URL", |s, v| {
+        s.mqtt.url = v.trim().to_owned();
+        Ok(())
+    }),
+    // A list of filters, each with the default mapping (a configured list is replaced).
+    ("LIVECHART_MQTT_TOPICS", |s, v| {
+        s.mqtt.subscribe = v
+            .split(',')
+            .map(str::trim)
+            .filter(|f| !f.is_empty())
+            .map(|f| super::MqttSubscription {
+                filter: f.to_owned(),
+                stream: None,
+            })
+            .collect();
+        Ok(())
+    }),
+    ("LIVECHART_MQTT_CLIENT_ID", |s, v| {
+        s.mqtt.client_id = v.to_owned();
+        Ok(())
+    }),
+    ("LIVECHART_MQTT_USERNAME", |s, v| {
+        s.mqtt.username = v.to_owned();
+        Ok(())
+    }),
+    ("LIVECHART_MQTT_PASSWORD", |s, v| {
+        s.mqtt.password = Secret::new(v);
+        Ok(())
+    }),
+    ("LIVECHART_MQTT_CA_CERT", |s, v| {
+        s.mqtt.ca_cert = (!v.is_empty()).then(|| PathBuf::from(v));
+        Ok(())
+    }),
     ("LIVECHART_STREAMS_AUTO_CREATE", |s, v| {
         parse_bool(v).map(|b| s.streams.auto_create = b)
     }),

@@ -44,6 +44,120 @@ pub struct Settings {
     pub system: SystemSettings,
     pub classic: ClassicSettings,
     pub redis: RedisSettings,
+    pub mqtt: MqttSettings,
+}
+
+/// Subscriptions to an MQTT broker (off while `url` is empty).
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct MqttSettings {
+    /// `mqtt://host[:1883]` or `mqtts://host[:8883]`; empty: no MQTT.
+    pub url: String,
+    /// The client id: the broker keeps this client's session (subscriptions, messages not
+    /// yet acknowledged) under it across reconnections.
+    pub client_id: String,
+    pub username: String,
+    pub password: Secret,
+    /// A PEM file of the CA that signed the broker's certificate (mqtts with a private CA);
+    /// the system's roots are trusted too.
+    pub ca_cert: Option<PathBuf>,
+    /// Topic filters and how their topics become streams (README, "MQTT").
+    pub subscribe: Vec<MqttSubscription>,
+}
+
+/// One topic filter.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct MqttSubscription {
+    /// `robot/#`, `lab/+/temp`, …
+    pub filter: String,
+    /// Every message of this filter goes to this stream (default: from the topic).
+    #[serde(default)]
+    pub stream: Option<StreamName>,
+}
+
+impl Default for MqttSettings {
+    fn default() -> Self {
+        MqttSettings {
+            url: String::new(),
+            client_id: "livechart".to_owned(),
+            username: String::new(),
+            password: Secret::default(),
+            ca_cert: None,
+            subscribe: Vec::new(),
+        }
+    }
+}
+
+impl MqttSettings {
+    pub fn is_enabled(&self) -> bool {
+        !self.url.is_empty()
+    }
+
+    /// The broker's address from `url`: TLS or not, host, port.
+    pub fn address(&self) -> Result<(bool, String, u16), String> {
+        let (tls, rest) = if let Some(rest) = self.url.strip_prefix("mqtt://") {
+            (false, rest)
+        } else if let Some(rest) = self.url.strip_prefix("mqtts://") {
+            (true, rest)
+        } else {
+            return Err("must start with mqtt:// or mqtts://".to_owned());
+        };
+        let rest = rest.trim_end_matches('/');
+        if rest.contains(['/', '@', '?', '#', ' ']) {
+            return Err(
+                "must be mqtt://host[:port] (credentials go in username and password)".to_owned(),
+            );
+        }
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((host, port)) if !host.ends_with(']') || host.starts_with('[') => {
+                let port =
+                    port.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
+                        format!("port {port:?} is not a port number (1 to 65535)")
+                    })?;
+                (host, port)
+            }
+            _ => (rest, if tls { 8883 } else { 1883 }),
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() {
+            return Err("has no host".to_owned());
+        }
+        Ok((tls, host.to_owned(), port))
+    }
+}
+
+/// Why `filter` is not an MQTT topic filter (`#` only last and alone in its level, `+` alone
+/// in its level), if it is not.
+pub fn filter_problem(filter: &str) -> Option<String> {
+    if filter.is_empty() || filter.len() > 1024 {
+        return Some("must be 1 to 1024 bytes long".to_owned());
+    }
+    if filter.contains(char::is_control) {
+        return Some("must not hold control characters".to_owned());
+    }
+    let levels: Vec<&str> = filter.split('/').collect();
+    for (i, level) in levels.iter().enumerate() {
+        if level.contains('#') && (*level != "#" || i + 1 != levels.len()) {
+            return Some("`#` must be a whole level, and the last".to_owned());
+        }
+        if level.contains('+') && *level != "+" {
+            return Some("`+` must be a whole level".to_owned());
+        }
+    }
+    None
+}
+
+impl std::fmt::Debug for MqttSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MqttSettings")
+            .field("url", &self.url)
+            .field("client_id", &self.client_id)
+            .field("username", &self.username)
+            .field("ca_cert", &self.ca_cert)
+            .field("subscribe", &self.subscribe)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Where the nodes of a cluster share their streams (`history.store = "redis"`).
@@ -372,6 +486,11 @@ impl Secret {
 
     pub fn is_set(&self) -> bool {
         !self.0.is_empty()
+    }
+
+    /// The secret itself, for handing to a client library (never to a log).
+    pub fn expose(&self) -> String {
+        self.0.clone()
     }
 
     /// Whether `given` is this token, in time independent of where they differ.

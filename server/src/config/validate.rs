@@ -182,6 +182,42 @@ impl Settings {
                 prefix.chars().take(80).collect::<String>()
             ));
         }
+        let mqtt = &self.mqtt;
+        if mqtt.is_enabled() {
+            if let Err(e) = mqtt.address() {
+                problems.push(format!("livechart.mqtt.url = {:?}: {e}", mqtt.url));
+            }
+            let id = &mqtt.client_id;
+            if id.is_empty() || id.len() > 128 || !id.bytes().all(|b| b.is_ascii_graphic()) {
+                problems.push(format!(
+                    "livechart.mqtt.client-id = {:?}: must be 1 to 128 visible ASCII characters",
+                    id.chars().take(80).collect::<String>()
+                ));
+            }
+            if mqtt.subscribe.is_empty() {
+                problems.push(
+                    "livechart.mqtt.subscribe: no topic filters (add [[livechart.mqtt.subscribe]] \
+                     filter = \"robot/#\", or set LIVECHART_MQTT_TOPICS)"
+                        .to_owned(),
+                );
+            }
+            for (i, sub) in mqtt.subscribe.iter().enumerate() {
+                if let Some(e) = super::filter_problem(&sub.filter) {
+                    problems.push(format!(
+                        "livechart.mqtt.subscribe[{i}].filter = {:?}: {e}",
+                        sub.filter.chars().take(80).collect::<String>()
+                    ));
+                }
+            }
+            if let Some(path) = &mqtt.ca_cert {
+                if !path.is_file() {
+                    problems.push(format!(
+                        "livechart.mqtt.ca-cert = {:?}: no such file",
+                        path.display()
+                    ));
+                }
+            }
+        }
         let (min, max) = (self.demo.min, self.demo.max);
         if !min.is_finite() {
             problems.push(format!(

@@ -27,8 +27,8 @@ pub use stream::{Counters, Encoding, ExactPoints, RetentionLimits, Stream};
 
 use crate::sse;
 use app::model::{
-    event_name, EventId, NewPoint, Positions, SeriesName, StreamInfo, StreamMeta, StreamName,
-    StreamStatus,
+    event_name, EventId, NewPoint, PointError, Positions, SeriesName, StreamInfo, StreamMeta,
+    StreamName, StreamStatus,
 };
 use bytes::Bytes;
 pub use commit::CommitStats;
@@ -97,8 +97,8 @@ pub enum PublishError {
         index: usize,
         series: Vec<SeriesName>,
     },
-    #[error("value {value} is not a finite number")]
-    NotFinite { index: usize, value: f64 },
+    #[error("{}: {error}", .error.field())]
+    Invalid { index: usize, error: PointError },
     /// The stream was removed while this was under way (the hub retries once).
     #[error("the stream was removed meanwhile")]
     Removed,
@@ -131,7 +131,7 @@ impl PublishError {
     /// The point the error is about, for errors about one point.
     pub fn index(&self) -> Option<usize> {
         match self {
-            PublishError::AmbiguousSeries { index, .. } | PublishError::NotFinite { index, .. } => {
+            PublishError::AmbiguousSeries { index, .. } | PublishError::Invalid { index, .. } => {
                 Some(*index)
             }
             _ => None,
@@ -536,6 +536,43 @@ impl Hub {
             self.catalog.subscribe(),
             admission,
         )
+    }
+
+    /// Whether batches for several streams would all be accepted now, changing nothing; the
+    /// error comes with the index of the batch it is about. A request that writes to several
+    /// streams (the line protocol) checks first, so that a limit refuses it whole instead of
+    /// after some of its streams were written. Only concurrent publishes that add streams or
+    /// series between the check and the writes can still make a later batch fail.
+    pub fn check(
+        &self,
+        batches: &[(&StreamName, &[NewPoint])],
+        create: bool,
+    ) -> Result<(), (usize, PublishError)> {
+        let mut new_streams = 0;
+        for (i, (name, batch)) in batches.iter().enumerate() {
+            let checked = match self.get(name) {
+                Some(stream) => stream.check(batch),
+                None if !create => Err(PublishError::UnknownStream((*name).clone())),
+                None => {
+                    new_streams += 1;
+                    if self
+                        .streams
+                        .read()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .len()
+                        + new_streams
+                        > self.limits.max_streams
+                    {
+                        Err(PublishError::TooManyStreams(self.limits.max_streams))
+                    } else {
+                        stream::resolve(&BTreeSet::new(), batch, 0, self.limits.max_series)
+                            .map(|_| ())
+                    }
+                }
+            };
+            checked.map_err(|e| (i, e))?;
+        }
+        Ok(())
     }
 
     /// Publishes a batch as one event, creating the stream first when `create` allows. All or

@@ -30,7 +30,7 @@ pub(in crate::hub) struct Resolved {
     pub(in crate::hub) unnamed: Option<SeriesName>,
 }
 
-/// Checks a batch against the series a stream has (`known`): every value finite, every
+/// Checks a batch against the series a stream has (`known`): every point valid, every
 /// point in a series (one without goes to the stream's only series, or to the default
 /// series of a stream without any), and at most `max_series` series in all.
 pub(in crate::hub) fn resolve(
@@ -48,11 +48,8 @@ pub(in crate::hub) fn resolve(
     let mut new_series = BTreeSet::new();
     let mut unnamed = None;
     for (index, p) in batch.iter().enumerate() {
-        if !p.value.is_finite() {
-            return Err(PublishError::NotFinite {
-                index,
-                value: p.value,
-            });
+        if let Err(error) = p.validate() {
+            return Err(PublishError::Invalid { index, error });
         }
         let series = match (&p.series, &only) {
             (Some(s), _) => s.clone(),
@@ -221,6 +218,15 @@ impl Stream {
         let applied = answer(committed).await?;
         self.announce(applied);
         Ok(id)
+    }
+
+    /// Whether `batch` would be accepted now, changing nothing (see [`crate::hub::Hub::check`]).
+    pub fn check(&self, batch: &[NewPoint]) -> Result<(), PublishError> {
+        let sq = self
+            .sequencer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        resolve(&sq.series, batch, 0, self.limits.max_series).map(|_| ())
     }
 
     /// Validates a batch against what publishers have been handed so far and encodes it as

@@ -1,0 +1,283 @@
+//! MQTT: subscribes to the configured topic filters and publishes what arrives
+//! ([`mapping`] says how a message becomes points of a stream).
+//!
+//! Messages arrive with QoS 1 on a persistent session (`clean session` off, the configured
+//! client id), and each is acknowledged only once the hub has it (durable, with a durable
+//! store): a message the server did not take is sent again by the broker after a
+//! reconnection, so nothing acknowledged is lost, and a message may arrive twice after a
+//! crash. The connection is re-established with backoff (100 ms doubling to 10 s) and the
+//! filters subscribed again on every connection. An unreadable message is counted, logged
+//! with its topic and reason, and acknowledged: it is never retried, and never fatal.
+
+pub mod mapping;
+
+use crate::config::MqttSettings;
+use crate::hub::{Hub, PublishError};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, Publish, QoS, Transport};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Messages read from the broker and waiting for the hub. While it is full, reading stops
+/// and the broker holds the rest.
+const QUEUE: usize = 256;
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// The connection's state and counts, for `/healthz` and `/metrics`.
+#[derive(Debug, Default)]
+pub struct MqttStatus {
+    connected: AtomicBool,
+    pub up: Gauge,
+    pub connections: Counter,
+    pub published: Counter,
+    pub points: Counter,
+    pub unreadable: Counter,
+    pub refused: Counter,
+    last_error: Mutex<Option<String>>,
+}
+
+impl MqttStatus {
+    fn set_connected(&self, yes: bool) {
+        self.connected.store(yes, Ordering::Relaxed);
+        self.up.set(i64::from(yes));
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::Relaxed)
+    }
+
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set_error(&self, e: String) {
+        *self
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(e);
+    }
+}
+
+/// Starts the subscription (settings validated at start-up). Returns at once; the task ends
+/// at shutdown.
+pub fn spawn(
+    settings: MqttSettings,
+    hub: Arc<Hub>,
+    limits: Publishing,
+    status: Arc<MqttStatus>,
+    shutdown: CancellationToken,
+) -> Result<(), String> {
+    let options = options(&settings, limits.max_message_bytes)?;
+    let (client, eventloop) = AsyncClient::new(options, 2 * QUEUE + 64);
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let settings = Arc::new(settings);
+    tokio::spawn(take(
+        rx,
+        client.clone(),
+        hub,
+        settings.clone(),
+        limits,
+        status.clone(),
+        shutdown.clone(),
+    ));
+    tokio::spawn(read(eventloop, client, tx, settings, status, shutdown));
+    Ok(())
+}
+
+/// What a message may hold and where it goes.
+#[derive(Debug, Clone, Copy)]
+pub struct Publishing {
+    pub auto_create: bool,
+    pub max_points: usize,
+    pub max_message_bytes: usize,
+}
+
+fn options(settings: &MqttSettings, max_bytes: usize) -> Result<MqttOptions, String> {
+    let (tls, host, port) = settings.address()?;
+    let mut options = MqttOptions::new(settings.client_id.clone(), host, port);
+    options
+        .set_keep_alive(Duration::from_secs(30))
+        .set_clean_session(false)
+        .set_manual_acks(true)
+        .set_max_packet_size(max_bytes, 64 << 10);
+    if !settings.username.is_empty() || settings.password.is_set() {
+        options.set_credentials(settings.username.clone(), settings.password.expose());
+    }
+    if tls {
+        options.set_transport(Transport::tls_with_config(
+            tls_config(settings.ca_cert.as_deref())?.into(),
+        ));
+    }
+    Ok(options)
+}
+
+/// A TLS client configuration trusting the system's roots and `ca_cert`, on ring (as the
+/// HTTP client's TLS), without depending on a process-wide default provider.
+fn tls_config(ca_cert: Option<&std::path::Path>) -> Result<rustls::ClientConfig, String> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::CertificateDer;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        // A system certificate rustls cannot use is skipped, as browsers do.
+        let _ = roots.add(cert);
+    }
+    if let Some(path) = ca_cert {
+        let certs = CertificateDer::pem_file_iter(path)
+            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| format!("livechart.mqtt.ca-cert {:?}: {e}", path.display()))?;
+        if certs.is_empty() {
+            return Err(format!(
+                "livechart.mqtt.ca-cert {:?}: no certificate in the file",
+                path.display()
+            ));
+        }
+        for cert in certs {
+            roots
+                .add(cert)
+                .map_err(|e| format!("livechart.mqtt.ca-cert {:?}: {e}", path.display()))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+/// Drives the connection: reconnects with backoff, subscribes on every connection, and
+/// hands messages to [`take`].
+async fn read(
+    mut eventloop: EventLoop,
+    client: AsyncClient,
+    tx: mpsc::Sender<Publish>,
+    settings: Arc<MqttSettings>,
+    status: Arc<MqttStatus>,
+    shutdown: CancellationToken,
+) {
+    let mut backoff = Duration::from_millis(100);
+    let mut failing = false;
+    loop {
+        let event = tokio::select! {
+            event = eventloop.poll() => event,
+            () = shutdown.cancelled() => break,
+        };
+        match event {
+            Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                status.set_connected(true);
+                status.connections.inc();
+                backoff = Duration::from_millis(100);
+                failing = false;
+                tracing::info!(url = %settings.url, session_present = ack.session_present, "MQTT connected");
+                // The request queue holds far more than the filters: this cannot block.
+                for sub in &settings.subscribe {
+                    if let Err(e) = client.try_subscribe(sub.filter.clone(), QoS::AtLeastOnce) {
+                        tracing::error!(filter = %sub.filter, "MQTT subscribe: {e}");
+                    }
+                }
+            }
+            Ok(Event::Incoming(Packet::SubAck(ack))) => {
+                for code in &ack.return_codes {
+                    if matches!(code, rumqttc::SubscribeReasonCode::Failure) {
+                        let e = "the broker refused a subscription (its ACL?)".to_owned();
+                        tracing::error!("MQTT: {e}");
+                        status.set_error(e);
+                    }
+                }
+            }
+            Ok(Event::Incoming(Packet::Publish(message))) => {
+                if tx.send(message).await.is_err() {
+                    break;
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                status.set_connected(false);
+                let e = e.to_string();
+                if failing {
+                    tracing::debug!(url = %settings.url, "MQTT still unreachable: {e}");
+                } else {
+                    tracing::warn!(url = %settings.url, "MQTT connection lost or refused: {e}; retrying");
+                    failing = true;
+                }
+                status.set_error(e);
+                tokio::select! {
+                    () = tokio::time::sleep(backoff) => {}
+                    () = shutdown.cancelled() => break,
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+    status.set_connected(false);
+    let _ = client.try_disconnect();
+}
+
+/// Publishes each message to the hub, then acknowledges it to the broker. A message the hub
+/// cannot take now (storage or Redis away) is retried until it can, holding the rest back.
+async fn take(
+    mut rx: mpsc::Receiver<Publish>,
+    client: AsyncClient,
+    hub: Arc<Hub>,
+    settings: Arc<MqttSettings>,
+    limits: Publishing,
+    status: Arc<MqttStatus>,
+    shutdown: CancellationToken,
+) {
+    while let Some(message) = rx.recv().await {
+        let now = app::model::now_ms();
+        let parsed = mapping::points(
+            &settings.subscribe,
+            &message.topic,
+            &message.payload,
+            now,
+            limits.max_points,
+        );
+        match parsed {
+            Err(reason) => {
+                status.unreadable.inc();
+                tracing::warn!(topic = %message.topic, "MQTT message skipped: {reason}");
+                status.set_error(format!("topic {:?}: {reason}", message.topic));
+            }
+            Ok((stream, points)) => {
+                let mut delay = Duration::from_millis(100);
+                loop {
+                    match hub.publish(&stream, &points, limits.auto_create, now).await {
+                        Ok(_) => {
+                            status.published.inc();
+                            status.points.inc_by(points.len() as u64);
+                            break;
+                        }
+                        Err(e @ (PublishError::Storage(_) | PublishError::Broker(_))) => {
+                            tracing::warn!(topic = %message.topic, "MQTT message waits: {e}");
+                            tokio::select! {
+                                () = tokio::time::sleep(delay) => {}
+                                // Not acknowledged: the broker sends it again next time.
+                                () = shutdown.cancelled() => return,
+                            }
+                            delay = (delay * 2).min(MAX_BACKOFF);
+                        }
+                        Err(e) => {
+                            status.refused.inc();
+                            tracing::warn!(topic = %message.topic, %stream, "MQTT message refused: {e}");
+                            status.set_error(format!("topic {:?}: {e}", message.topic));
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        if message.qos != QoS::AtMostOnce {
+            if let Err(e) = client.ack(&message).await {
+                tracing::debug!("MQTT ack: {e}");
+            }
+        }
+    }
+}
