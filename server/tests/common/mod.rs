@@ -393,4 +393,5 @@ pub async fn metrics_text(server: &TestServer) -> String {
         .expect("metrics text")
 }
 
+pub mod mosquitto;
 pub mod redis_server;

@@ -1,0 +1,117 @@
+//! A real `mosquitto` broker for a test: its own process on a free loopback port, with a
+//! configuration file in a temporary directory, stopped when dropped.
+
+use super::TempDir;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Mosquitto {
+    child: Option<Child>,
+    pub dir: TempDir,
+    pub port: u16,
+}
+
+impl Mosquitto {
+    /// A fresh broker without persistence (a restart forgets every session), or `None`
+    /// when `mosquitto` is not installed and this is not CI (`CI=true` makes it a failure).
+    pub fn start() -> Option<Mosquitto> {
+        if !installed("mosquitto") || !installed("mosquitto_pub") {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "mosquitto or mosquitto_pub is not installed (.ci/setup installs them); CI=true, so this fails"
+            );
+            eprintln!("SKIPPED: mosquitto is not installed (run .ci/setup)");
+            return None;
+        }
+        let dir = TempDir::new("mosquitto");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let config = format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
+             log_dest file {}/mosquitto.log\n",
+            dir.str()
+        );
+        std::fs::write(dir.path().join("mosquitto.conf"), config).expect("write the config");
+        let mut broker = Mosquitto {
+            child: None,
+            dir,
+            port,
+        };
+        broker.start_again();
+        Some(broker)
+    }
+
+    pub fn url(&self) -> String {
+        format!("mqtt://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the broker (again) on the same port, and waits until it takes connections.
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "mosquitto is already running");
+        let child = Command::new(mosquitto_bin())
+            .arg("-c")
+            .arg(self.dir.path().join("mosquitto.conf"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start mosquitto");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "mosquitto did not listen in 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops the broker and waits for it.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Publishes one message with `mosquitto_pub` at QoS 1.
+    pub fn publish(&self, topic: &str, payload: &str) {
+        let status = Command::new("mosquitto_pub")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-q", "1"])
+            .args(["-t", topic, "-m", payload])
+            .status()
+            .expect("run mosquitto_pub");
+        assert!(
+            status.success(),
+            "mosquitto_pub {topic} {payload:?}: {status}"
+        );
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn installed(name: &str) -> bool {
+    Command::new("sh")
+        .args([
+            "-c",
+            &format!("command -v {name} || test -x /usr/sbin/{name}"),
+        ])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Debian puts the broker in /usr/sbin, which a non-root PATH may lack.
+fn mosquitto_bin() -> &'static str {
+    if std::path::Path::new("/usr/sbin/mosquitto").exists() {
+        "/usr/sbin/mosquitto"
+    } else {
+        "mosquitto"
+    }
+}

@@ -1,0 +1,189 @@
+//! MQTT against a real `mosquitto` broker: messages published with `mosquitto_pub` reach the
+//! viewers of the streams their topics map to; a bad payload is counted and the rest flow;
+//! after the broker restarts (forgetting every session), the server subscribes again.
+
+mod common;
+
+use app::model::{Point, Tagged};
+use common::mosquitto::Mosquitto;
+use common::{metrics_text, wait_for_health, EventReader, TestServer};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// Reads `points` events until `n` points arrived: (stream, series, value, ts). Panics when
+/// they have not arrived within `WAIT`.
+async fn next_points(reader: &mut EventReader, n: usize) -> Vec<(String, String, f64, i64)> {
+    let mut got = Vec::new();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while got.len() < n {
+        let Ok(e) = tokio::time::timeout_at(deadline, reader.next_event(WAIT)).await else {
+            panic!("only {} of {n} points arrived: {got:?}", got.len());
+        };
+        if e.event != "points" {
+            continue;
+        }
+        let t: Tagged<Vec<Point>> = serde_json::from_str(&e.data).expect("tagged points");
+        for p in t.data {
+            got.push((t.stream.to_string(), p.series.to_string(), p.value, p.ts));
+        }
+    }
+    got
+}
+
+fn row(stream: &str, series: &str, value: f64) -> (String, String, f64) {
+    (stream.into(), series.into(), value)
+}
+
+fn without_ts(rows: &[(String, String, f64, i64)]) -> Vec<(String, String, f64)> {
+    rows.iter()
+        .map(|(s, n, v, _)| (s.clone(), n.clone(), *v))
+        .collect()
+}
+
+#[tokio::test]
+async fn messages_of_every_kind_arrive_and_survive_a_broker_restart() {
+    let Some(mut broker) = Mosquitto::start() else {
+        return;
+    };
+    let url = broker.url();
+    let env = [
+        ("LIVECHART_HISTORY_STORE", "memory"),
+        ("LIVECHART_MQTT_URL", &url),
+        ("LIVECHART_MQTT_TOPICS", "robot/#,lab/#"),
+        ("LIVECHART_MQTT_CLIENT_ID", "livechart-test"),
+        // The streams exist from the start, so that everything arrives as `points` events.
+        ("LIVECHART_STREAMS_DECLARED", "robot.arm,lab"),
+    ];
+    let server = TestServer::start(&env);
+    wait_for_health(&server, WAIT, |h| {
+        h.mqtt.as_ref().is_some_and(|m| m.connected)
+    })
+    .await;
+    let mut reader = EventReader::open(&server.url("/api/events?streams=robot.arm,lab")).await;
+    // The subscription is made right after the connection: give the broker a moment to
+    // have it before publishing (QoS 1 keeps nothing for a subscription not yet made).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    broker.publish("robot/arm/temp", "21.5");
+    broker.publish("robot/arm/env", "temp=1.5 hum=40");
+    broker.publish(
+        "lab/x",
+        r#"{"series": "a", "value": 3, "ts": 1700000000123}"#,
+    );
+    broker.publish("lab/y", r#"[{"value": 4}, {"series": "b", "value": 5}]"#);
+    broker.publish("lab/z", "6\n7");
+    let got = next_points(&mut reader, 8).await;
+    assert_eq!(
+        without_ts(&got),
+        [
+            row("robot.arm", "temp", 21.5),
+            row("robot.arm", "env.temp", 1.5),
+            row("robot.arm", "env.hum", 40.0),
+            row("lab", "x.a", 3.0),
+            row("lab", "y", 4.0),
+            row("lab", "y.b", 5.0),
+            row("lab", "z", 6.0),
+            row("lab", "z", 7.0),
+        ]
+    );
+    assert_eq!(got[3].3, 1_700_000_000_123, "the payload's own timestamp");
+
+    // Unreadable payloads and topics are counted and skipped; the rest keep flowing.
+    broker.publish("robot/arm/temp", "warm");
+    broker.publish("robot/arm bad/temp", "1");
+    broker.publish("robot/arm/temp", "22");
+    let got = next_points(&mut reader, 1).await;
+    assert_eq!(without_ts(&got), [row("robot.arm", "temp", 22.0)]);
+    let health = wait_for_health(&server, WAIT, |h| {
+        h.mqtt.as_ref().is_some_and(|m| m.unreadable == 2)
+    })
+    .await;
+    let mqtt = health.mqtt.expect("mqtt health");
+    assert_eq!((mqtt.published, mqtt.refused), (6, 0), "{mqtt:?}");
+    assert!(
+        mqtt.last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("robot/arm bad/temp"),
+        "{mqtt:?}"
+    );
+    let metrics = metrics_text(&server).await;
+    for line in [
+        "livechart_mqtt_up 1",
+        "livechart_mqtt_messages_published_total 6",
+        "livechart_mqtt_messages_unreadable_total 2",
+        "livechart_mqtt_points_total 9",
+    ] {
+        assert!(metrics.contains(line), "no {line:?} in\n{metrics}");
+    }
+
+    // The broker restarts without the session: the server reconnects and subscribes again.
+    broker.stop();
+    wait_for_health(&server, WAIT, |h| {
+        h.mqtt.as_ref().is_some_and(|m| !m.connected)
+    })
+    .await;
+    assert!(metrics_text(&server).await.contains("livechart_mqtt_up 0"));
+    broker.start_again();
+    wait_for_health(&server, WAIT, |h| {
+        h.mqtt.as_ref().is_some_and(|m| m.connected)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    broker.publish("robot/arm/temp", "23");
+    let got = next_points(&mut reader, 1).await;
+    assert_eq!(without_ts(&got), [row("robot.arm", "temp", 23.0)]);
+    assert!(metrics_text(&server)
+        .await
+        .contains("livechart_mqtt_connections_total 2"));
+
+    // While the server is away, the broker keeps its session's messages (QoS 1, the same
+    // client id, clean session off): the next server with that id gets them.
+    drop(reader);
+    drop(server);
+    broker.publish("robot/arm/temp", "24");
+    broker.publish("robot/arm/temp", "25");
+    let server = TestServer::start(&env);
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let range: serde_json::Value =
+            reqwest::get(server.url("/api/streams/robot.arm/points?series=temp"))
+                .await
+                .expect("GET points")
+                .json()
+                .await
+                .expect("JSON");
+        if range["series"][0]["values"] == serde_json::json!([24.0, 25.0]) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the held messages never came: {range}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn bad_mqtt_settings_stop_the_start_with_the_key_named() {
+    for (env, says) in [
+        (("LIVECHART_MQTT_URL", "http://x"), "livechart.mqtt.url"),
+        (("LIVECHART_MQTT_URL", "mqtt://host:0"), "port"),
+        (
+            ("LIVECHART_MQTT_TOPICS", "a/#/b"),
+            "livechart.mqtt.subscribe[0].filter",
+        ),
+        (("LIVECHART_MQTT_CLIENT_ID", "has space"), "client-id"),
+    ] {
+        let mut all = vec![
+            ("LIVECHART_MQTT_URL", "mqtt://127.0.0.1:1"),
+            ("LIVECHART_MQTT_TOPICS", "a/#"),
+        ];
+        all.retain(|(k, _)| *k != env.0);
+        all.push(env);
+        let (code, stderr) = common::run_to_exit(&[], &all);
+        assert_eq!(code, Some(2), "{env:?}: {stderr}");
+        assert!(stderr.contains(says), "{env:?}: {stderr}");
+    }
+}
