@@ -55,7 +55,7 @@ pub fn require_publish(secret: &Secret, headers: &HeaderMap) -> Result<(), ApiEr
     }
     match bearer(headers)? {
         None => Err(unauthorized(
-            "publishing needs a token: send `Authorization: Bearer <token>`",
+            "publishing needs a token: send `Authorization: Bearer <token>` (or `Token <token>`)",
         )),
         Some(t) if secret.matches(t) => Ok(()),
         Some(_) => Err(forbidden("publish")),

@@ -95,9 +95,16 @@ async fn write(
         .collect();
     let refused = |i: usize, e: &PublishError| {
         let b = &batches[i];
-        let line = e.index().and_then(|p| b.lines.get(p)).copied();
-        let place = line.map(|l| format!("line {l}"));
-        publish_error(e, &b.stream, place.as_deref())
+        // A point's error names its line; a stream's (a limit) the stream and its first line.
+        let place = match e.index().and_then(|p| b.lines.get(p)) {
+            Some(line) => format!("line {line}"),
+            None => format!(
+                "stream \"{}\" (from line {})",
+                b.stream,
+                b.lines.first().copied().unwrap_or(1)
+            ),
+        };
+        publish_error(e, &b.stream, Some(&place))
     };
     state
         .hub

@@ -1,0 +1,358 @@
+//! The Influx line protocol over HTTP: InfluxDB's official Python client (`influxdb-client`
+//! from PyPI) writes to `/api/v2/write`; Telegraf-style gzip bodies go to both paths; bad
+//! bodies are refused whole, naming the line.
+
+mod common;
+
+use app::model::{Health, Point, Tagged};
+use common::{EventReader, TestServer};
+use std::io::Write;
+use std::time::Duration;
+
+const TOKEN: &str = "influx-test-token-0123456789";
+const WAIT: Duration = Duration::from_secs(20);
+
+/// The Python with `influxdb-client`: `LIVECHART_PYTHON`, or the virtual environment
+/// `.ci/setup` makes in `target/python`. `None` (a skip) when there is none and this is not CI.
+fn python() -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("LIVECHART_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| common::workspace_root().join("target/python/bin/python"));
+    if path.exists() {
+        return Some(path);
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{} is missing (.ci/setup makes it, with influxdb-client); CI=true, so this fails",
+        path.display()
+    );
+    eprintln!("SKIPPED: no Python with influxdb-client (run .ci/setup)");
+    None
+}
+
+/// Reads `points` events until `n` points arrived: (stream, series, ts, value).
+async fn next_points(reader: &mut EventReader, n: usize) -> Vec<(String, String, i64, f64)> {
+    let mut got = Vec::new();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while got.len() < n {
+        let Ok(e) = tokio::time::timeout_at(deadline, reader.next_event(WAIT)).await else {
+            panic!("only {} of {n} points arrived: {got:?}", got.len());
+        };
+        if e.event != "points" {
+            continue;
+        }
+        let t: Tagged<Vec<Point>> = serde_json::from_str(&e.data).expect("tagged points");
+        for p in t.data {
+            got.push((t.stream.to_string(), p.series.to_string(), p.ts, p.value));
+        }
+    }
+    got
+}
+
+fn row(stream: &str, series: &str, ts: i64, value: f64) -> (String, String, i64, f64) {
+    (stream.into(), series.into(), ts, value)
+}
+
+fn gzip(text: &str) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(text.as_bytes()).expect("gzip");
+    e.finish().expect("gzip")
+}
+
+async fn health(server: &TestServer) -> Health {
+    reqwest::get(server.url("/healthz"))
+        .await
+        .expect("GET /healthz")
+        .json()
+        .await
+        .expect("health JSON")
+}
+
+#[tokio::test]
+async fn the_official_python_client_writes_with_tags_and_precisions() {
+    let Some(python) = python() else {
+        return;
+    };
+    let server = TestServer::start(&[
+        ("LIVECHART_HISTORY_STORE", "memory"),
+        ("LIVECHART_AUTH_PUBLISH_TOKEN", TOKEN),
+        ("LIVECHART_STREAMS_DECLARED", "cpu,env"),
+    ]);
+    let mut reader = EventReader::open(&server.url("/api/events?streams=cpu,env")).await;
+    let script = common::workspace_root().join("server/tests/python/influx_write.py");
+    let out = tokio::process::Command::new(&python)
+        .arg(&script)
+        .args([&server.base, TOKEN])
+        .output()
+        .await
+        .expect("run the Python client");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        ["ok", "ok", "ok", "ok", "refused 400"],
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = next_points(&mut reader, 6).await;
+    assert_eq!(
+        got,
+        [
+            // The client writes fields in the order of their keys.
+            row("cpu", "procs.cpu0.web1", 1_700_000_000_123, 12.0),
+            row("cpu", "usage_idle.cpu0.web1", 1_700_000_000_123, 97.5),
+            row("cpu", "usage_idle.cpu0.web1", 1_700_000_001_000, 96.0),
+            row("env", "temp.lab_1", 1_700_000_002_000, 21.5),
+            row("env", "ok.lab_1", 1_700_000_002_000, 1.0),
+            row("env", "temp.lab_1", 1_700_000_003_000, 22.25),
+        ]
+    );
+    // The refused write (a string field) left nothing behind.
+    let env = health(&server)
+        .await
+        .streams
+        .into_iter()
+        .find(|s| s.name.as_str() == "env")
+        .expect("env");
+    assert_eq!(env.published, 2);
+}
+
+/// POSTs a line-protocol body; returns the status and the answer's text.
+async fn write(
+    server: &TestServer,
+    path: &str,
+    body: Vec<u8>,
+    headers: &[(&str, &str)],
+) -> (u16, String) {
+    let mut request = reqwest::Client::new()
+        .post(server.url(path))
+        .header("content-type", "text/plain; charset=utf-8")
+        .body(body);
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    let response = request.send().await.expect("POST");
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap_or_default())
+}
+
+#[tokio::test]
+async fn gzip_bodies_both_paths_and_a_table_of_bad_inputs() {
+    let server = TestServer::start(&[
+        ("LIVECHART_HISTORY_STORE", "memory"),
+        ("LIVECHART_AUTH_PUBLISH_TOKEN", TOKEN),
+        ("LIVECHART_STREAMS_MAX", "4"),
+        ("LIVECHART_STREAMS_MAX_SERIES", "3"),
+        ("LIVECHART_INGEST_MAX_POINTS", "5"),
+        ("LIVECHART_STREAMS_DECLARED", "mem,net"),
+    ]);
+    let token = format!("Token {TOKEN}");
+    let auth = [("authorization", token.as_str())];
+    let gz = [
+        ("authorization", token.as_str()),
+        ("content-encoding", "gzip"),
+    ];
+    let br = [
+        ("authorization", token.as_str()),
+        ("content-encoding", "br"),
+    ];
+    let mut reader = EventReader::open(&server.url("/api/events?streams=mem,net")).await;
+
+    // What Telegraf's outputs.influxdb_v2 sends: gzip, nanoseconds, several measurements.
+    let body = "mem,host=h1 used_percent=41.5,free=1024i 1700000000000000000\n\
+                net,host=h1,interface=eth0 bytes_recv=99u 1700000000000000000\n";
+    let (status, text) = write(
+        &server,
+        "/api/v2/write?org=o&bucket=telegraf",
+        gzip(body),
+        &gz,
+    )
+    .await;
+    assert_eq!((status, text.as_str()), (204, ""));
+    // The 1.x path, seconds, Bearer as well as Token.
+    let bearer = format!("Bearer {TOKEN}");
+    let (status, _) = write(
+        &server,
+        "/write?db=telegraf&precision=s",
+        b"mem,host=h1 used_percent=42 1700000001".to_vec(),
+        &[("authorization", bearer.as_str())],
+    )
+    .await;
+    assert_eq!(status, 204);
+    assert_eq!(
+        next_points(&mut reader, 4).await,
+        [
+            row("mem", "used_percent.h1", 1_700_000_000_000, 41.5),
+            row("mem", "free.h1", 1_700_000_000_000, 1024.0),
+            row("net", "bytes_recv.h1.eth0", 1_700_000_000_000, 99.0),
+            row("mem", "used_percent.h1", 1_700_000_001_000, 42.0),
+        ]
+    );
+
+    let before = health(&server).await;
+    let too_many_series = "net a=1,b=2,c=3\n";
+    let cases: Vec<(&str, Vec<u8>, &[(&str, &str)], u16, &str, &str)> = vec![
+        (
+            "/api/v2/write",
+            b"mem".to_vec(),
+            &auth,
+            400,
+            "invalid_line_protocol",
+            "line 1: the line has no fields",
+        ),
+        (
+            "/api/v2/write",
+            b"mem v=1\nmem s=\"on\"".to_vec(),
+            &auth,
+            400,
+            "invalid_line_protocol",
+            "line 2: field \"s\" is a string",
+        ),
+        (
+            "/api/v2/write",
+            b"mem,t=x\\".to_vec(),
+            &auth,
+            400,
+            "invalid_line_protocol",
+            "line 1: bad escape",
+        ),
+        (
+            "/api/v2/write",
+            b"mem v=1 yesterday".to_vec(),
+            &auth,
+            400,
+            "invalid_line_protocol",
+            "line 1: timestamp \"yesterday\"",
+        ),
+        (
+            "/api/v2/write?precision=d",
+            b"mem v=1".to_vec(),
+            &auth,
+            400,
+            "invalid_precision",
+            "precision \"d\"",
+        ),
+        // A bad line among good ones: nothing is applied.
+        (
+            "/api/v2/write",
+            b"mem v=1\nmem v=2\nmem v=x\nmem v=4".to_vec(),
+            &auth,
+            400,
+            "invalid_line_protocol",
+            "line 3:",
+        ),
+        (
+            "/api/v2/write",
+            gzip("mem v=1\n\nmem v=\n"),
+            &gz,
+            400,
+            "invalid_line_protocol",
+            "line 3: field \"v\" has no value",
+        ),
+        (
+            "/api/v2/write",
+            b"not gzip".to_vec(),
+            &gz,
+            400,
+            "body_unreadable",
+            "not valid gzip",
+        ),
+        (
+            "/api/v2/write",
+            b"mem v=1".to_vec(),
+            &br,
+            415,
+            "unsupported_content_encoding",
+            "\"br\"",
+        ),
+        (
+            "/api/v2/write",
+            b"\xff v=1".to_vec(),
+            &auth,
+            400,
+            "invalid_line_protocol",
+            "line 1: the body is not UTF-8",
+        ),
+        (
+            "/api/v2/write",
+            b"mem a=1,b=2,c=3\nmem d=4,e=5,f=6".to_vec(),
+            &auth,
+            413,
+            "too_many_points",
+            "6 points",
+        ),
+        (
+            "/api/v2/write",
+            b"\n# only a comment\n".to_vec(),
+            &auth,
+            400,
+            "no_points",
+            "no lines",
+        ),
+        // Limits hold across streams: the good first line is not applied either.
+        (
+            "/api/v2/write",
+            format!("mem used_percent.h1=1\n{too_many_series}").into_bytes(),
+            &auth,
+            422,
+            "too_many_series",
+            "stream \"net\" (from line 2): this would give the stream 4 series",
+        ),
+        (
+            "/api/v2/write",
+            b"mem v=1\na v=1\nb v=1\nc v=1".to_vec(),
+            &auth,
+            422,
+            "too_many_streams",
+            "maximum of 4 streams",
+        ),
+        (
+            "/api/v2/write",
+            b"mem v=1".to_vec(),
+            &[],
+            401,
+            "unauthorized",
+            "Token <token>",
+        ),
+        (
+            "/api/v2/write",
+            b"mem v=1".to_vec(),
+            &[("authorization", "Token wrong-token-0123456789")],
+            403,
+            "forbidden",
+            "publish token",
+        ),
+        (
+            "/write",
+            b"mem v=1 1.5".to_vec(),
+            &auth,
+            400,
+            "invalid_line_protocol",
+            "line 1: timestamp",
+        ),
+    ];
+    for (path, body, headers, status, kind, says) in cases {
+        let what = format!(
+            "{path} {:?}",
+            String::from_utf8_lossy(&body[..body.len().min(40)])
+        );
+        let (got, text) = write(&server, path, body, headers).await;
+        assert_eq!(got, status, "{what}: {text}");
+        let answer: serde_json::Value = serde_json::from_str(&text).expect("a JSON error");
+        assert_eq!(answer["error"], kind, "{what}: {answer}");
+        let detail = answer["detail"].as_str().unwrap_or_default();
+        assert!(
+            detail.contains(says),
+            "{what}: {detail:?} does not say {says:?}"
+        );
+        assert_eq!(
+            health(&server).await,
+            before,
+            "{what} changed the server's state"
+        );
+    }
+}
