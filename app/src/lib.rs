@@ -6,6 +6,7 @@
 pub mod axis;
 pub mod choice;
 pub mod model;
+pub mod paths;
 pub mod plain;
 pub mod plot;
 pub mod range;

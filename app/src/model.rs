@@ -521,11 +521,6 @@ pub struct TaskProgress {
     pub message: String,
 }
 
-/// The SSE endpoint of a task's progress.
-pub fn task_events_path(id: TaskId) -> String {
-    format!("/api/tasks/{id}/events")
-}
-
 /// One stream's state, as `GET /healthz` reports it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StreamStatus {
@@ -682,21 +677,6 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// The multiplexed SSE endpoint for these streams, resuming each after `from` when given.
-pub fn multiplex_path(streams: &[StreamName], from: &Positions) -> String {
-    let list: Vec<&str> = streams.iter().map(StreamName::as_str).collect();
-    let mut path = format!("/api/events?streams={}", list.join(","));
-    if !from.0.is_empty() {
-        path.push_str(&format!("&last_event_id={from}"));
-    }
-    path
-}
-
-/// The page that shows one stream.
-pub fn page_path(stream: &StreamName) -> String {
-    format!("/streams/{stream}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -836,7 +816,7 @@ mod tests {
             let err = bad.parse::<Positions>().unwrap_err();
             assert!(err.contains(says), "{bad}: {err}");
         }
-        let path = multiplex_path(&[StreamName::parse("a").unwrap()], &p);
+        let path = crate::paths::multiplex(&[StreamName::parse("a").unwrap()], &p);
         assert_eq!(path, "/api/events?streams=a&last_event_id=a:1f-3,b.x:1f-0");
     }
 
@@ -849,7 +829,10 @@ mod tests {
         for bad in ["", "abc", "000000000000abcg", "00000000000000abc"] {
             assert!(bad.parse::<TaskId>().is_err(), "{bad}");
         }
-        assert_eq!(task_events_path(id), "/api/tasks/0000000000000abc/events");
+        assert_eq!(
+            crate::paths::task_events(id),
+            "/api/tasks/0000000000000abc/events"
+        );
     }
 
     #[test]

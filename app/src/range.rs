@@ -174,18 +174,13 @@ impl RangeQuery {
         if self.time == TimeFormat::Iso {
             params.push("time=iso".into());
         }
-        let path = points_path(stream);
+        let path = crate::paths::points(stream);
         if params.is_empty() {
             path
         } else {
             format!("{path}?{}", params.join("&"))
         }
     }
-}
-
-/// A stream's points endpoint: `POST` publishes, `GET` is the range query.
-pub fn points_path(stream: &StreamName) -> String {
-    format!("/api/streams/{stream}/points")
 }
 
 fn shorten(text: &str) -> String {

@@ -3,7 +3,7 @@
 use crate::chart::{connect_feed, LiveChart};
 use crate::choice::{parse_range, WindowChoice};
 use crate::markup::escape_html;
-use crate::model::{page_path, Snapshot, StreamInfo, StreamName};
+use crate::model::{Snapshot, StreamInfo, StreamName};
 use crate::server_data;
 use crate::tasks::TaskPanel;
 use crate::window::DEFAULT_WINDOW;
@@ -230,7 +230,7 @@ fn stream_list_html(catalog: &[StreamInfo], shown: &[StreamName]) -> String {
             n = escape_html(name.as_str()),
             href = escape_html(&dashboard_href(&next)),
             label = if on { "Hide" } else { "Show" },
-            page = escape_html(&page_path(name)),
+            page = escape_html(&crate::paths::page(name)),
         );
     }
     out

@@ -89,8 +89,8 @@ pub fn require_view_or_publish(auth: &AuthSettings, headers: &HeaderMap) -> Resu
 /// Paths anyone may fetch even when viewing needs a token: health, metrics, the static
 /// assets (code and styles, no data).
 fn is_public(path: &str) -> bool {
-    path == "/healthz"
-        || path == "/metrics"
+    path == app::paths::HEALTH
+        || path == app::paths::METRICS
         || path.starts_with("/pkg/")
         || path.starts_with("/favicon.")
 }

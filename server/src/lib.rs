@@ -22,6 +22,7 @@ pub mod tasks;
 pub mod viewer;
 
 use app::model::{Snapshot, StreamInfo, StreamName};
+use app::paths;
 use app::server_data::{ServerStreams, StreamDirectory};
 use app::{shell, App};
 use axum::extract::FromRef;
@@ -75,21 +76,21 @@ pub fn router(state: AppState) -> Router {
     let options = state.leptos_options.clone();
     let directory = ServerStreams(Arc::new(HubDirectory(state.hub.clone())));
     Router::new()
-        .route("/api/streams", get(api::list_streams))
+        .route(paths::STREAMS, get(api::list_streams))
         .route(
-            "/api/streams/{name}",
+            paths::STREAM,
             put(api::describe_stream).delete(api::delete_stream),
         )
         .route(
-            "/api/streams/{name}/points",
+            paths::STREAM_POINTS,
             post(ingest::publish_points).get(range::points_range),
         )
-        .route("/api/tasks", post(tasks::start_task))
-        .route("/api/v2/write", post(ingest::influx::write_v2))
-        .route("/write", post(ingest::influx::write_v1))
+        .route(paths::TASKS, post(tasks::start_task))
+        .route(paths::INFLUX_WRITE, post(ingest::influx::write_v2))
+        .route(paths::INFLUX_V1_WRITE, post(ingest::influx::write_v1))
         .route("/api/{*rest}", any(api::not_found))
-        .route("/healthz", get(api::healthz))
-        .route("/metrics", get(api::metrics))
+        .route(paths::HEALTH, get(api::healthz))
+        .route(paths::METRICS, get(api::metrics))
         // Browsers ask for /favicon.ico whatever the page links; the icon is an SVG.
         .route(
             "/favicon.ico",
@@ -106,9 +107,9 @@ pub fn router(state: AppState) -> Router {
         // this layer: they are never compressed, and passing each event through the
         // compression wrapper cost 3 % of the server's time at 10,000 viewers.
         .layer(CompressionLayer::new())
-        .route("/api/events", get(api::multiplex_events))
-        .route("/api/streams/{name}/events", get(api::stream_events))
-        .route("/api/tasks/{id}/events", get(tasks::task_events))
+        .route(paths::EVENTS, get(api::multiplex_events))
+        .route(paths::STREAM_EVENTS, get(api::stream_events))
+        .route(paths::TASK_EVENTS, get(tasks::task_events))
         .method_not_allowed_fallback(api::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -27,8 +27,8 @@ pub struct Args {
     #[arg(long, default_value = "http://127.0.0.1:3000")]
     pub url: String,
     /// The stream to load (created by the first publish).
-    #[arg(long, default_value = "load")]
-    pub stream: String,
+    #[arg(long, default_value = "load", value_parser = |s: &str| app::model::StreamName::parse(s))]
+    pub stream: app::model::StreamName,
     /// Event-stream connections to open.
     #[arg(long, default_value_t = 1000)]
     pub viewers: usize,
@@ -317,9 +317,9 @@ pub async fn run(args: Args) -> u8 {
     }
     let client = reqwest::Client::new();
     let points_url = format!(
-        "{}/api/streams/{}/points",
+        "{}{}",
         args.url.trim_end_matches('/'),
-        args.stream
+        app::paths::points(&args.stream)
     );
     // Create the stream so that the connections find it.
     if let Err(e) = publish(&client, &points_url, args.points).await {
@@ -341,7 +341,7 @@ pub async fn run(args: Args) -> u8 {
     let mut tasks = Vec::with_capacity(args.viewers);
     let mut connected = 0usize;
     let mut failed = 0usize;
-    let path = format!("/api/streams/{}/events", args.stream);
+    let path = app::paths::events(&args.stream);
     let pause = Duration::from_secs_f64(1.0 / args.ramp.max(1) as f64);
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<bool>(1024);
     for i in 0..args.viewers {

@@ -18,9 +18,13 @@ pub struct Args {
     /// The stream to publish to.
     #[arg(long, value_parser = |s: &str| StreamName::parse(s))]
     pub stream: StreamName,
-    /// The server's base URL.
+    /// The server's base URL: `http://…` or `https://…`.
     #[arg(long, env = "LIVECHART_URL", default_value = "http://127.0.0.1:3000")]
     pub url: String,
+    /// A PEM file of the CA that signed the server's certificate (a private CA); the
+    /// system's roots are trusted too.
+    #[arg(long, env = "LIVECHART_CA_CERT")]
+    pub ca_cert: Option<std::path::PathBuf>,
     /// The publish token, when the server requires one.
     #[arg(long, env = "LIVECHART_PUBLISH_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
@@ -45,16 +49,29 @@ pub struct Args {
 /// the process exit code.
 pub async fn run(args: Args) -> u8 {
     let base = args.url.trim_end_matches('/');
-    let endpoint = format!("{base}/api/streams/{}/points", args.stream);
-    if reqwest::Url::parse(&endpoint).is_err() {
-        eprintln!("livechart publish: --url {:?} is not a valid URL", args.url);
-        return 2;
+    let endpoint = format!("{base}{}", app::paths::points(&args.stream));
+    match reqwest::Url::parse(&endpoint) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") => {}
+        _ => {
+            eprintln!(
+                "livechart publish: --url {:?} is not an http:// or https:// URL",
+                args.url
+            );
+            return 2;
+        }
     }
+    let client = match client(args.ca_cert.as_deref()) {
+        Ok(client) => client,
+        Err(e) => {
+            eprintln!("livechart publish: {e}");
+            return 2;
+        }
+    };
     let (tx, rx) = mpsc::channel::<NewPoint>(args.buffer as usize);
     let series = args.series.clone();
     let buffer = args.buffer;
     let reader = std::thread::spawn(move || read_stdin(tx, series.as_ref(), buffer));
-    let code = send_batches(rx, &endpoint, &args).await;
+    let code = send_batches(rx, &client, &endpoint, &args).await;
     // The reader ends by itself at end of input; after a fatal error, do not wait for it.
     if code == 0 {
         let _ = reader.join();
@@ -104,18 +121,38 @@ fn read_stdin(tx: mpsc::Sender<NewPoint>, series: Option<&SeriesName>, buffer: u
     }
 }
 
-async fn send_batches(mut rx: mpsc::Receiver<NewPoint>, endpoint: &str, args: &Args) -> u8 {
-    let client = match reqwest::Client::builder()
+/// The HTTP client: rustls (no system OpenSSL), trusting the system's roots and `ca_cert`.
+fn client(ca_cert: Option<&std::path::Path>) -> Result<reqwest::Client, String> {
+    let mut builder = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_native_certs(true)
         .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(30))
-        .build()
-    {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("livechart publish: cannot start an HTTP client: {e}");
-            return 1;
+        .timeout(Duration::from_secs(30));
+    if let Some(path) = ca_cert {
+        let pem = std::fs::read(path).map_err(|e| format!("--ca-cert {}: {e}", path.display()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| format!("--ca-cert {}: {e}", path.display()))?;
+        if certs.is_empty() {
+            return Err(format!(
+                "--ca-cert {}: no PEM certificate in the file",
+                path.display()
+            ));
         }
-    };
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder
+        .build()
+        .map_err(|e| format!("cannot start an HTTP client: {e}"))
+}
+
+async fn send_batches(
+    mut rx: mpsc::Receiver<NewPoint>,
+    client: &reqwest::Client,
+    endpoint: &str,
+    args: &Args,
+) -> u8 {
     let linger = Duration::from_millis(args.linger_ms);
     let (mut sent_points, mut requests) = (0u64, 0u64);
     while let Some(first) = rx.recv().await {
@@ -127,7 +164,7 @@ async fn send_batches(mut rx: mpsc::Receiver<NewPoint>, endpoint: &str, args: &A
                 Ok(None) | Err(_) => break,
             }
         }
-        match post_until_done(&client, endpoint, args, &batch).await {
+        match post_until_done(client, endpoint, args, &batch).await {
             Ok(()) => {
                 sent_points += batch.len() as u64;
                 requests += 1;
@@ -194,7 +231,15 @@ async fn post_until_done(
                 }
                 format!("server answered {status} ({detail})")
             }
-            Err(e) => format!("cannot reach {endpoint}: {e}"),
+            // A certificate that is not trusted stays untrusted: retrying cannot help.
+            Err(e) if untrusted(&e) => {
+                return Err(format!(
+                    "cannot reach {endpoint}: {} (for a private CA, give its certificate with \
+                     --ca-cert FILE)",
+                    chain(&e)
+                ))
+            }
+            Err(e) => format!("cannot reach {endpoint}: {}", chain(&e)),
         };
         if !failing {
             eprintln!(
@@ -207,4 +252,38 @@ async fn post_until_done(
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(max_delay);
     }
+}
+
+/// Whether a request failed on the server's certificate (rustls refused it).
+fn untrusted(e: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(mut err) = source {
+        source = err.source();
+        // I/O errors wrap (and hide from `source()`) what they carry, sometimes twice.
+        while let Some(inner) = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            err = inner;
+        }
+        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+            return matches!(
+                tls,
+                rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
+            );
+        }
+    }
+    false
+}
+
+/// An error with its causes, which reqwest keeps out of its own message.
+fn chain(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(err) = source {
+        text.push_str(": ");
+        text.push_str(&err.to_string());
+        source = err.source();
+    }
+    text
 }

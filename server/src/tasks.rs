@@ -14,9 +14,7 @@ use crate::hub::{Admission, Next};
 use crate::sse;
 use crate::viewer::Feed;
 use crate::{auth, AppState};
-use app::model::{
-    event_name, task_events_path, TaskCreated, TaskId, TaskProgress, TaskSpec, TaskStatus,
-};
+use app::model::{event_name, TaskCreated, TaskId, TaskProgress, TaskSpec, TaskStatus};
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
@@ -187,7 +185,7 @@ impl Tasks {
         ));
         Ok(TaskCreated {
             id,
-            events: task_events_path(id),
+            events: app::paths::task_events(id),
         })
     }
 

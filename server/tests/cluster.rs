@@ -208,9 +208,8 @@ async fn a_viewer_resumes_on_another_node_by_header_query_and_multiplexed_id() {
         StreamName::parse("one").unwrap(),
         StreamName::parse("two").unwrap(),
     ];
-    let mux = |server: &TestServer, from: &Positions| {
-        server.url(&app::model::multiplex_path(&names, from))
-    };
+    let mux =
+        |server: &TestServer, from: &Positions| server.url(&app::paths::multiplex(&names, from));
     let mut mux_a = EventReader::open(&mux(&a, &Positions::default())).await;
     let mut from = Positions::default();
     while from.0.len() < 2 {

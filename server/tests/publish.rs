@@ -221,3 +221,67 @@ fn bad_arguments_are_refused() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn publishes_over_https_through_a_tls_proxy_with_a_private_ca() {
+    let server = TestServer::start(&[
+        ("LIVECHART_DEMO_ENABLED", "false"),
+        ("LIVECHART_STREAMS_DECLARED", "tls"),
+    ]);
+    let upstream = server.base.trim_start_matches("http://").to_owned();
+    let Some(proxy) = common::tls_proxy::TlsProxy::start(&upstream) else {
+        return;
+    };
+    let mut tls = EventReader::open(&server.url("/api/streams/tls/events")).await;
+    tls.next_event(PATIENCE).await;
+
+    // Without the CA, the certificate is not trusted: a clear error at once, not retries.
+    let url = proxy.url();
+    let mut p = Publisher::start(&["--stream", "tls", "--url", &url]);
+    p.write("1\n");
+    assert_eq!(p.finish(), 1);
+    let log = p.log();
+    assert!(
+        log.iter()
+            .any(|l| l.contains("certificate") && l.contains("--ca-cert")),
+        "{log:?}"
+    );
+
+    let ca = proxy.ca();
+    let mut p = Publisher::start(&["--stream", "tls", "--url", &url, "--ca-cert", &ca]);
+    p.write("1\n2\nx=3\n");
+    assert_eq!(p.finish(), 0, "{:?}", p.log());
+    let mut got = Vec::new();
+    while got.len() < 3 {
+        got.extend(points(&tls.next_event(PATIENCE).await));
+    }
+    let values: Vec<(String, f64)> = got
+        .iter()
+        .map(|p| (p.series.to_string(), p.value))
+        .collect();
+    assert_eq!(
+        values,
+        [
+            ("value".into(), 1.0),
+            ("value".into(), 2.0),
+            ("x".into(), 3.0)
+        ]
+    );
+
+    // A file that holds no certificate is refused before anything is read.
+    let bogus = proxy.dir.path().join("san.ext");
+    let mut p = Publisher::start(&[
+        "--stream",
+        "tls",
+        "--url",
+        &url,
+        "--ca-cert",
+        bogus.to_str().unwrap(),
+    ]);
+    assert_eq!(p.finish(), 2);
+    assert!(
+        p.log().iter().any(|l| l.contains("--ca-cert")),
+        "{:?}",
+        p.log()
+    );
+}

@@ -3,9 +3,7 @@
 
 use super::{history, parse, warn_js};
 use crate::feed::{ChartState, ConnState, Feed};
-use crate::model::{
-    event_name, multiplex_path, Point, Positions, Reset, Snapshot, StreamInfo, StreamName, Tagged,
-};
+use crate::model::{event_name, Point, Positions, Reset, Snapshot, StreamInfo, StreamName, Tagged};
 use leptos::prelude::*;
 use send_wrapper::SendWrapper;
 use std::cell::{Cell, RefCell};
@@ -127,7 +125,7 @@ impl Connection {
                 })
                 .collect(),
         );
-        multiplex_path(&self.names, &from)
+        crate::paths::multiplex(&self.names, &from)
     }
 
     fn open(this: &Rc<Self>) {

@@ -1,7 +1,8 @@
 //! Tasks from the page: starting one (`POST /api/tasks`) and following its progress.
 
 use super::{api_call, connection::OpenSource, parse, warn_js};
-use crate::model::{event_name, task_events_path, TaskCreated, TaskId, TaskProgress, TaskSpec};
+use crate::model::{event_name, TaskCreated, TaskId, TaskProgress, TaskSpec};
+use crate::paths;
 use leptos::prelude::*;
 use send_wrapper::SendWrapper;
 use std::rc::Rc;
@@ -11,7 +12,7 @@ use web_sys::{EventSource, MessageEvent};
 /// Starts a task (`POST /api/tasks`); the answer, or what went wrong in words, goes to `done`.
 pub(crate) fn start_task(spec: TaskSpec, done: impl FnOnce(Result<TaskCreated, String>) + 'static) {
     leptos::task::spawn_local(async move {
-        let request = gloo_net::http::Request::post("/api/tasks").json(&spec);
+        let request = gloo_net::http::Request::post(paths::TASKS).json(&spec);
         let result = api_call::<TaskCreated>(request).await;
         done(result);
     });
@@ -24,7 +25,7 @@ pub(crate) fn follow_task(
     id: TaskId,
     update: impl Fn(Option<TaskProgress>, bool) -> bool + 'static,
 ) {
-    let url = task_events_path(id);
+    let url = paths::task_events(id);
     let es = match EventSource::new(&url) {
         Ok(es) => es,
         Err(e) => {

@@ -395,3 +395,4 @@ pub async fn metrics_text(server: &TestServer) -> String {
 
 pub mod mosquitto;
 pub mod redis_server;
+pub mod tls_proxy;

@@ -1,0 +1,72 @@
+//! Every URL path of the API, defined once. The server routes by the patterns (axum's
+//! `{name}` syntax); the browser, `livechart publish`, `livechart load` and the tests build
+//! addresses with the functions, which fill the same patterns.
+//!
+//! The page routes live in the router of `shell.rs` (Leptos' `path!` macro needs literals);
+//! [`page`] builds the address of a stream's page.
+
+use crate::model::{Positions, StreamName, TaskId};
+
+/// `GET`: every stream with its description and series.
+pub const STREAMS: &str = "/api/streams";
+/// `PUT` describes a stream, `DELETE` removes it.
+pub const STREAM: &str = "/api/streams/{name}";
+/// `POST` publishes JSON or NDJSON, `GET` is the range query.
+pub const STREAM_POINTS: &str = "/api/streams/{name}/points";
+/// `GET`: the stream as Server-Sent Events.
+pub const STREAM_EVENTS: &str = "/api/streams/{name}/events";
+/// `GET`: several streams on one connection.
+pub const EVENTS: &str = "/api/events";
+/// `POST` starts a task.
+pub const TASKS: &str = "/api/tasks";
+/// `GET`: a task's progress as Server-Sent Events.
+pub const TASK_EVENTS: &str = "/api/tasks/{id}/events";
+/// `POST`: the Influx line protocol, as InfluxDB 2 takes it.
+pub const INFLUX_WRITE: &str = "/api/v2/write";
+/// `POST`: the Influx line protocol, as InfluxDB 1.x takes it.
+pub const INFLUX_V1_WRITE: &str = "/write";
+pub const HEALTH: &str = "/healthz";
+pub const METRICS: &str = "/metrics";
+
+/// A stream's points endpoint: `POST` publishes, `GET` is the range query.
+pub fn points(stream: &StreamName) -> String {
+    STREAM_POINTS.replace("{name}", stream.as_str())
+}
+
+/// A stream's event stream.
+pub fn events(stream: &StreamName) -> String {
+    STREAM_EVENTS.replace("{name}", stream.as_str())
+}
+
+/// A task's progress events.
+pub fn task_events(id: TaskId) -> String {
+    TASK_EVENTS.replace("{id}", &id.to_string())
+}
+
+/// The multiplexed endpoint for these streams, resuming each after `from` when given.
+pub fn multiplex(streams: &[StreamName], from: &Positions) -> String {
+    let list: Vec<&str> = streams.iter().map(StreamName::as_str).collect();
+    let mut path = format!("{EVENTS}?streams={}", list.join(","));
+    if !from.0.is_empty() {
+        path.push_str(&format!("&last_event_id={from}"));
+    }
+    path
+}
+
+/// The page that shows one stream.
+pub fn page(stream: &StreamName) -> String {
+    format!("/streams/{stream}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_are_filled() {
+        let s = StreamName::parse("robot.arm").unwrap();
+        assert_eq!(points(&s), "/api/streams/robot.arm/points");
+        assert_eq!(events(&s), "/api/streams/robot.arm/events");
+        assert_eq!(page(&s), "/streams/robot.arm");
+    }
+}
