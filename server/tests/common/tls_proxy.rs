@@ -75,12 +75,19 @@ impl TlsProxy {
 
 impl Drop for TlsProxy {
     fn drop(&mut self) {
+        // SIGTERM: the master stops its worker too (SIGKILL would leave the worker behind).
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if self.child.try_wait().ok().flatten().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
-        // The master was killed; its worker goes with the pid file's process group.
-        let _ = Command::new("pkill")
-            .args(["-f", &format!("{}/nginx.conf", self.dir.str())])
-            .status();
     }
 }
 
