@@ -1,9 +1,10 @@
 //! How an MQTT message becomes points of a stream.
 //!
 //! The topic's last level names the series, the levels before it (joined with `.`) the
-//! stream: `robot/arm/temp` → stream `robot.arm`, series `temp`. A subscription with a
-//! `stream` sends every message to that stream (the last level still names the series). A
-//! one-level topic is a stream whose series the payload names (or its default series).
+//! stream: `robot/arm/temp` → stream `robot.arm`, series `temp`. A one-level topic is a stream
+//! whose series the payload names (or its default series). A subscription with a `stream`
+//! sends every message to that stream, and the levels its filter's wildcards matched name
+//! the series: `home/+/temperature` on `home/kitchen/temperature` → series `kitchen`.
 //! A payload that names its own series (`temp=21.5 hum=40`, a JSON point with `series`)
 //! puts them under the topic's series: `robot/arm/env` with `temp=21.5` → `env.temp`.
 //!
@@ -36,11 +37,8 @@ pub fn points(
     now_ms: i64,
     max_points: usize,
 ) -> Result<(StreamName, Vec<NewPoint>), String> {
-    let fixed = subscriptions
-        .iter()
-        .find(|s| matches(&s.filter, topic))
-        .and_then(|s| s.stream.clone());
-    let (stream, base) = target(topic, fixed)?;
+    let subscription = subscriptions.iter().find(|s| matches(&s.filter, topic));
+    let (stream, base) = target(topic, subscription)?;
     let text =
         std::str::from_utf8(payload).map_err(|_| "the payload is not UTF-8 text".to_owned())?;
     let mut points = Vec::new();
@@ -72,31 +70,48 @@ pub fn points(
     Ok((stream, points))
 }
 
-/// The stream a topic goes to, and the series its last level names (if any).
+/// The stream a topic goes to, and the series the topic names (if any).
 fn target(
     topic: &str,
-    fixed: Option<StreamName>,
+    subscription: Option<&MqttSubscription>,
 ) -> Result<(StreamName, Option<SeriesName>), String> {
     let levels: Vec<&str> = topic.split('/').collect();
     if levels.iter().any(|l| l.is_empty()) {
         return Err(format!("the topic {topic:?} has an empty level"));
     }
-    let (stream_levels, last) = match (levels.split_last(), &fixed) {
-        (Some((last, _)), Some(_)) => (&levels[..0], Some(*last)),
-        (Some((only, [])), None) => (std::slice::from_ref(only), None),
-        (Some((last, rest)), None) => (rest, Some(*last)),
-        (None, _) => return Err("the topic is empty".to_owned()),
-    };
-    let stream = match fixed {
-        Some(s) => s,
-        None => {
-            let name = stream_levels.join(".");
-            StreamName::parse(&name)
-                .map_err(|e| format!("the topic's levels give the stream name {name:?}: {e}"))?
+    if let Some(sub) = subscription {
+        if let Some(stream) = &sub.stream {
+            let wild = wildcard_levels(&sub.filter, &levels).join(".");
+            let base = (!wild.is_empty()).then(|| series(&wild)).transpose()?;
+            return Ok((stream.clone(), base));
         }
+    }
+    let (stream_levels, last) = match levels.split_last() {
+        Some((only, [])) => (std::slice::from_ref(only), None),
+        Some((last, rest)) => (rest, Some(*last)),
+        None => return Err("the topic is empty".to_owned()),
     };
+    let name = stream_levels.join(".");
+    let stream = StreamName::parse(&name)
+        .map_err(|e| format!("the topic's levels give the stream name {name:?}: {e}"))?;
     let base = last.map(series).transpose()?;
     Ok((stream, base))
+}
+
+/// The levels of a topic that the filter's `+` and `#` matched.
+fn wildcard_levels<'a>(filter: &str, levels: &[&'a str]) -> Vec<&'a str> {
+    let mut out = Vec::new();
+    for (i, f) in filter.split('/').enumerate() {
+        match f {
+            "+" => out.extend(levels.get(i).copied()),
+            "#" => {
+                out.extend(levels.iter().skip(i).copied());
+                break;
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 fn series(name: &str) -> Result<SeriesName, String> {
@@ -115,7 +130,12 @@ mod tests {
     }
 
     fn read(topic: &str, payload: &str) -> Result<(String, Vec<(String, f64)>), String> {
-        let subs = [sub("fixed/#", Some("all")), sub("#", None)];
+        let subs = [
+            sub("fixed/#", Some("all")),
+            sub("home/+/temperature", Some("home")),
+            sub("exact/topic", Some("exact")),
+            sub("#", None),
+        ];
         points(&subs, topic, payload.as_bytes(), 9, 4).map(|(stream, points)| {
             let points = points
                 .into_iter()
@@ -168,7 +188,15 @@ mod tests {
         );
         assert_eq!(
             read("fixed/x/temp", "1\n2\n"),
-            Ok(("all".into(), vec![row("temp", 1.0), row("temp", 2.0)]))
+            Ok(("all".into(), vec![row("x.temp", 1.0), row("x.temp", 2.0)]))
+        );
+        assert_eq!(
+            read("home/kitchen/temperature", "21"),
+            Ok(("home".into(), vec![row("kitchen", 21.0)]))
+        );
+        assert_eq!(
+            read("exact/topic", "a=1"),
+            Ok(("exact".into(), vec![row("a", 1.0)]))
         );
     }
 
