@@ -130,7 +130,8 @@ fn whole_ms<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Er
             } else if (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&v) {
                 Ok(Some(v as i64))
             } else {
-                Err(E::custom(TS_RANGE.replace("{}", &v.to_string())))
+                // 1e300 written out would be 301 digits.
+                Err(E::custom(TS_RANGE.replace("{}", &format!("{v:e}"))))
             }
         }
         fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {

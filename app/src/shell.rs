@@ -305,6 +305,12 @@ fn AboutPage() -> impl IntoView {
                <code>"series"</code> " may be left out on a stream with one series. Send one point, an array, or NDJSON ("
                <code>"application/x-ndjson"</code> "). Or pipe numbers and " <code>"series=value"</code> " lines into "
                <code>"livechart publish --stream robot"</code> "."</p>
+            <p>"Telegraf and the InfluxDB client libraries can write here too: the Influx line protocol on "
+               <code>"POST /api/v2/write"</code> " (or " <code>"/write"</code> "), the measurement as the stream and each field as a series, e.g. "
+               <code>"robot,arm=left temp=21.5"</code> " → series " <code>"temp.left"</code>
+               ". And the server can subscribe to an MQTT broker (" <code>"LIVECHART_MQTT_URL"</code> ", "
+               <code>"LIVECHART_MQTT_TOPICS"</code> "): " <code>"robot/arm/temp"</code> " → stream "
+               <code>"robot.arm"</code> ", series " <code>"temp"</code> ". The README has the details."</p>
             <h2>"Watch"</h2>
             <pre><code>"curl -N http://127.0.0.1:3000/api/streams/robot/events"</code></pre>
             <p>"A new subscriber first gets a " <code>"snapshot"</code> " (the current window), then a "

@@ -190,3 +190,22 @@ fn range_csv_copy(bencher: divan::Bencher, n: usize) {
     let q = RangeQuery::default();
     bencher.bench(|| stream.range_exact(divan::black_box(&q), app::range::MAX_CSV_POINTS));
 }
+
+/// Parsing and validating a line-protocol body of 1,000 fields (Telegraf-like: two tags,
+/// five fields a line, nanosecond timestamps).
+#[divan::bench]
+fn line_protocol_parse_1000_fields(bencher: divan::Bencher) {
+    use livechart_server::ingest::line_protocol::{parse, Precision};
+    let body: String = (0..200)
+        .map(|i| {
+            format!(
+                "cpu,host=web1,cpu=cpu{} usage_user={i}.5,usage_system=1.25,usage_idle=97.5,\
+                 procs={i}i,up=true 17000000000000{i:05}000\n",
+                i % 4
+            )
+        })
+        .collect();
+    bencher.bench(|| {
+        parse(divan::black_box(&body), Precision::Nanoseconds, 0, 10_000).expect("valid")
+    });
+}

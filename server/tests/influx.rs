@@ -140,6 +140,16 @@ async fn write(
     (status, response.text().await.unwrap_or_default())
 }
 
+/// A bad write: path, body, headers, then the status, error kind and words the answer holds.
+type Case<'a> = (
+    &'a str,
+    Vec<u8>,
+    &'a [(&'a str, &'a str)],
+    u16,
+    &'a str,
+    &'a str,
+);
+
 #[tokio::test]
 async fn gzip_bodies_both_paths_and_a_table_of_bad_inputs() {
     let server = TestServer::start(&[
@@ -195,7 +205,7 @@ async fn gzip_bodies_both_paths_and_a_table_of_bad_inputs() {
 
     let before = health(&server).await;
     let too_many_series = "net a=1,b=2,c=3\n";
-    let cases: Vec<(&str, Vec<u8>, &[(&str, &str)], u16, &str, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "/api/v2/write",
             b"mem".to_vec(),

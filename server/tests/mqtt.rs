@@ -166,6 +166,60 @@ async fn messages_of_every_kind_arrive_and_survive_a_broker_restart() {
 }
 
 #[tokio::test]
+async fn mqtts_with_a_private_ca() {
+    if !common::tls_proxy::openssl_installed() {
+        return;
+    }
+    let certs = common::TempDir::new("mqtt-certs");
+    common::tls_proxy::make_certificates(&certs);
+    let d = certs.str();
+    let tls = format!("cafile {d}/ca.pem\ncertfile {d}/server.pem\nkeyfile {d}/server.key");
+    let Some(broker) = Mosquitto::start_with(&tls) else {
+        return;
+    };
+    let url = format!("mqtts://localhost:{}", broker.port);
+    let ca = format!("{d}/ca.pem");
+    let server = TestServer::start(&[
+        ("LIVECHART_HISTORY_STORE", "memory"),
+        ("LIVECHART_MQTT_URL", &url),
+        ("LIVECHART_MQTT_TOPICS", "robot/#"),
+        ("LIVECHART_MQTT_CA_CERT", &ca),
+        ("LIVECHART_STREAMS_DECLARED", "robot"),
+    ]);
+    wait_for_health(&server, WAIT, |h| {
+        h.mqtt.as_ref().is_some_and(|m| m.connected)
+    })
+    .await;
+    let mut reader = EventReader::open(&server.url("/api/events?streams=robot")).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    broker.publish_with(&["-h", "localhost", "--cafile", &ca], "robot/temp", "5");
+    let got = next_points(&mut reader, 1).await;
+    assert_eq!(without_ts(&got), [row("robot", "temp", 5.0)]);
+
+    // Without the private CA the broker's certificate is not trusted: never connected, and
+    // /healthz says why.
+    let untrusting = TestServer::start(&[
+        ("LIVECHART_HISTORY_STORE", "memory"),
+        ("LIVECHART_MQTT_URL", &url),
+        ("LIVECHART_MQTT_TOPICS", "robot/#"),
+        ("LIVECHART_MQTT_CLIENT_ID", "untrusting"),
+    ]);
+    let health = wait_for_health(&untrusting, WAIT, |h| {
+        h.mqtt.as_ref().is_some_and(|m| m.last_error.is_some())
+    })
+    .await;
+    let mqtt = health.mqtt.expect("mqtt health");
+    assert!(!mqtt.connected, "{mqtt:?}");
+    assert!(
+        mqtt.last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("certificate"),
+        "{mqtt:?}"
+    );
+}
+
+#[tokio::test]
 async fn bad_mqtt_settings_stop_the_start_with_the_key_named() {
     for (env, says) in [
         (("LIVECHART_MQTT_URL", "http://x"), "livechart.mqtt.url"),

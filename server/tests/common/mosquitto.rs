@@ -15,6 +15,11 @@ impl Mosquitto {
     /// A fresh broker without persistence (a restart forgets every session), or `None`
     /// when `mosquitto` is not installed and this is not CI (`CI=true` makes it a failure).
     pub fn start() -> Option<Mosquitto> {
+        Self::start_with("")
+    }
+
+    /// The same, with more settings for its listener (TLS certificates).
+    pub fn start_with(listener_settings: &str) -> Option<Mosquitto> {
         if !installed("mosquitto") || !installed("mosquitto_pub") {
             assert!(
                 std::env::var("CI").as_deref() != Ok("true"),
@@ -29,8 +34,8 @@ impl Mosquitto {
             .expect("a free port")
             .port();
         let config = format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
-             log_dest file {}/mosquitto.log\n",
+            "listener {port} 127.0.0.1\n{listener_settings}\nallow_anonymous true\n\
+             persistence false\nlog_dest file {}/mosquitto.log\n",
             dir.str()
         );
         std::fs::write(dir.path().join("mosquitto.conf"), config).expect("write the config");
@@ -78,8 +83,14 @@ impl Mosquitto {
 
     /// Publishes one message with `mosquitto_pub` at QoS 1.
     pub fn publish(&self, topic: &str, payload: &str) {
+        self.publish_with(&["-h", "127.0.0.1"], topic, payload);
+    }
+
+    /// The same, with more options for `mosquitto_pub` (`--cafile`, `-h localhost`).
+    pub fn publish_with(&self, options: &[&str], topic: &str, payload: &str) {
         let status = Command::new("mosquitto_pub")
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-q", "1"])
+            .args(options)
+            .args(["-p", &self.port.to_string(), "-q", "1"])
             .args(["-t", topic, "-m", payload])
             .status()
             .expect("run mosquitto_pub");

@@ -91,8 +91,23 @@ impl Drop for TlsProxy {
     }
 }
 
+/// Whether the `openssl` command is there; when it is not and this is CI, a failure.
+pub fn openssl_installed() -> bool {
+    let yes = Command::new("openssl")
+        .arg("version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        yes || std::env::var("CI").as_deref() != Ok("true"),
+        "openssl is not installed; CI=true, so this fails"
+    );
+    yes
+}
+
 /// `ca.pem` (a CA), and `server.pem`/`server.key` for localhost and 127.0.0.1, signed by it.
-fn make_certificates(dir: &TempDir) {
+/// The key is readable by all: a broker that drops root's privileges must read it.
+pub fn make_certificates(dir: &TempDir) {
     let d = dir.str();
     std::fs::write(
         dir.path().join("san.ext"),
@@ -123,4 +138,10 @@ fn make_certificates(dir: &TempDir) {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        dir.path().join("server.key"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .expect("chmod server.key");
 }
