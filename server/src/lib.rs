@@ -86,8 +86,8 @@ pub fn router(state: AppState) -> Router {
             post(ingest::publish_points).get(range::points_range),
         )
         .route(paths::TASKS, post(tasks::start_task))
-        .route(paths::INFLUX_WRITE, post(ingest::influx::write_v2))
-        .route(paths::INFLUX_V1_WRITE, post(ingest::influx::write_v1))
+        .route(paths::INFLUX_WRITE, post(ingest::influx::write))
+        .route(paths::INFLUX_V1_WRITE, post(ingest::influx::write))
         .route("/api/{*rest}", any(api::not_found))
         .route(paths::HEALTH, get(api::healthz))
         .route(paths::METRICS, get(api::metrics))

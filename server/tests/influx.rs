@@ -4,8 +4,8 @@
 
 mod common;
 
-use app::model::{Health, Point, Tagged};
-use common::{EventReader, TestServer};
+use app::model::Health;
+use common::{tagged_points, EventReader, TestServer};
 use std::io::Write;
 use std::time::Duration;
 
@@ -28,25 +28,6 @@ fn python() -> Option<std::path::PathBuf> {
     );
     eprintln!("SKIPPED: no Python with influxdb-client (run .ci/setup)");
     None
-}
-
-/// Reads `points` events until `n` points arrived: (stream, series, ts, value).
-async fn next_points(reader: &mut EventReader, n: usize) -> Vec<(String, String, i64, f64)> {
-    let mut got = Vec::new();
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while got.len() < n {
-        let Ok(e) = tokio::time::timeout_at(deadline, reader.next_event(WAIT)).await else {
-            panic!("only {} of {n} points arrived: {got:?}", got.len());
-        };
-        if e.event != "points" {
-            continue;
-        }
-        let t: Tagged<Vec<Point>> = serde_json::from_str(&e.data).expect("tagged points");
-        for p in t.data {
-            got.push((t.stream.to_string(), p.series.to_string(), p.ts, p.value));
-        }
-    }
-    got
 }
 
 fn row(stream: &str, series: &str, ts: i64, value: f64) -> (String, String, i64, f64) {
@@ -98,7 +79,7 @@ async fn the_official_python_client_writes_with_tags_and_precisions() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let got = next_points(&mut reader, 6).await;
+    let got = tagged_points(&mut reader, 6, WAIT).await;
     assert_eq!(
         got,
         [
@@ -194,7 +175,7 @@ async fn gzip_bodies_both_paths_and_a_table_of_bad_inputs() {
     .await;
     assert_eq!(status, 204);
     assert_eq!(
-        next_points(&mut reader, 4).await,
+        tagged_points(&mut reader, 4, WAIT).await,
         [
             row("mem", "used_percent.h1", 1_700_000_000_000, 41.5),
             row("mem", "free.h1", 1_700_000_000_000, 1024.0),

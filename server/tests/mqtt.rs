@@ -4,40 +4,19 @@
 
 mod common;
 
-use app::model::{Point, Tagged};
 use common::mosquitto::Mosquitto;
-use common::{metrics_text, wait_for_health, EventReader, TestServer};
+use common::{metrics_text, tagged_points, wait_for_health, EventReader, TestServer};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(20);
-
-/// Reads `points` events until `n` points arrived: (stream, series, value, ts). Panics when
-/// they have not arrived within `WAIT`.
-async fn next_points(reader: &mut EventReader, n: usize) -> Vec<(String, String, f64, i64)> {
-    let mut got = Vec::new();
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while got.len() < n {
-        let Ok(e) = tokio::time::timeout_at(deadline, reader.next_event(WAIT)).await else {
-            panic!("only {} of {n} points arrived: {got:?}", got.len());
-        };
-        if e.event != "points" {
-            continue;
-        }
-        let t: Tagged<Vec<Point>> = serde_json::from_str(&e.data).expect("tagged points");
-        for p in t.data {
-            got.push((t.stream.to_string(), p.series.to_string(), p.value, p.ts));
-        }
-    }
-    got
-}
 
 fn row(stream: &str, series: &str, value: f64) -> (String, String, f64) {
     (stream.into(), series.into(), value)
 }
 
-fn without_ts(rows: &[(String, String, f64, i64)]) -> Vec<(String, String, f64)> {
+fn without_ts(rows: &[(String, String, i64, f64)]) -> Vec<(String, String, f64)> {
     rows.iter()
-        .map(|(s, n, v, _)| (s.clone(), n.clone(), *v))
+        .map(|(s, n, _, v)| (s.clone(), n.clone(), *v))
         .collect()
 }
 
@@ -73,7 +52,7 @@ async fn messages_of_every_kind_arrive_and_survive_a_broker_restart() {
     );
     broker.publish("lab/y", r#"[{"value": 4}, {"series": "b", "value": 5}]"#);
     broker.publish("lab/z", "6\n7");
-    let got = next_points(&mut reader, 8).await;
+    let got = tagged_points(&mut reader, 8, WAIT).await;
     assert_eq!(
         without_ts(&got),
         [
@@ -87,13 +66,13 @@ async fn messages_of_every_kind_arrive_and_survive_a_broker_restart() {
             row("lab", "z", 7.0),
         ]
     );
-    assert_eq!(got[3].3, 1_700_000_000_123, "the payload's own timestamp");
+    assert_eq!(got[3].2, 1_700_000_000_123, "the payload's own timestamp");
 
     // Unreadable payloads and topics are counted and skipped; the rest keep flowing.
     broker.publish("robot/arm/temp", "warm");
     broker.publish("robot/arm bad/temp", "1");
     broker.publish("robot/arm/temp", "22");
-    let got = next_points(&mut reader, 1).await;
+    let got = tagged_points(&mut reader, 1, WAIT).await;
     assert_eq!(without_ts(&got), [row("robot.arm", "temp", 22.0)]);
     let health = wait_for_health(&server, WAIT, |h| {
         h.mqtt.as_ref().is_some_and(|m| m.unreadable == 2)
@@ -132,7 +111,7 @@ async fn messages_of_every_kind_arrive_and_survive_a_broker_restart() {
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     broker.publish("robot/arm/temp", "23");
-    let got = next_points(&mut reader, 1).await;
+    let got = tagged_points(&mut reader, 1, WAIT).await;
     assert_eq!(without_ts(&got), [row("robot.arm", "temp", 23.0)]);
     assert!(metrics_text(&server)
         .await
@@ -193,7 +172,7 @@ async fn mqtts_with_a_private_ca() {
     let mut reader = EventReader::open(&server.url("/api/events?streams=robot")).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     broker.publish_with(&["-h", "localhost", "--cafile", &ca], "robot/temp", "5");
-    let got = next_points(&mut reader, 1).await;
+    let got = tagged_points(&mut reader, 1, WAIT).await;
     assert_eq!(without_ts(&got), [row("robot", "temp", 5.0)]);
 
     // Without the private CA the broker's certificate is not trusted: never connected, and

@@ -19,27 +19,9 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use std::collections::HashMap;
 
-/// `POST /api/v2/write?bucket=B&precision=ns|us|ms|s`.
-pub async fn write_v2(
-    state: State<AppState>,
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<StatusCode, ApiError> {
-    write(state, query, headers, body).await
-}
-
-/// `POST /write?db=B&precision=n|u|ms|s|m|h`.
-pub async fn write_v1(
-    state: State<AppState>,
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<StatusCode, ApiError> {
-    write(state, query, headers, body).await
-}
-
-async fn write(
+/// `POST /api/v2/write?bucket=B&precision=ns|us|ms|s` and
+/// `POST /write?db=B&precision=n|u|ms|s|m|h`: the two paths take the same bodies.
+pub async fn write(
     State(state): State<AppState>,
     query_: Result<Query<HashMap<String, String>>, QueryRejection>,
     headers: HeaderMap,

@@ -316,6 +316,31 @@ pub fn snapshot(e: &SseEvent) -> app::model::Snapshot {
     serde_json::from_str(&e.data).expect("snapshot data")
 }
 
+/// Reads a multiplexed connection's `points` events until `n` points arrived, as (stream,
+/// series, ts, value); panics when they have not all arrived within `limit`.
+pub async fn tagged_points(
+    reader: &mut EventReader,
+    n: usize,
+    limit: Duration,
+) -> Vec<(String, String, i64, f64)> {
+    let mut got = Vec::new();
+    let deadline = tokio::time::Instant::now() + limit;
+    while got.len() < n {
+        let Ok(e) = tokio::time::timeout_at(deadline, reader.next_event(limit)).await else {
+            panic!("only {} of {n} points arrived: {got:?}", got.len());
+        };
+        if e.event != "points" {
+            continue;
+        }
+        let t: app::model::Tagged<Vec<app::model::Point>> =
+            serde_json::from_str(&e.data).expect("tagged points");
+        for p in t.data {
+            got.push((t.stream.to_string(), p.series.to_string(), p.ts, p.value));
+        }
+    }
+    got
+}
+
 /// Posts a body to a stream's points endpoint; returns the status and the JSON answer.
 pub async fn publish_raw(
     server: &TestServer,
