@@ -28,9 +28,25 @@ pub fn matches(filter: &str, topic: &str) -> bool {
     topic_levels.next().is_none()
 }
 
-/// The stream and points of one message, or why it cannot be read. `max_points` bounds the
-/// points of one message, as `ingest.max-points` bounds a request.
+/// The stream and points of one message, or why it cannot be read (in at most about 300
+/// characters: the reason is logged and shown, and may quote the payload). `max_points`
+/// bounds the points of one message, as `ingest.max-points` bounds a request.
 pub fn points(
+    subscriptions: &[MqttSubscription],
+    topic: &str,
+    payload: &[u8],
+    now_ms: i64,
+    max_points: usize,
+) -> Result<(StreamName, Vec<NewPoint>), String> {
+    read(subscriptions, topic, payload, now_ms, max_points).map_err(|e| {
+        match e.char_indices().nth(300) {
+            Some((cut, _)) => format!("{}… (cut)", &e[..cut]),
+            None => e,
+        }
+    })
+}
+
+fn read(
     subscriptions: &[MqttSubscription],
     topic: &str,
     payload: &[u8],
@@ -216,6 +232,9 @@ mod tests {
             let e = read(topic, payload).unwrap_err();
             assert!(e.contains(says), "{topic} {payload:?}: {e}");
         }
+        let long = format!("x{}", "9".repeat(100_000));
+        let e = read("a/b", &long).unwrap_err();
+        assert!(e.len() < 400 && e.ends_with("(cut)"), "{} bytes", e.len());
         let subs = [sub("#", None)];
         assert!(points(&subs, "a/b", &[0xff, 0xfe], 0, 4)
             .unwrap_err()

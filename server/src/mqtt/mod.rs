@@ -243,8 +243,8 @@ async fn take(
         match parsed {
             Err(reason) => {
                 status.unreadable.inc();
-                tracing::warn!(topic = %message.topic, "MQTT message skipped: {reason}");
-                status.set_error(format!("topic {:?}: {reason}", message.topic));
+                tracing::warn!(topic = %shown(&message.topic), "MQTT message skipped: {reason}");
+                status.set_error(format!("topic {}: {reason}", shown(&message.topic)));
             }
             Ok((stream, points)) => {
                 let mut delay = Duration::from_millis(100);
@@ -256,7 +256,7 @@ async fn take(
                             break;
                         }
                         Err(e @ (PublishError::Storage(_) | PublishError::Broker(_))) => {
-                            tracing::warn!(topic = %message.topic, "MQTT message waits: {e}");
+                            tracing::warn!(topic = %shown(&message.topic), "MQTT message waits: {e}");
                             tokio::select! {
                                 () = tokio::time::sleep(delay) => {}
                                 // Not acknowledged: the broker sends it again next time.
@@ -266,8 +266,8 @@ async fn take(
                         }
                         Err(e) => {
                             status.refused.inc();
-                            tracing::warn!(topic = %message.topic, %stream, "MQTT message refused: {e}");
-                            status.set_error(format!("topic {:?}: {e}", message.topic));
+                            tracing::warn!(topic = %shown(&message.topic), %stream, "MQTT message refused: {e}");
+                            status.set_error(format!("topic {}: {e}", shown(&message.topic)));
                             break;
                         }
                     }
@@ -279,5 +279,14 @@ async fn take(
                 tracing::debug!("MQTT ack: {e}");
             }
         }
+    }
+}
+
+/// A topic quoted for a log line or `/healthz`: at most 200 characters of it (topics may be
+/// 65,535 bytes long).
+fn shown(topic: &str) -> String {
+    match topic.char_indices().nth(200) {
+        Some((cut, _)) => format!("{:?}…", &topic[..cut]),
+        None => format!("{topic:?}"),
     }
 }
