@@ -556,6 +556,8 @@ pub struct Health {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MqttHealth {
     pub connected: bool,
+    /// Topic filters the broker granted on the current connection.
+    pub subscribed: usize,
     /// Messages published to a stream, skipped as unreadable, refused by a limit.
     pub published: u64,
     pub unreadable: u64,

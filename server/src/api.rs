@@ -238,6 +238,7 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
         streams: state.hub.status(),
         mqtt: state.mqtt.as_ref().map(|m| app::model::MqttHealth {
             connected: m.is_connected(),
+            subscribed: m.subscribed(),
             published: m.published.get(),
             unreadable: m.unreadable.get(),
             refused: m.refused.get(),

@@ -35,14 +35,15 @@ async fn messages_of_every_kind_arrive_and_survive_a_broker_restart() {
         ("LIVECHART_STREAMS_DECLARED", "robot.arm,lab"),
     ];
     let server = TestServer::start(&env);
+    // Publishing before the broker has the subscriptions would lose the messages (QoS 1
+    // keeps nothing for a subscription not yet made): wait until both are granted.
     wait_for_health(&server, WAIT, |h| {
-        h.mqtt.as_ref().is_some_and(|m| m.connected)
+        h.mqtt
+            .as_ref()
+            .is_some_and(|m| m.connected && m.subscribed == 2)
     })
     .await;
     let mut reader = EventReader::open(&server.url("/api/events?streams=robot.arm,lab")).await;
-    // The subscription is made right after the connection: give the broker a moment to
-    // have it before publishing (QoS 1 keeps nothing for a subscription not yet made).
-    tokio::time::sleep(Duration::from_millis(300)).await;
 
     broker.publish("robot/arm/temp", "21.5");
     broker.publish("robot/arm/env", "temp=1.5 hum=40");
@@ -106,10 +107,11 @@ async fn messages_of_every_kind_arrive_and_survive_a_broker_restart() {
     assert!(metrics_text(&server).await.contains("livechart_mqtt_up 0"));
     broker.start_again();
     wait_for_health(&server, WAIT, |h| {
-        h.mqtt.as_ref().is_some_and(|m| m.connected)
+        h.mqtt
+            .as_ref()
+            .is_some_and(|m| m.connected && m.subscribed == 2)
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
     broker.publish("robot/arm/temp", "23");
     let got = tagged_points(&mut reader, 1, WAIT).await;
     assert_eq!(without_ts(&got), [row("robot.arm", "temp", 23.0)]);
@@ -166,11 +168,12 @@ async fn mqtts_with_a_private_ca() {
         ("LIVECHART_STREAMS_DECLARED", "robot"),
     ]);
     wait_for_health(&server, WAIT, |h| {
-        h.mqtt.as_ref().is_some_and(|m| m.connected)
+        h.mqtt
+            .as_ref()
+            .is_some_and(|m| m.connected && m.subscribed == 1)
     })
     .await;
     let mut reader = EventReader::open(&server.url("/api/events?streams=robot")).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
     broker.publish_with(&["-h", "localhost", "--cafile", &ca], "robot/temp", "5");
     let got = tagged_points(&mut reader, 1, WAIT).await;
     assert_eq!(without_ts(&got), [row("robot", "temp", 5.0)]);

@@ -16,7 +16,7 @@ use crate::hub::{Hub, PublishError};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, Publish, QoS, Transport};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -31,6 +31,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 #[derive(Debug, Default)]
 pub struct MqttStatus {
     connected: AtomicBool,
+    /// Filters the broker granted on this connection.
+    subscribed: AtomicUsize,
     pub up: Gauge,
     pub connections: Counter,
     pub published: Counter,
@@ -43,7 +45,13 @@ pub struct MqttStatus {
 impl MqttStatus {
     fn set_connected(&self, yes: bool) {
         self.connected.store(yes, Ordering::Relaxed);
+        self.subscribed.store(0, Ordering::Relaxed);
         self.up.set(i64::from(yes));
+    }
+
+    /// The topic filters the broker granted on the current connection.
+    pub fn subscribed(&self) -> usize {
+        self.subscribed.load(Ordering::Relaxed)
     }
 
     pub fn is_connected(&self) -> bool {
@@ -189,6 +197,8 @@ async fn read(
                         let e = "the broker refused a subscription (its ACL?)".to_owned();
                         tracing::error!("MQTT: {e}");
                         status.set_error(e);
+                    } else {
+                        status.subscribed.fetch_add(1, Ordering::Relaxed);
                     }
                 }
             }
