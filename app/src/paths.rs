@@ -53,6 +53,20 @@ pub fn multiplex(streams: &[StreamName], from: &Positions) -> String {
     path
 }
 
+/// Whether `path` is one the route `pattern` takes: the same segments, a `{…}` segment
+/// standing for any non-empty one.
+pub fn matches(pattern: &str, path: &str) -> bool {
+    let mut given = path.split('/');
+    for want in pattern.split('/') {
+        match given.next() {
+            Some(seg) if want.starts_with('{') && !seg.is_empty() => {}
+            Some(seg) if seg == want => {}
+            _ => return false,
+        }
+    }
+    given.next().is_none()
+}
+
 /// The page that shows one stream.
 pub fn page(stream: &StreamName) -> String {
     format!("/streams/{stream}")
@@ -68,5 +82,15 @@ mod tests {
         assert_eq!(points(&s), "/api/streams/robot.arm/points");
         assert_eq!(events(&s), "/api/streams/robot.arm/events");
         assert_eq!(page(&s), "/streams/robot.arm");
+        assert!(matches(STREAM_EVENTS, "/api/streams/x/events"));
+        assert!(matches(EVENTS, "/api/events"));
+        for no in [
+            "/api/streams//events",
+            "/api/streams/x/events/",
+            "/api/events/x",
+            "/api",
+        ] {
+            assert!(!matches(STREAM_EVENTS, no) && !matches(EVENTS, no), "{no}");
+        }
     }
 }

@@ -134,17 +134,10 @@ pub(super) fn parse_head(buf: &[u8]) -> Head {
 
 /// The paths of the event-stream routes (the router decides the rest, names included).
 pub(super) fn is_event_stream_path(path: &str) -> bool {
-    let mut segments = path.strip_prefix("/api/").unwrap_or_default().split('/');
-    match (
-        segments.next(),
-        segments.next(),
-        segments.next(),
-        segments.next(),
-    ) {
-        (Some("events"), None, None, None) => true,
-        (Some("streams" | "tasks"), Some(id), Some("events"), None) => !id.is_empty(),
-        _ => false,
-    }
+    use app::paths;
+    [paths::EVENTS, paths::STREAM_EVENTS, paths::TASK_EVENTS]
+        .iter()
+        .any(|pattern| paths::matches(pattern, path))
 }
 
 #[cfg(test)]
