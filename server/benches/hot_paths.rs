@@ -200,7 +200,7 @@ fn line_protocol_parse_1000_fields(bencher: divan::Bencher) {
         .map(|i| {
             format!(
                 "cpu,host=web1,cpu=cpu{} usage_user={i}.5,usage_system=1.25,usage_idle=97.5,\
-                 procs={i}i,up=true 17000000000000{i:05}000\n",
+                 procs={i}i,up=true 170000000{i:04}000000\n",
                 i % 4
             )
         })
