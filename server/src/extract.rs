@@ -114,19 +114,19 @@ pub async fn json_body<T: DeserializeOwned>(
 
 /// How a request body is encoded (`Content-Encoding`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Encoding {
+enum ContentEncoding {
     Identity,
     /// What Telegraf and the InfluxDB client libraries send by default.
     Gzip,
 }
 
-fn encoding(headers: &HeaderMap) -> Result<Encoding, ApiError> {
+fn encoding(headers: &HeaderMap) -> Result<ContentEncoding, ApiError> {
     let Some(value) = headers.get(header::CONTENT_ENCODING) else {
-        return Ok(Encoding::Identity);
+        return Ok(ContentEncoding::Identity);
     };
     match value.to_str().map(|v| v.trim().to_ascii_lowercase()) {
-        Ok(v) if v.is_empty() || v == "identity" => Ok(Encoding::Identity),
-        Ok(v) if v == "gzip" || v == "x-gzip" => Ok(Encoding::Gzip),
+        Ok(v) if v.is_empty() || v == "identity" => Ok(ContentEncoding::Identity),
+        Ok(v) if v == "gzip" || v == "x-gzip" => Ok(ContentEncoding::Gzip),
         _ => Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_content_encoding",
@@ -151,8 +151,8 @@ pub async fn read_body(
     let encoding = encoding(headers)?;
     let raw = read_raw(headers, body, limit, pace).await?;
     match encoding {
-        Encoding::Identity => Ok(raw),
-        Encoding::Gzip => gunzip(&raw, limit),
+        ContentEncoding::Identity => Ok(raw),
+        ContentEncoding::Gzip => gunzip(&raw, limit),
     }
 }
 

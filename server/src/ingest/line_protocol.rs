@@ -163,7 +163,7 @@ struct Line {
 
 impl Line {
     fn parse(text: &str) -> Result<Line, String> {
-        let mut cur = Cursor { text, pos: 0 };
+        let mut cur = Scanner { text, pos: 0 };
         let measurement = cur.name(&[',', ' '])?;
         if measurement.is_empty() {
             return Err("the line has no measurement".into());
@@ -260,12 +260,12 @@ fn parse_timestamp(text: &str) -> Result<i64, String> {
         .map_err(|_| format!("timestamp {text} is out of range"))
 }
 
-struct Cursor<'a> {
+struct Scanner<'a> {
     text: &'a str,
     pos: usize,
 }
 
-impl Cursor<'_> {
+impl Scanner<'_> {
     fn peek(&self) -> Option<char> {
         self.text[self.pos..].chars().next()
     }
