@@ -2,7 +2,10 @@
 //! from standard input, or `livechart load`, the benchmarks' load generator.
 
 use clap::{Parser, Subcommand};
-use livechart_server::{bind, config, load, open_store, panics, publish, serve, shutdown_signal};
+mod cli;
+
+use cli::{load, publish};
+use livechart_server::{bind, config, open_store, panics, serve, shutdown_signal};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;

@@ -11,8 +11,8 @@
 //! line, chunked body, SSE lines): a few KiB per connection, so that the generator is not the
 //! bottleneck.
 
-use crate::sse::{SseItem, SseParser};
 use hdrhistogram::Histogram;
+use livechart_server::sse::{SseItem, SseParser};
 use serde::Serialize;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
