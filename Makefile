@@ -1,5 +1,5 @@
 # The two commands of the README, and a few more for development.
-#   make run   builds (release) and serves on http://127.0.0.1:3000
+#   make run   builds (release: one binary, the site inside) and serves on http://127.0.0.1:3000
 #   make test  unit + integration tests, release build, Playwright end to end
 # Both install what they need first (.ci/setup), only when it is missing.
 
@@ -16,24 +16,33 @@ LEPTOS := RUSTUP_TOOLCHAIN=nightly LEPTOS_BIN_CARGO_COMMAND="env -u RUSTUP_TOOLC
 WASM_STD := --lib-cargo-args=-Zbuild-std=std,panic_abort --lib-cargo-args=-Zbuild-std-features=optimize_for_size
 NO_PANIC_TEXT := CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=none"
 
-.PHONY: run dev build test setup lint
+# The release binary embeds the site (server/build.rs), so the site is built first, then the
+# server: target/release/livechart is then the whole deployment.
+SITE := $(NO_PANIC_TEXT) $(LEPTOS) build --release --frontend-only $(WASM_STD)
+SERVER := $(LEPTOS) build --release --server-only
 
-run:
-	./.ci/setup
-	$(NO_PANIC_TEXT) $(LEPTOS) serve --release $(WASM_STD)
+.PHONY: run dev build release test setup lint
 
+run: build
+	target/release/livechart
+
+# Development: a debug server reading the site from target/site, rebuilt on every change.
 dev:
 	./.ci/setup
 	$(LEPTOS) watch $(WASM_STD)
 
 build:
 	./.ci/setup
-	$(NO_PANIC_TEXT) $(LEPTOS) build --release $(WASM_STD)
+	$(MAKE) release
+
+release:
+	$(SITE)
+	$(SERVER)
 
 test:
 	./.ci/setup --browser
 	cargo test -p app -p server
-	$(NO_PANIC_TEXT) $(LEPTOS) build --release $(WASM_STD)
+	$(MAKE) release
 	cd end2end && npx playwright test
 
 lint:

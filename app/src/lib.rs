@@ -12,6 +12,8 @@ pub mod plot;
 pub mod range;
 pub mod reduce;
 pub mod server_data;
+pub mod stamp;
+pub mod theme;
 pub mod window;
 
 mod chart;

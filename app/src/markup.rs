@@ -3,7 +3,7 @@
 
 use crate::axis::format_iso_utc;
 use crate::model::SeriesName;
-use crate::plot::series_css;
+use crate::theme::series_var;
 use crate::window::Window;
 use std::collections::BTreeSet;
 
@@ -17,7 +17,7 @@ pub(crate) fn legend_html(w: &Window, hidden: &BTreeSet<SeriesName>) -> String {
         out += &format!(
             "<li><button type=\"button\" data-series=\"{name}\" aria-pressed=\"{shown}\">\
              <span class=\"swatch\" style=\"background: {}\"></span>{name}</button></li>",
-            series_css(i)
+            series_var(i)
         );
     }
     out

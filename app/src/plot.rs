@@ -4,39 +4,11 @@
 
 use crate::axis::{is_date_step, time_label, time_ticks, value_label, value_range, value_ticks};
 use crate::model::Point;
+use crate::theme::Palette;
 use crate::window::{Mapping, Window};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
-
-const TEXT: RGBColor = RGBColor(31, 41, 55);
-const MUTED: RGBColor = RGBColor(90, 99, 112);
-const GRID: RGBColor = RGBColor(236, 239, 243);
-const GRID_BOLD: RGBColor = RGBColor(214, 219, 226);
-const GAP: RGBColor = RGBColor(180, 83, 9);
-
-/// Series colours, in series-name order (readable on white). The HTML legend uses the same.
-pub const PALETTE: [RGBColor; 8] = [
-    RGBColor(37, 99, 235),
-    RGBColor(234, 88, 12),
-    RGBColor(22, 163, 74),
-    RGBColor(220, 38, 38),
-    RGBColor(147, 51, 234),
-    RGBColor(13, 148, 136),
-    RGBColor(202, 138, 4),
-    RGBColor(219, 39, 119),
-];
-
-/// The colour of the `i`-th series (by name) of a chart.
-pub fn series_colour(i: usize) -> RGBColor {
-    PALETTE[i % PALETTE.len()]
-}
-
-/// The same, as CSS.
-pub fn series_css(i: usize) -> String {
-    let RGBColor(r, g, b) = series_colour(i);
-    format!("rgb({r}, {g}, {b})")
-}
 
 /// How one frame is drawn, besides the data.
 pub struct Frame<'a> {
@@ -51,6 +23,8 @@ pub struct Frame<'a> {
     pub utc_offset_min: i32,
     /// "Now", for the time axis of an empty chart.
     pub now_ms: i64,
+    /// The theme's colours.
+    pub palette: &'a Palette,
 }
 
 /// Draws `w` filling `root`; returns where the plotting area went, in backend pixels.
@@ -64,7 +38,8 @@ pub fn draw<DB: DrawingBackend>(
     f: &Frame,
 ) -> Result<Mapping, String> {
     let s = |css_px: f64| (css_px * f.scale).round() as i32;
-    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let p = f.palette;
+    root.fill(&p.background).map_err(|e| e.to_string())?;
     let (width, height) = root.dim_in_pixel();
     // Room for the value labels and axis name on the left, the time labels and axis name
     // below, and half of the last time label (centred on the right edge).
@@ -102,33 +77,33 @@ pub fn draw<DB: DrawingBackend>(
     }
     for (v, bold) in grid(&ticks, |gap| gap / 2.0, (v0, v1)) {
         let y = at(t0, v).1;
-        let style = thin(if bold { GRID_BOLD } else { GRID });
+        let style = thin(if bold { p.grid_bold } else { p.grid });
         out.path(vec![(left, y), (right, y)], style);
     }
     for (t, bold) in grid(&times, |gap| gap / 2, (t0, t1)) {
         let x = at(t, v0).0;
-        let style = thin(if bold { GRID_BOLD } else { GRID });
+        let style = thin(if bold { p.grid_bold } else { p.grid });
         out.path(vec![(x, top), (x, bottom)], style);
     }
     out.path(
         vec![(left, top), (left, bottom), (right, bottom)],
-        thin(MUTED),
+        thin(p.muted),
     );
 
     // Labels and axis names.
     for &v in &ticks {
         let y = at(t0, v).1;
-        out.path(vec![(left - s(4.0), y), (left, y)], thin(MUTED));
+        out.path(vec![(left - s(4.0), y), (left, y)], thin(p.muted));
         let text = value_label(v, v_step, v_top);
         out.text(
             text,
             (left - s(7.0), y),
-            label(12.0, &MUTED, HPos::Right, VPos::Center),
+            label(12.0, &p.muted, HPos::Right, VPos::Center),
         );
     }
     for &t in &times {
         let x = at(t, v0).0;
-        out.path(vec![(x, bottom), (x, bottom + s(4.0))], thin(MUTED));
+        out.path(vec![(x, bottom), (x, bottom + s(4.0))], thin(p.muted));
         let text = time_label(t, f.utc_offset_min, t_step);
         // Centred under its tick, but kept inside the picture (about 7 pixels a character).
         let half = s(3.5 * text.len() as f64);
@@ -136,11 +111,11 @@ pub fn draw<DB: DrawingBackend>(
         out.text(
             text,
             (x, bottom + s(8.0)),
-            label(12.0, &MUTED, HPos::Center, VPos::Top),
+            label(12.0, &p.muted, HPos::Center, VPos::Top),
         );
     }
     let centre = ((left + right) / 2, (top + bottom) / 2);
-    let name = label(13.0, &TEXT, HPos::Center, VPos::Top);
+    let name = label(13.0, &p.text, HPos::Center, VPos::Top);
     out.text(
         "Time".to_owned(),
         (centre.0, bottom + s(30.0)),
@@ -155,7 +130,7 @@ pub fn draw<DB: DrawingBackend>(
 
     // The data: a line per run between gaps, a dot per point, a dashed marker per gap.
     for (i, (_, samples)) in w.series().enumerate() {
-        let color = series_colour(i);
+        let color = p.series_colour(i);
         let mut start = 0;
         for end in (1..=samples.len()).filter(|&e| e == samples.len() || samples[e].gap_before) {
             let run = samples
@@ -177,18 +152,18 @@ pub fn draw<DB: DrawingBackend>(
                 let (dash, space) = (s(6.0), s(4.0));
                 for y in (top..bottom).step_by((dash + space).max(1) as usize) {
                     let end = (y + dash).min(bottom);
-                    out.path(vec![(x, y), (x, end)], GAP.stroke_width(s(2.0) as u32));
+                    out.path(vec![(x, y), (x, end)], p.gap.stroke_width(s(2.0) as u32));
                 }
             }
         }
     }
     if let Some(h) = f.hover.filter(|h| w.contains(h)) {
         let i = w.series().position(|(n, _)| *n == h.series).unwrap_or(0);
-        let ring = series_colour(i).stroke_width(s(2.0) as u32);
+        let ring = p.series_colour(i).stroke_width(s(2.0) as u32);
         out.circle(at(h.ts, h.value), s(6.0), ring);
     }
     if w.is_empty() {
-        let style = label(14.0, &MUTED, HPos::Center, VPos::Center);
+        let style = label(14.0, &p.muted, HPos::Center, VPos::Center);
         out.text("Waiting for data…".to_owned(), centre, style);
     }
     if let Some(e) = out.err {
@@ -262,6 +237,8 @@ pub fn svg(w: &Window, unit: Option<&str>, y_range: Option<(f64, f64)>, now_ms: 
             scale: 1.0,
             utc_offset_min: 0,
             now_ms,
+            // Light, recoloured by the page's CSS in the dark theme (theme::page_css).
+            palette: &crate::theme::LIGHT,
         };
         if let Err(e) = draw(&root, w, &frame) {
             leptos::logging::warn!("livechart: rendering the first-paint chart failed: {e}");
@@ -298,7 +275,7 @@ mod tests {
         assert!(texts.iter().any(|t| t.contains(">\n°C\n<")), "unit missing");
         assert!(svg.matches("<polyline").count() >= 3, "lines missing");
         for i in 0..2 {
-            let RGBColor(r, g, b) = series_colour(i);
+            let RGBColor(r, g, b) = crate::theme::LIGHT.series_colour(i);
             assert!(
                 svg.contains(&format!("#{r:02X}{g:02X}{b:02X}")),
                 "colour {i}"

@@ -15,14 +15,23 @@ use leptos_router::{
     path, StaticSegment,
 };
 
+/// The charts' theme CSS, the same for every page.
+static THEME_CSS: std::sync::LazyLock<String> = std::sync::LazyLock::new(crate::theme::page_css);
+
 /// The HTML document the server renders around [`App`].
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    // App names the stylesheet after the build's output (fingerprinted when embedded).
+    provide_context(options.clone());
     view! {
         <!DOCTYPE html>
         <html lang="en">
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name=crate::stamp::META_NAME content=crate::stamp::SOURCE_STAMP/>
+                // Before anything is drawn: the theme, so that nothing flashes in the other.
+                <script inner_html=crate::theme::THEME_SCRIPT></script>
+                <style inner_html=THEME_CSS.as_str()></style>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options islands=true/>
                 <MetaTags/>
@@ -37,14 +46,20 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    let stylesheet = use_context::<LeptosOptions>()
+        .map(|o| format!("/{}/{}.css", o.site_pkg_dir, o.output_name))
+        .unwrap_or_else(|| "/pkg/livechart.css".to_owned());
     view! {
-        <Stylesheet id="leptos" href="/pkg/livechart.css"/>
+        <Stylesheet id="leptos" href=stylesheet/>
         <Link rel="icon" type_="image/svg+xml" href="/favicon.svg"/>
         <Title text="Livechart"/>
         <Router>
             <nav class="top-nav" aria-label="Main">
                 <A href="/">"Dashboard"</A>
                 <A href="/about">"About & API"</A>
+                <button type="button" class="theme-toggle" data-theme-toggle="" aria-pressed="false">
+                    "Dark theme"
+                </button>
             </nav>
             <main>
                 <Routes fallback=NotFound>

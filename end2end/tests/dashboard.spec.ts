@@ -225,6 +225,12 @@ test.describe("on a fresh server", () => {
   await expect.poll(async () => Number(await page.locator(".task").getAttribute("data-percent"))).toBeGreaterThan(20);
   await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: path.join(__dirname, "..", "screenshots", "dashboard.png") });
+  // The same in the dark theme: every chart redraws in it.
+  const draws = await card(page, "robot").getAttribute("data-draws");
+  await page.getByRole("button", { name: "Dark theme" }).click();
+  await expect(page.locator("html")).toHaveAttribute("data-theme", "dark");
+  await expect.poll(async () => card(page, "robot").getAttribute("data-draws")).not.toBe(draws);
+  await page.screenshot({ path: path.join(__dirname, "..", "screenshots", "dashboard-dark.png") });
   expect(problems).toEqual([]);
   });
 });

@@ -2,6 +2,7 @@
 import { test, APIRequestContext, Page } from "@playwright/test";
 import { spawn, ChildProcess } from "node:child_process";
 import fs from "node:fs";
+import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 
@@ -123,4 +124,21 @@ export async function publish(
 ): Promise<void> {
   const r = await request.post(`${base}/api/streams/${stream}/points`, { data: points });
   if (!r.ok()) throw new Error(`publish to ${stream}: ${r.status()} ${await r.text()}`);
+}
+
+/** One raw HTTP exchange, with nothing decoded: what the server sends, byte for byte. */
+export type RawResponse = { status: number; headers: http.IncomingHttpHeaders; body: Buffer };
+
+export function rawRequest(url: string, headers: Record<string, string> = {}, method = "GET"): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, headers, timeout: 15_000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on("error", reject);
+    });
+    req.on("timeout", () => req.destroy(new Error(`${method} ${url}: no answer in 15 s`)));
+    req.on("error", reject);
+    req.end();
+  });
 }

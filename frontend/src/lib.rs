@@ -14,5 +14,7 @@ pub fn hydrate() {
     #[allow(unexpected_cfgs)]
     #[cfg(not(panic = "immediate-abort"))]
     console_error_panic_hook::set_once();
+    // A WASM from other sources than the server still tries; the page says why it may fail.
+    app::stamp::check_page();
     leptos::mount::hydrate_islands();
 }

@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod mqtt;
 pub mod panics;
 pub mod range;
+pub mod site;
 pub mod sse;
 pub mod system;
 pub mod tasks;
@@ -53,6 +54,8 @@ pub struct AppState {
     pub mqtt: Option<Arc<mqtt::MqttStatus>>,
     /// Cancelled when shutdown begins: viewers end their streams, sources stop.
     pub shutdown: CancellationToken,
+    /// The WASM, JS, CSS and icons the pages load.
+    pub site: Arc<site::Site>,
 }
 
 /// Pages read the hub through this while rendering.
@@ -73,7 +76,7 @@ pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let options = state.leptos_options.clone();
     let directory = ServerStreams(Arc::new(HubDirectory(state.hub.clone())));
-    Router::new()
+    let router = Router::new()
         .route(paths::STREAMS, get(api::list_streams))
         .route(
             paths::STREAM,
@@ -105,6 +108,10 @@ pub fn router(state: AppState) -> Router {
         // this layer: they are never compressed, and passing each event through the
         // compression wrapper cost 3 % of the server's time at 10,000 viewers.
         .layer(CompressionLayer::new())
+        .route(
+            &format!("/{}/{{*file}}", state.site.pkg_dir()),
+            get(site::serve_file),
+        )
         .route(paths::EVENTS, get(api::multiplex_events))
         .route(paths::STREAM_EVENTS, get(api::stream_events))
         .route(paths::TASK_EVENTS, get(tasks::task_events))
@@ -119,7 +126,27 @@ pub fn router(state: AppState) -> Router {
             error::count_rejections,
         ))
         .layer(CatchPanicLayer::custom(panics::answer))
-        .with_state(state)
+        .layer(axum::middleware::map_response(revalidate_by_default));
+    // The files at the site's root (the icon), like the package, are served precompressed and
+    // outside the compression layer.
+    let router = state
+        .site
+        .root_files()
+        .into_iter()
+        .fold(router, |router, name| {
+            router.route(&format!("/{name}"), get(site::serve_file))
+        });
+    router.with_state(state)
+}
+
+/// Pages, API answers and event streams are never reused without asking: `no-cache` unless
+/// the answer says otherwise (fingerprinted site files are cached for a year).
+async fn revalidate_by_default(mut response: axum::response::Response) -> axum::response::Response {
+    response
+        .headers_mut()
+        .entry(axum::http::header::CACHE_CONTROL)
+        .or_insert(axum::http::HeaderValue::from_static("no-cache"));
+    response
 }
 
 /// Binds the listening socket with a backlog large enough for bursts of reconnecting viewers.
@@ -163,11 +190,18 @@ pub fn open_store(history: &HistorySettings) -> Result<Box<dyn Store>, OpenError
 /// Serves until `stop` resolves, then shuts down: viewers are told to reconnect, sources stop,
 /// open connections get `shutdown.grace-ms` to close, and the store commits and closes.
 pub async fn serve(
-    config: Config,
+    mut config: Config,
+    site: site::Site,
     store: Box<dyn Store>,
     listener: TcpListener,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // Pages link the site's files by the names it gives them (fingerprinted when embedded).
+    config.leptos.output_name = site.output_name().into();
+    tracing::info!(site = %site.describe(), "site");
+    if let Some(warning) = site.check_directory() {
+        tracing::warn!("{warning}");
+    }
     let settings = Arc::new(config.settings);
     let limits = Limits {
         ring_events: settings.history.ring_events,
@@ -263,6 +297,7 @@ pub async fn serve(
         mqtt,
         settings: settings.clone(),
         shutdown: shutdown.clone(),
+        site: Arc::new(site),
     };
     if settings.streams.idle_expiry_ms > 0 {
         spawn_expiry(

@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 mod cli;
 
 use cli::{load, publish};
-use livechart_server::{bind, config, open_store, panics, serve, shutdown_signal};
+use livechart_server::{bind, config, open_store, panics, serve, shutdown_signal, site};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
@@ -69,6 +69,15 @@ async fn main() -> ExitCode {
             "raised the open-file limit to its hard limit"
         );
     }
+    // A release binary carries its site; one whose site is from another build refuses to
+    // start rather than serve pages that never come alive.
+    let site = match site::Site::for_options(&config.leptos) {
+        Ok(site) => site,
+        Err(e) => {
+            eprintln!("livechart: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let store = match open_store(&config.settings.history) {
         Ok(store) => store,
         Err(e) => {
@@ -89,7 +98,7 @@ async fn main() -> ExitCode {
         Ok(local) => println!("livechart listening on http://{local}"),
         Err(e) => eprintln!("livechart: listening, but the local address is unknown: {e}"),
     }
-    match serve(config, store, listener, shutdown_signal()).await {
+    match serve(config, site, store, listener, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("livechart: server error: {e}");

@@ -31,14 +31,19 @@ pub(crate) fn start_chart(
     canvas: NodeRef<leptos::html::Canvas>,
     plot: NodeRef<leptos::html::Div>,
 ) {
-    // Bumped whenever the plot's box changes size, so that the drawing effect re-runs.
-    let resized = RwSignal::new(0u32);
+    // Bumped whenever the drawing must be redone with the same data: the plot's box changed
+    // size, or the theme changed (the page's THEME_SCRIPT says so with `livechart-theme`).
+    let redraw = RwSignal::new(0u32);
+    let theme = window_event_listener_untyped("livechart-theme", move |_| {
+        redraw.try_update(|n| *n = n.wrapping_add(1));
+    });
+    on_cleanup(move || theme.remove());
     history::start(state, canvas);
 
     Effect::new(move |_| {
         let Some(plot_el) = plot.get() else { return };
         let id = feed.register(stream.clone(), state);
-        let observer = observe_resize(&plot_el, resized);
+        let observer = observe_resize(&plot_el, redraw);
         state.hydrated.set(true);
         let teardown = SendWrapper::new(move || {
             feed.unregister(id);
@@ -80,7 +85,7 @@ pub(crate) fn start_chart(
         state.view.track();
         state.meta.track();
         state.hover.track();
-        resized.track();
+        redraw.track();
         if pending.replace(true) {
             return;
         }
@@ -171,6 +176,7 @@ fn draw(
         scale: dpr,
         utc_offset_min: local_offset_minutes(),
         now_ms: js_sys::Date::now() as i64,
+        palette: crate::theme::Palette::current(),
     };
     let m = plot::draw(&backend.into_drawing_area(), w, &frame)?;
     let css = |(a, b): (f64, f64)| (a / dpr, b / dpr);

@@ -4,14 +4,19 @@
 use wasm_bindgen::JsCast;
 use web_sys::{CanvasRenderingContext2d, HtmlAnchorElement, HtmlCanvasElement};
 
-/// Draws `title` and the `legend` (series and their colours) above a copy of `canvas` and
-/// offers it as the download `file`.
+/// Draws `title` and the `legend` (series and their colours) above a copy of `canvas`, in
+/// the theme's colours, and offers it as the download `file`.
 pub(crate) fn save_png(
     canvas: &HtmlCanvasElement,
     title: &str,
     legend: &[(String, String)],
+    palette: &crate::theme::Palette,
     file: &str,
 ) -> Result<(), String> {
+    let (background, text) = (
+        crate::theme::hex(palette.background),
+        crate::theme::hex(palette.text),
+    );
     let js = |e: wasm_bindgen::JsValue| format!("{e:?}");
     let document = leptos::prelude::document();
     let dpr = leptos::prelude::window().device_pixel_ratio().max(1.0);
@@ -29,10 +34,10 @@ pub(crate) fn save_png(
         .ok_or("no 2d context")?
         .dyn_into()
         .map_err(|_| "not a 2d context".to_owned())?;
-    ctx.set_fill_style_str("#ffffff");
+    ctx.set_fill_style_str(&background);
     ctx.fill_rect(0.0, 0.0, f64::from(out.width()), f64::from(out.height()));
     ctx.set_text_baseline("middle");
-    ctx.set_fill_style_str("#1f2933");
+    ctx.set_fill_style_str(&text);
     ctx.set_font(&format!("600 {}px sans-serif", (16.0 * dpr).round()));
     let middle = head / 2.0;
     let mut x = 12.0 * dpr;
@@ -44,7 +49,7 @@ pub(crate) fn save_png(
         let size = 10.0 * dpr;
         ctx.fill_rect(x, middle - size / 2.0, size, size);
         x += size + 5.0 * dpr;
-        ctx.set_fill_style_str("#1f2933");
+        ctx.set_fill_style_str(&text);
         ctx.fill_text(name, x, middle).map_err(js)?;
         x += ctx.measure_text(name).map_err(js)?.width() + 16.0 * dpr;
     }

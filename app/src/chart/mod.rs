@@ -345,14 +345,17 @@ pub fn LiveChart(
         move |_| {
             #[cfg(feature = "hydrate")]
             if let Some(el) = canvas.get_untracked() {
+                let palette = crate::theme::Palette::current();
                 let legend: Vec<(String, String)> = view.with_untracked(|w| {
                     w.series()
                         .enumerate()
-                        .map(|(i, (n, _))| (n.to_string(), crate::plot::series_css(i)))
+                        .map(|(i, (n, _))| (n.to_string(), palette.series_css(i)))
                         .collect()
                 });
                 let file = format!("{stream}.png");
-                if let Err(e) = crate::browser::export::save_png(&el, &title(), &legend, &file) {
+                let saved =
+                    crate::browser::export::save_png(&el, &title(), &legend, palette, &file);
+                if let Err(e) = saved {
                     leptos::logging::warn!("livechart: saving the chart failed: {e}");
                 }
             }

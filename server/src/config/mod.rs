@@ -626,8 +626,8 @@ pub enum ConfigError {
     Syntax { path: PathBuf, message: String },
     #[error("{path}: the [package.metadata.leptos] section is invalid: {message}")]
     Leptos { path: PathBuf, message: String },
-    #[error("no {DEFAULT_FILE} in the working directory and LEPTOS_OUTPUT_NAME is not set: pass --config FILE (or set LIVECHART_CONFIG); the Leptos settings from the environment failed with: {message}")]
-    NoFile { message: String },
+    #[error("the Leptos settings (built-in defaults with LEPTOS_* from the environment) are invalid: {message}")]
+    Defaults { message: String },
     #[error("environment variable {var}={value:?}: {message}")]
     Env {
         var: &'static str,
@@ -640,6 +640,16 @@ pub enum ConfigError {
         problems: Vec<String>,
     },
 }
+
+/// The Leptos settings of a server started without a configuration file (a deployed binary
+/// alone in its directory); `LEPTOS_*` variables override them, as they do a file's.
+const BUILT_IN_LEPTOS: &str = r#"[package.metadata.leptos]
+output-name = "livechart"
+site-root = "site"
+site-pkg-dir = "pkg"
+site-addr = "127.0.0.1:3000"
+reload-port = 3001
+"#;
 
 /// Loads the configuration from `explicit`, or from `Leptos.toml` in the working directory
 /// when it exists, then applies the environment overrides and validates the result.
@@ -664,11 +674,11 @@ pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
             (leptos, settings, path.display().to_string())
         }
         None => {
-            let leptos = leptos::config::get_configuration(None)
-                .map_err(|e| ConfigError::NoFile {
+            let leptos = leptos::config::get_config_from_str(BUILT_IN_LEPTOS).map_err(|e| {
+                ConfigError::Defaults {
                     message: e.to_string(),
-                })?
-                .leptos_options;
+                }
+            })?;
             (leptos, Settings::default(), "built-in defaults".to_owned())
         }
     };
