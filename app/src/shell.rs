@@ -20,7 +20,7 @@ static THEME_CSS: std::sync::LazyLock<String> = std::sync::LazyLock::new(crate::
 
 /// The HTML document the server renders around [`App`].
 pub fn shell(options: LeptosOptions) -> impl IntoView {
-    // App names the stylesheet after the build's output (fingerprinted when embedded).
+    // App links the stylesheet where the site is (a fingerprinted directory when embedded).
     provide_context(options.clone());
     view! {
         <!DOCTYPE html>

@@ -50,13 +50,14 @@ test("the copied binary serves its own site: encodings, types, caching, 304, HEA
   expect(page.headers["cache-control"]).toBe("no-cache");
   const html = page.body.toString();
   const stamp = html.match(/<meta name="livechart-source" content="([0-9a-f]{16})"/)![1];
-  const name = html.match(/\/pkg\/(livechart\.[0-9a-f]{16})\.wasm/)![1];
-  expect(html).toContain(`/pkg/${name}.js`);
-  expect(html).toContain(`/pkg/${name}.css`);
+  // The package is linked by a directory named after its contents.
+  const pkg = "/pkg/" + html.match(/\/pkg\/([0-9a-f]{16})\/livechart\.wasm/)![1];
+  expect(html).toContain(`${pkg}/livechart.js`);
+  expect(html).toContain(`${pkg}/livechart.css`);
 
   const types: Record<string, string> = { wasm: "application/wasm", js: "text/javascript", css: "text/css" };
   for (const ext of ["wasm", "js", "css"]) {
-    const url = `${base}/pkg/${name}.${ext}`;
+    const url = `${base}${pkg}/livechart.${ext}`;
     const plain = await rawRequest(url, { "accept-encoding": "identity" });
     expect(plain.status).toBe(200);
     expect(plain.headers["content-type"]).toContain(types[ext]);
@@ -88,15 +89,15 @@ test("the copied binary serves its own site: encodings, types, caching, 304, HEA
   }
 
   // The WASM is this binary's own build: it carries the page's source stamp.
-  const wasm = await rawRequest(`${base}/pkg/${name}.wasm`, { "accept-encoding": "identity" });
+  const wasm = await rawRequest(`${base}${pkg}/livechart.wasm`, { "accept-encoding": "identity" });
   expect(wasm.body.subarray(0, 4).toString("latin1")).toBe("\0asm");
   expect(wasm.body.includes(Buffer.from(stamp))).toBe(true);
 
-  const part = await rawRequest(`${base}/pkg/${name}.wasm`, { range: "bytes=0-3", "accept-encoding": "br" });
+  const part = await rawRequest(`${base}${pkg}/livechart.wasm`, { range: "bytes=0-3", "accept-encoding": "br" });
   expect(part.status).toBe(206);
   expect(part.headers["content-range"]).toBe(`bytes 0-3/${wasm.body.length}`);
   expect(part.body.toString("latin1")).toBe("\0asm");
-  const beyond = await rawRequest(`${base}/pkg/${name}.wasm`, { range: `bytes=${wasm.body.length}-` });
+  const beyond = await rawRequest(`${base}${pkg}/livechart.wasm`, { range: `bytes=${wasm.body.length}-` });
   expect(beyond.status).toBe(416);
 
   // Unfingerprinted names are revalidated; the icon too.

@@ -196,8 +196,8 @@ pub async fn serve(
     listener: TcpListener,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    // Pages link the site's files by the names it gives them (fingerprinted when embedded).
-    config.leptos.output_name = site.output_name().into();
+    // Pages link the site's files where it says (a fingerprinted directory when embedded).
+    config.leptos.site_pkg_dir = site.linked_pkg_dir().into();
     tracing::info!(site = %site.describe(), "site");
     if let Some(warning) = site.check_directory() {
         tracing::warn!("{warning}");

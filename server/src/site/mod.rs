@@ -2,9 +2,11 @@
 //! them (`build.rs` embeds them, precompressed); a development build reads them from
 //! `site-root` on disk at each request, so `cargo leptos watch` can replace them.
 //!
-//! Embedded files are also served under a fingerprinted name (`/pkg/livechart.<hex>.wasm`),
-//! which is what the pages link: those answers are cached for a year (`immutable`), since a
-//! new build has new names; everything else is revalidated (`no-cache` with an `ETag`).
+//! The embedded package is also served under a fingerprinted directory
+//! (`/pkg/<hex>/livechart.wasm`), which is what the pages link: those answers are cached for a
+//! year (`immutable`), since a new build has a new directory; everything else is revalidated
+//! (`no-cache` with an `ETag`). A directory rather than names: the JS glue and the parts of a
+//! split WASM load each other by relative names, which must stay as they were built.
 
 pub mod encode;
 mod negotiate;
@@ -95,14 +97,15 @@ impl Asset {
 /// Why a site cannot be served.
 #[derive(Debug, thiserror::Error)]
 pub enum SiteError {
-    #[error("the site has no {pkg}/*.wasm")]
+    #[error("the site has no {pkg}/*.wasm with its JS glue beside it")]
     NoWasm { pkg: String },
     #[error("the site's WASM ({path}) was built from other sources than this server (build {stamp}): its pages would never come alive; rebuild both with `make build`", stamp = app::stamp::SOURCE_STAMP)]
     OtherBuild { path: String },
 }
 
 enum Files {
-    /// Path (and fingerprinted path) → the file and whether its name is fingerprinted.
+    /// Path (and the same under the fingerprinted directory) → the file and whether its path
+    /// is fingerprinted.
     Embedded(HashMap<String, (Arc<Asset>, bool)>),
     Directory(PathBuf),
 }
@@ -111,7 +114,9 @@ enum Files {
 pub struct Site {
     files: Files,
     pkg_dir: String,
-    /// What pages call the WASM, its JS and the CSS: `<output_name>.wasm` in `pkg_dir`.
+    /// The directory pages link the package by: `pkg/<hex>` when embedded, else `pkg`.
+    linked_pkg_dir: String,
+    /// The WASM, its JS glue and the CSS are `<output_name>.wasm` (.js, .css).
     output_name: String,
 }
 
@@ -150,9 +155,15 @@ impl Site {
     /// fingerprinted names as well.
     pub fn from_assets(files: Vec<(String, Asset)>, pkg_dir: &str) -> Result<Site, SiteError> {
         let pkg = format!("{pkg_dir}/");
+        // The page's WASM is the one with its JS glue beside it (a split build has more
+        // WASM files: the parts fetched later).
+        let has_glue = |wasm: &str| {
+            let glue = format!("{}.js", wasm.trim_end_matches(".wasm"));
+            files.iter().any(|(path, _)| *path == glue)
+        };
         let (wasm_path, wasm) = files
             .iter()
-            .find(|(path, _)| path.starts_with(&pkg) && path.ends_with(".wasm"))
+            .find(|(path, _)| path.starts_with(&pkg) && path.ends_with(".wasm") && has_glue(path))
             .ok_or_else(|| SiteError::NoWasm {
                 pkg: pkg_dir.to_owned(),
             })?;
@@ -161,9 +172,9 @@ impl Site {
                 path: wasm_path.clone(),
             });
         }
-        let output_name = wasm_path[pkg.len()..].trim_end_matches(".wasm").to_owned();
-        // One fingerprint for the files of the package: the WASM, its JS and the CSS are
-        // named together in a page, so they change names together.
+        // One fingerprint for the whole package, which pages reach as a directory of its own
+        // (`pkg/<hex>/`): the files link each other by relative names (the JS glue, the
+        // WASM, the parts of a split WASM), so they must change names together.
         let mut package: Vec<(&str, u64)> = files
             .iter()
             .filter(|(path, _)| path.starts_with(&pkg))
@@ -174,23 +185,21 @@ impl Site {
             .iter()
             .flat_map(|(path, fp)| path.bytes().chain(fp.to_le_bytes()))
             .collect();
-        let fingerprinted = format!("{output_name}.{:016x}", encode::fingerprint(&joined));
+        let linked = format!("{pkg_dir}/{:016x}", encode::fingerprint(&joined));
+        let output_name = wasm_path[pkg.len()..].trim_end_matches(".wasm").to_owned();
         let mut map = HashMap::new();
         for (path, asset) in files {
             let asset = Arc::new(asset);
-            if let Some(ext) = path
-                .strip_prefix(&pkg)
-                .and_then(|name| name.strip_prefix(&output_name))
-                .and_then(|rest| rest.strip_prefix('.'))
-            {
-                map.insert(format!("{pkg}{fingerprinted}.{ext}"), (asset.clone(), true));
+            if let Some(rest) = path.strip_prefix(&pkg) {
+                map.insert(format!("{linked}/{rest}"), (asset.clone(), true));
             }
             map.insert(path, (asset, false));
         }
         Ok(Site {
             files: Files::Embedded(map),
             pkg_dir: pkg_dir.to_owned(),
-            output_name: fingerprinted,
+            linked_pkg_dir: linked,
+            output_name,
         })
     }
 
@@ -200,13 +209,14 @@ impl Site {
         Site {
             files: Files::Directory(root),
             pkg_dir: pkg_dir.to_owned(),
+            linked_pkg_dir: pkg_dir.to_owned(),
             output_name: output_name.to_owned(),
         }
     }
 
-    /// What pages call the WASM, its JS and CSS (set as Leptos' `output_name`).
-    pub fn output_name(&self) -> &str {
-        &self.output_name
+    /// The directory pages link the package by (set as Leptos' `site_pkg_dir`).
+    pub fn linked_pkg_dir(&self) -> &str {
+        &self.linked_pkg_dir
     }
 
     pub fn pkg_dir(&self) -> &str {
@@ -217,7 +227,7 @@ impl Site {
     pub fn describe(&self) -> String {
         match &self.files {
             Files::Embedded(map) => format!(
-                "embedded in the binary ({} files, linked as {})",
+                "embedded in the binary ({} files, linked as /{})",
                 map.values()
                     .filter(|(_, fingerprinted)| !fingerprinted)
                     .count(),

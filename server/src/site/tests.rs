@@ -60,12 +60,14 @@ fn header(response: &Response, name: header::HeaderName) -> Option<&str> {
 #[tokio::test]
 async fn fingerprinted_names_are_cached_for_good_and_plain_ones_revalidated() {
     let site = site();
-    let name = site.output_name().to_owned();
-    let hex = name.strip_prefix("livechart.").unwrap();
-    assert_eq!(hex.len(), 16, "{name}");
+    let linked = site.linked_pkg_dir().to_owned();
+    let hex = linked.strip_prefix("pkg/").unwrap();
+    assert_eq!(hex.len(), 16, "{linked}");
+    assert!(hex.bytes().all(|b| b.is_ascii_hexdigit()), "{linked}");
     assert_eq!(site.root_files(), vec!["favicon.svg".to_owned()]);
     for ext in ["wasm", "js", "css"] {
-        let (r, fingerprinted) = get(&site, Method::GET, &format!("/pkg/{name}.{ext}"), &[]).await;
+        let path = format!("/{linked}/livechart.{ext}");
+        let (r, fingerprinted) = get(&site, Method::GET, &path, &[]).await;
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(header(&r, header::CACHE_CONTROL), Some(IMMUTABLE));
         let (r, plain) = get(&site, Method::GET, &format!("/pkg/livechart.{ext}"), &[]).await;
@@ -77,7 +79,7 @@ async fn fingerprinted_names_are_cached_for_good_and_plain_ones_revalidated() {
     let (r, _) = get(
         &site,
         Method::GET,
-        "/pkg/livechart.0000000000000000.wasm",
+        "/pkg/0000000000000000/livechart.wasm",
         &[],
     )
     .await;
@@ -279,10 +281,15 @@ fn range_headers_are_read_as_rfc_9110_says_or_ignored() {
     );
 }
 
-#[test]
-fn a_site_without_this_builds_wasm_is_refused() {
+#[tokio::test]
+async fn a_site_without_this_builds_wasm_is_refused() {
     let other = Asset::plain(Bytes::from_static(b"\0asm\x01\0\0\0 another build"));
-    let err = Site::from_assets(vec![("pkg/livechart.wasm".to_owned(), other)], "pkg").unwrap_err();
+    let glue = Asset::plain(Bytes::from_static(b"export default 1"));
+    let files = vec![
+        ("pkg/livechart.wasm".to_owned(), other),
+        ("pkg/livechart.js".to_owned(), glue),
+    ];
+    let err = Site::from_assets(files, "pkg").unwrap_err();
     assert!(matches!(err, SiteError::OtherBuild { .. }), "{err}");
     assert!(err.to_string().contains("make build"), "{err}");
     let err = Site::from_assets(
@@ -291,6 +298,25 @@ fn a_site_without_this_builds_wasm_is_refused() {
     )
     .unwrap_err();
     assert!(matches!(err, SiteError::NoWasm { .. }), "{err}");
+
+    // A split build: the parts fetched later have no glue and no stamp of their own.
+    let part = Asset::plain(Bytes::from_static(b"\0asm\x01\0\0\0 a part"));
+    let glue = Asset::plain(Bytes::from_static(b"export default 1"));
+    let files = vec![
+        ("pkg/aaa_split_part.wasm".to_owned(), part),
+        ("pkg/livechart.wasm".to_owned(), Asset::plain(wasm())),
+        ("pkg/livechart.js".to_owned(), glue),
+    ];
+    let site = Site::from_assets(files, "pkg").unwrap();
+    assert!(site.linked_pkg_dir().starts_with("pkg/"));
+    let (r, _) = get(
+        &site,
+        Method::GET,
+        &format!("/{}/aaa_split_part.wasm", site.linked_pkg_dir()),
+        &[],
+    )
+    .await;
+    assert_eq!(header(&r, header::CACHE_CONTROL), Some(IMMUTABLE));
 }
 
 #[tokio::test]
