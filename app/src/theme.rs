@@ -69,6 +69,20 @@ impl Palette {
         hex(self.series_colour(i))
     }
 
+    /// Every colour, one per role, in the same order for every palette.
+    pub fn roles(&self) -> Vec<RGBColor> {
+        let mut all = vec![
+            self.background,
+            self.text,
+            self.muted,
+            self.grid,
+            self.grid_bold,
+            self.gap,
+        ];
+        all.extend(self.series);
+        all
+    }
+
     /// The palette of the page's theme now (`<html data-theme>`, set by [`THEME_SCRIPT`]).
     #[cfg(feature = "hydrate")]
     pub fn current() -> &'static Palette {
@@ -115,12 +129,7 @@ pub fn page_css() -> String {
         let _ = write!(css, "--series-{i}:{};", hex(*c));
     }
     css.push('}');
-    let roles = |p: &Palette| {
-        let mut all = vec![p.background, p.text, p.muted, p.grid, p.grid_bold, p.gap];
-        all.extend(p.series);
-        all
-    };
-    for (light, dark) in roles(&LIGHT).into_iter().zip(roles(&DARK)) {
+    for (light, dark) in LIGHT.roles().into_iter().zip(DARK.roles()) {
         let (from, to) = (hex_case(light, true), hex(dark));
         for property in ["fill", "stroke"] {
             let _ = write!(

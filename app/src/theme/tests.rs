@@ -110,12 +110,7 @@ fn charts_are_readable_in_both_themes_and_match_the_page() {
 
 #[test]
 fn the_dark_css_recolours_every_light_role_of_the_first_paint() {
-    let roles = |p: &Palette| {
-        let mut all = vec![p.background, p.text, p.muted, p.grid, p.grid_bold, p.gap];
-        all.extend(p.series);
-        all
-    };
-    let light = roles(&LIGHT);
+    let light = LIGHT.roles();
     let mut distinct = light.clone();
     distinct.sort_by_key(|c| (c.0, c.1, c.2));
     distinct.dedup();
@@ -125,7 +120,7 @@ fn the_dark_css_recolours_every_light_role_of_the_first_paint() {
         "each light colour must be one role"
     );
     let css = page_css();
-    for (from, to) in light.into_iter().zip(roles(&DARK)) {
+    for (from, to) in light.into_iter().zip(DARK.roles()) {
         let rule = format!(
             "[stroke=\"{}\"]{{stroke:{}}}",
             hex_case(from, true),
