@@ -6,6 +6,7 @@
 #   server/benches/matrix.sh            # everything (about 12 minutes)
 #   server/benches/matrix.sh fanout     # or one part: fanout | idle | max | ingest | stores | file
 #                                       # | redis (needs redis-server: .ci/setup --browser)
+#                                       # | nchan (nginx with nchan beside Livechart: .ci/setup --bench)
 #   LIVECHART_BIN=/tmp/old/livechart LIVECHART_CONFIG=/tmp/old/Leptos.toml server/benches/matrix.sh idle
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -74,7 +75,63 @@ stop_redis() {
   if [ -n "$redis_pid" ]; then kill "$redis_pid" 2>/dev/null || true; wait "$redis_pid" 2>/dev/null || true; redis_pid=""; fi
   if [ -n "$redis_dir" ]; then rm -rf "$redis_dir"; redis_dir=""; fi
 }
-trap 'stop_server; stop_redis' EXIT
+# nginx with the nchan module, the fastest SSE fan-out one could deploy instead: a publisher
+# location, an EventSource subscriber location, a message buffer like Livechart's ring, one
+# worker per core, two ports up. New subscribers start at the newest message, as Livechart's
+# viewers start after the window they are sent.
+nchan_pid=""
+nchan_dir=""
+start_nchan() {
+  stop_nchan
+  nchan_dir=$(mktemp -d "$PWD/$out/nchan.XXXXXX")
+  cat >"$nchan_dir/nginx.conf" <<CONF
+load_module /usr/lib/nginx/modules/ngx_nchan_module.so;
+worker_processes $(nproc);
+worker_rlimit_nofile 20000;
+pid $nchan_dir/nginx.pid;
+error_log $nchan_dir/error.log warn;
+events { worker_connections 20000; }
+http {
+  access_log off;
+  client_body_temp_path $nchan_dir/body;
+  proxy_temp_path $nchan_dir/proxy;
+  fastcgi_temp_path $nchan_dir/fastcgi;
+  uwsgi_temp_path $nchan_dir/uwsgi;
+  scgi_temp_path $nchan_dir/scgi;
+  nchan_max_reserved_memory 512M;
+  server {
+    listen 127.0.0.1:$((port + 2));
+    location = /pub/load {
+      nchan_publisher;
+      nchan_channel_id load;
+      nchan_message_buffer_length 1024;
+      nchan_message_timeout 1h;
+    }
+    location = /sub/load {
+      nchan_subscriber eventsource;
+      nchan_channel_id load;
+      nchan_subscriber_first_message newest;
+    }
+  }
+}
+CONF
+  nginx -p "$nchan_dir" -c "$nchan_dir/nginx.conf" -e "$nchan_dir/error.log" -g 'daemon off;' >>"$out/server.log" 2>&1 &
+  nchan_pid=$!
+  for _ in $(seq 100); do
+    curl -sf -X POST -d '{"seq":0,"value":0}' "http://127.0.0.1:$((port + 2))/pub/load" >/dev/null && return 0
+    sleep 0.1
+  done
+  echo "nginx with nchan did not start (.ci/setup --bench installs libnginx-mod-nchan)" >&2
+  exit 1
+}
+stop_nchan() {
+  # SIGTERM: nginx's master stops its workers (SIGKILL would orphan them).
+  if [ -n "$nchan_pid" ]; then kill "$nchan_pid" 2>/dev/null || true; wait "$nchan_pid" 2>/dev/null || true; nchan_pid=""; fi
+  if [ -n "$nchan_dir" ]; then rm -rf "$nchan_dir"; nchan_dir=""; fi
+}
+# nginx's processes: its master and its workers (the master's children).
+nchan_pids() { echo "$nchan_pid" $(pgrep -P "$nchan_pid" 2>/dev/null); }
+trap 'stop_server; stop_redis; stop_nchan' EXIT
 
 load() { "$gen" load --url "http://127.0.0.1:$port" --server-pid "$pid" --sources 8 "$@" 2>/dev/null; }
 field() { python3 -c "import json,sys; r=json.loads(sys.argv[1]); print(eval(sys.argv[2], {}, r))" "$1" "$2"; }
@@ -242,4 +299,33 @@ if [ "$part" = all ] || [ "$part" = redis ]; then
   echo "Idle viewers on one node with Redis: $(field "$r" connected) held for 20 s, server RSS $((rss / 1024)) MiB, $(( (rss - base) * 1024 / 19000 )) B per viewer (slope from 0), Redis RSS $(field "$r" "watched[0]['rss_kib']//1024") MiB."
   stop_server; stop_redis
   unset STORE FSYNC
+fi
+
+if [ "$part" = nchan ]; then
+  # The same load against Livechart and against nchan, in alternating pairs within one run:
+  # only same-run ratios mean anything on a shared 2-core box. PAIRS pairs per case (3).
+  secs=${SECONDS_EACH:-15}
+  echo
+  echo "| viewers × rate | server | deliveries/s | gaps | dups | p50 ms | p99 ms | p99.9 ms | max ms | server CPU s | CPU µs per delivery | generator CPU s |"
+  echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+  row() { # $1: the report, $2: the server's name, $3: an expression of its CPU seconds
+    echo "| $(field "$1" connected) × 10/s | $2 | $(field "$1" 'round(deliveries_per_s)') | $(field "$1" gaps) | $(field "$1" duplicates) | $(field "$1" 'latency_ms["p50"]') | $(field "$1" 'latency_ms["p99"]') | $(field "$1" 'latency_ms["p999"]') | $(field "$1" 'latency_ms["max"]') | $(field "$1" "round($3, 2)") | $(field "$1" "round(($3) * 1e6 / max(1, delivered_events))") | $(field "$1" "round(generator['cpu_s'], 2)") |"
+  }
+  for n in ${VIEWERS:-1000 5000 10000}; do
+    for _ in $(seq "${PAIRS:-3}"); do
+      start_server
+      r=$(load --viewers "$n" --rate 10 --seconds "$secs")
+      stop_server
+      echo "$r" >>"$out/nchan.jsonl"
+      row "$r" Livechart "server['cpu_s']"
+      start_nchan
+      watch=(); for p in $(nchan_pids); do watch+=(--watch-pid "$p"); done
+      r=$("$gen" load --sources 8 --viewers "$n" --rate 10 --seconds "$secs" "${watch[@]}" \
+        --peer-subscribe "http://127.0.0.1:$((port + 2))/sub/load" \
+        --peer-publish "http://127.0.0.1:$((port + 2))/pub/load" 2>/dev/null)
+      stop_nchan
+      echo "$r" >>"$out/nchan.jsonl"
+      row "$r" nchan "sum(w['cpu_s'] for w in watched)"
+    done
+  done
 fi

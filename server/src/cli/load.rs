@@ -61,6 +61,56 @@ pub struct Args {
     /// server accepts them, for `--seconds` (the ingest benchmark).
     #[arg(long)]
     pub ingest_clients: Option<usize>,
+    /// Measure another server the same way (nginx with nchan, say): its event-stream URL,
+    /// which every viewer opens instead of Livechart's. Needs `--peer-publish`.
+    #[arg(long, requires = "peer_publish")]
+    pub peer_subscribe: Option<String>,
+    /// The peer's URL that each message is POSTed to, with `--peer-body` as the body.
+    #[arg(long, requires = "peer_subscribe")]
+    pub peer_publish: Option<String>,
+    /// The body of a message to the peer: `{seq}` becomes its number (from 1) and `{us}` the
+    /// publish time (µs since the epoch). Viewers read both back from each event's data, as
+    /// the numbers after `"seq":` and `"value":`.
+    #[arg(long, default_value = r#"{"seq":{seq},"value":{us}}"#)]
+    pub peer_body: String,
+}
+
+/// What a run publishes to and what its viewers read events from.
+enum Target {
+    /// Livechart: points POSTed to a stream; events numbered by their ids.
+    Livechart { points_url: String },
+    /// Another server: `body` POSTed to `url`; events numbered by the `"seq"` in their data.
+    Peer { url: String, body: String },
+}
+
+impl Target {
+    /// Publishes one event: number `seq` (a peer's), `points` points (Livechart's).
+    async fn publish(
+        &self,
+        client: &reqwest::Client,
+        seq: u64,
+        points: usize,
+    ) -> Result<(), String> {
+        match self {
+            Target::Livechart { points_url } => publish(client, points_url, points).await,
+            Target::Peer { url, body } => {
+                let body = body
+                    .replace("{seq}", &seq.to_string())
+                    .replace("{us}", &now_us().to_string());
+                let response = client
+                    .post(url)
+                    .body(body)
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if response.status().is_success() {
+                    Ok(())
+                } else {
+                    Err(format!("HTTP {}", response.status()))
+                }
+            }
+        }
+    }
 }
 
 /// The ingest benchmark's report.
@@ -300,7 +350,8 @@ fn server_addr(url: &str) -> Result<(SocketAddr, String), String> {
 
 /// Runs the load and prints the report. Exit code 0, or 2 for bad arguments.
 pub async fn run(args: Args) -> u8 {
-    let targets: Result<Vec<(SocketAddr, String)>, String> = std::iter::once(&args.url)
+    let subscribe_to = args.peer_subscribe.as_ref().unwrap_or(&args.url);
+    let targets: Result<Vec<(SocketAddr, String)>, String> = std::iter::once(subscribe_to)
         .chain(&args.also_urls)
         .map(|u| server_addr(u))
         .collect();
@@ -321,14 +372,34 @@ pub async fn run(args: Args) -> u8 {
         args.url.trim_end_matches('/'),
         app::paths::points(&args.stream)
     );
-    // Create the stream so that the connections find it.
-    if let Err(e) = publish(&client, &points_url, args.points).await {
-        eprintln!("livechart load: cannot publish to {points_url}: {e}");
-        return 1;
-    }
-    if let Some(clients) = args.ingest_clients {
-        return run_ingest(args, points_url, clients.max(1)).await;
-    }
+    let (target, path) = match (&args.peer_subscribe, &args.peer_publish) {
+        (Some(subscribe), Some(publish)) => {
+            let path = subscribe
+                .strip_prefix("http://")
+                .and_then(|rest| rest.find('/').map(|i| rest[i..].to_owned()))
+                .unwrap_or_else(|| "/".to_owned());
+            let target = Target::Peer {
+                url: publish.clone(),
+                body: args.peer_body.clone(),
+            };
+            (target, path)
+        }
+        _ => {
+            // Create the stream so that the connections find it.
+            if let Err(e) = publish(&client, &points_url, args.points).await {
+                eprintln!("livechart load: cannot publish to {points_url}: {e}");
+                return 1;
+            }
+            if let Some(clients) = args.ingest_clients {
+                return run_ingest(args, points_url, clients.max(1)).await;
+            }
+            let target = Target::Livechart {
+                points_url: points_url.clone(),
+            };
+            (target, app::paths::events(&args.stream))
+        }
+    };
+    let peer = matches!(target, Target::Peer { .. });
 
     let totals = Arc::new(Totals::default());
     let latencies = Arc::new(Latencies::new());
@@ -341,7 +412,6 @@ pub async fn run(args: Args) -> u8 {
     let mut tasks = Vec::with_capacity(args.viewers);
     let mut connected = 0usize;
     let mut failed = 0usize;
-    let path = app::paths::events(&args.stream);
     let pause = Duration::from_secs_f64(1.0 / args.ramp.max(1) as f64);
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<bool>(1024);
     for i in 0..args.viewers {
@@ -357,6 +427,7 @@ pub async fn run(args: Args) -> u8 {
             latencies: latencies.clone(),
             measuring: measuring.clone(),
             stop: stop_rx.clone(),
+            peer,
         };
         let ready = ready_tx.clone();
         tasks.push(tokio::spawn(async move { conn.run(ready).await }));
@@ -398,7 +469,7 @@ pub async fn run(args: Args) -> u8 {
         while Instant::now() < deadline {
             tick.tick().await;
             // One at a time: at the rates measured an answer takes far less than a tick.
-            match publish(&client, &points_url, args.points).await {
+            match target.publish(&client, published + 1, args.points).await {
                 Ok(()) => published += 1,
                 Err(_) => publish_errors += 1,
             }
@@ -493,10 +564,14 @@ struct Conn {
     latencies: Arc<Latencies>,
     measuring: Arc<AtomicU64>,
     stop: tokio::sync::watch::Receiver<bool>,
+    /// Reading a peer's events: any event whose data has a `"seq":` number.
+    peer: bool,
 }
 
 impl Conn {
-    async fn connect(&self) -> std::io::Result<BufReader<TcpStream>> {
+    /// Opens the event stream; returns the reader after the headers and whether the body is
+    /// chunked (Livechart's is; nchan's runs until the connection closes).
+    async fn connect(&self) -> std::io::Result<(BufReader<TcpStream>, bool)> {
         let socket = TcpSocket::new_v4()?;
         socket.bind(SocketAddr::new(self.source, 0))?;
         let mut stream = socket.connect(self.addr).await?;
@@ -511,18 +586,22 @@ impl Conn {
         if !line.starts_with("HTTP/1.1 200") {
             return Err(std::io::Error::other(format!("answered {}", line.trim())));
         }
-        // Headers: the body is chunked (a streaming response).
+        let mut chunked = false;
         loop {
             line.clear();
             if reader.read_line(&mut line).await? == 0 || line == "\r\n" {
                 break;
             }
+            let header = line.to_ascii_lowercase();
+            if header.starts_with("transfer-encoding:") && header.contains("chunked") {
+                chunked = true;
+            }
         }
-        Ok(reader)
+        Ok((reader, chunked))
     }
 
     async fn run(mut self, ready: tokio::sync::mpsc::Sender<bool>) {
-        let mut reader = match self.connect().await {
+        let (mut reader, chunked) = match self.connect().await {
             Ok(r) => {
                 let _ = ready.send(true).await;
                 r
@@ -540,38 +619,58 @@ impl Conn {
         let mut chunk = Vec::with_capacity(4096);
         let mut lat = Vec::with_capacity(64);
         loop {
-            // Chunk size line, then the chunk.
-            line.clear();
-            let read = tokio::select! {
-                r = reader.read_line(&mut line) => r,
-                _ = self.stop.changed() => break,
-            };
-            let size = match read {
-                Ok(0) | Err(_) => {
+            let size = if chunked {
+                // Chunk size line, then the chunk.
+                line.clear();
+                let read = tokio::select! {
+                    r = reader.read_line(&mut line) => r,
+                    _ = self.stop.changed() => break,
+                };
+                let size = match read {
+                    Ok(0) | Err(_) => {
+                        self.totals.dropped.fetch_add(1, Ordering::Relaxed);
+                        break;
+                    }
+                    Ok(_) => usize::from_str_radix(line.trim(), 16).unwrap_or(0),
+                };
+                if size == 0 {
                     self.totals.dropped.fetch_add(1, Ordering::Relaxed);
                     break;
                 }
-                Ok(_) => usize::from_str_radix(line.trim(), 16).unwrap_or(0),
+                chunk.resize(size + 2, 0);
+                if reader.read_exact(&mut chunk).await.is_err() {
+                    self.totals.dropped.fetch_add(1, Ordering::Relaxed);
+                    break;
+                }
+                size
+            } else {
+                // A body that runs until the connection closes: whatever has arrived.
+                chunk.resize(4096, 0);
+                let read = tokio::select! {
+                    r = reader.read(&mut chunk) => r,
+                    _ = self.stop.changed() => break,
+                };
+                match read {
+                    Ok(0) | Err(_) => {
+                        self.totals.dropped.fetch_add(1, Ordering::Relaxed);
+                        break;
+                    }
+                    Ok(n) => n,
+                }
             };
-            if size == 0 {
-                self.totals.dropped.fetch_add(1, Ordering::Relaxed);
-                break;
-            }
-            chunk.resize(size + 2, 0);
-            if reader.read_exact(&mut chunk).await.is_err() {
-                self.totals.dropped.fetch_add(1, Ordering::Relaxed);
-                break;
-            }
             let received = now_us();
             let measuring = self.measuring.load(Ordering::Relaxed) == 1;
             for item in parser.push(&chunk[..size]) {
                 let SseItem::Event(e) = item else { continue };
-                let seq =
+                let seq = if self.peer {
+                    number_after(&e.data, "\"seq\":").next()
+                } else {
                     e.id.as_deref()
                         .and_then(|id| id.rsplit_once('-'))
-                        .and_then(|(_, s)| s.parse::<u64>().ok());
+                        .and_then(|(_, s)| s.parse::<u64>().ok())
+                };
                 let Some(seq) = seq else { continue };
-                if e.event == "points" {
+                if self.peer || e.event == "points" {
                     match last_seq {
                         Some(last) if seq <= last => {
                             self.totals.duplicates.fetch_add(1, Ordering::Relaxed);
@@ -607,7 +706,12 @@ impl Conn {
 
 /// The `"value":` numbers of a points event, without a full JSON parse.
 fn values(data: &str) -> impl Iterator<Item = u64> + '_ {
-    data.split("\"value\":").skip(1).filter_map(|rest| {
+    number_after(data, "\"value\":")
+}
+
+/// The numbers that follow `key` in `data` (each up to the next `,` or `}`).
+fn number_after<'a>(data: &'a str, key: &'a str) -> impl Iterator<Item = u64> + 'a {
+    data.split(key).skip(1).filter_map(|rest| {
         let end = rest.find([',', '}']).unwrap_or(rest.len());
         rest[..end].trim().parse::<f64>().ok().map(|v| v as u64)
     })
@@ -668,6 +772,10 @@ mod tests {
     fn values_are_read_from_points_data() {
         let data = r#"[{"series":"value","ts":1,"value":1763700000123456.0},{"series":"value","ts":2,"value":5}]"#;
         assert_eq!(values(data).collect::<Vec<_>>(), [1_763_700_000_123_456, 5]);
+        // A peer's message, as the default --peer-body writes it.
+        let peer = r#"{"seq":42,"value":1763700000123456}"#;
+        assert_eq!(number_after(peer, "\"seq\":").collect::<Vec<_>>(), [42]);
+        assert_eq!(values(peer).collect::<Vec<_>>(), [1_763_700_000_123_456]);
         assert!(server_addr("https://x").is_err());
         assert_eq!(
             server_addr("http://127.0.0.1:3000/").unwrap().0,
