@@ -26,6 +26,8 @@ gen=target/release/livechart
 ulimit -n 20000
 
 pid=""
+# Run before the server's binary (the nchan part pins it to a core with taskset).
+server_prefix=()
 # Each start gets an empty data directory, unless `data` is set (the store part restarts on
 # one); the store is STORE (embedded, the default, or memory).
 data=""
@@ -37,7 +39,7 @@ start_server() {
     LIVECHART_LIMITS_MAX_VIEWERS=20000 LIVECHART_SYSTEM_ENABLED=false \
     LIVECHART_CLASSIC_ENABLED=false LIVECHART_DEMO_ENABLED=false \
     LIVECHART_HISTORY_STORE="${STORE:-embedded}" LIVECHART_DATA_DIR="$data" "$@" \
-    "$bin" >>"$out/server.log" 2>&1 &
+    "${server_prefix[@]}" "$bin" >>"$out/server.log" 2>&1 &
   pid=$!
   for _ in $(seq 100); do
     # (Our process must still be alive: another server on the port would answer too.)
@@ -81,6 +83,7 @@ stop_redis() {
 # viewers start after the window they are sent.
 nchan_pid=""
 nchan_dir=""
+nginx_cmd=(nginx)
 start_nchan() {
   stop_nchan
   nchan_dir=$(mktemp -d "$PWD/$out/nchan.XXXXXX")
@@ -115,7 +118,7 @@ http {
   }
 }
 CONF
-  nginx -p "$nchan_dir" -c "$nchan_dir/nginx.conf" -e "$nchan_dir/error.log" -g 'daemon off;' >>"$out/server.log" 2>&1 &
+  "${nginx_cmd[@]}" -p "$nchan_dir" -c "$nchan_dir/nginx.conf" -e "$nchan_dir/error.log" -g 'daemon off;' >>"$out/server.log" 2>&1 &
   nchan_pid=$!
   for _ in $(seq 100); do
     curl -sf -X POST -d '{"seq":0,"value":0}' "http://127.0.0.1:$((port + 2))/pub/load" >/dev/null && return 0
@@ -304,23 +307,31 @@ fi
 if [ "$part" = nchan ]; then
   # The same load against Livechart and against nchan, in alternating pairs within one run:
   # only same-run ratios mean anything on a shared 2-core box. PAIRS pairs per case (3).
+  # PIN=1 puts the server (either) on core 0 and the generator on core 1 (taskset), so that
+  # each side has a core of its own: what the server alone does per core.
   secs=${SECONDS_EACH:-15}
+  if [ "${PIN:-0}" = 1 ]; then
+    server_prefix=(taskset -c 0); gen_cmd=(taskset -c 1 "$gen"); nginx_cmd=(taskset -c 0 nginx)
+  else
+    gen_cmd=("$gen"); nginx_cmd=(nginx)
+  fi
   echo
   echo "| viewers × rate | server | deliveries/s | gaps | dups | p50 ms | p99 ms | p99.9 ms | max ms | server CPU s | CPU µs per delivery | generator CPU s |"
   echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
   row() { # $1: the report, $2: the server's name, $3: an expression of its CPU seconds
-    echo "| $(field "$1" connected) × 10/s | $2 | $(field "$1" 'round(deliveries_per_s)') | $(field "$1" gaps) | $(field "$1" duplicates) | $(field "$1" 'latency_ms["p50"]') | $(field "$1" 'latency_ms["p99"]') | $(field "$1" 'latency_ms["p999"]') | $(field "$1" 'latency_ms["max"]') | $(field "$1" "round($3, 2)") | $(field "$1" "round(($3) * 1e6 / max(1, delivered_events))") | $(field "$1" "round(generator['cpu_s'], 2)") |"
+    echo "| $(field "$1" connected) × 10/s | $2 | $(field "$1" 'round(deliveries_per_s)') | $(field "$1" gaps) | $(field "$1" duplicates) | $(field "$1" 'latency_ms["p50"]') | $(field "$1" 'latency_ms["p99"]') | $(field "$1" 'latency_ms["p999"]') | $(field "$1" 'latency_ms["max"]') | $(field "$1" "round($3, 2)") | $(field "$1" "round(($3) * 1e6 / max(1, delivered_events), 2)") | $(field "$1" "round(generator['cpu_s'], 2)") |"
   }
   for n in ${VIEWERS:-1000 5000 10000}; do
     for _ in $(seq "${PAIRS:-3}"); do
       start_server
-      r=$(load --viewers "$n" --rate 10 --seconds "$secs")
+      r=$("${gen_cmd[@]}" load --url "http://127.0.0.1:$port" --server-pid "$pid" --sources 8 \
+        --viewers "$n" --rate 10 --seconds "$secs" 2>/dev/null)
       stop_server
       echo "$r" >>"$out/nchan.jsonl"
       row "$r" Livechart "server['cpu_s']"
       start_nchan
       watch=(); for p in $(nchan_pids); do watch+=(--watch-pid "$p"); done
-      r=$("$gen" load --sources 8 --viewers "$n" --rate 10 --seconds "$secs" "${watch[@]}" \
+      r=$("${gen_cmd[@]}" load --sources 8 --viewers "$n" --rate 10 --seconds "$secs" "${watch[@]}" \
         --peer-subscribe "http://127.0.0.1:$((port + 2))/sub/load" \
         --peer-publish "http://127.0.0.1:$((port + 2))/pub/load" 2>/dev/null)
       stop_nchan
