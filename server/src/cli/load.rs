@@ -97,17 +97,7 @@ impl Target {
                 let body = body
                     .replace("{seq}", &seq.to_string())
                     .replace("{us}", &now_us().to_string());
-                let response = client
-                    .post(url)
-                    .body(body)
-                    .send()
-                    .await
-                    .map_err(|e| e.to_string())?;
-                if response.status().is_success() {
-                    Ok(())
-                } else {
-                    Err(format!("HTTP {}", response.status()))
-                }
+                send(client.post(url).body(body)).await
             }
         }
     }
@@ -540,12 +530,12 @@ async fn publish(client: &reqwest::Client, url: &str, points: usize) -> Result<(
     let body: Vec<serde_json::Value> = (0..points)
         .map(|_| serde_json::json!({ "value": us as f64 }))
         .collect();
-    let response = client
-        .post(url)
-        .json(&body)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
+    send(client.post(url).json(&body)).await
+}
+
+/// Sends a publish; anything but a success status is an error.
+async fn send(request: reqwest::RequestBuilder) -> Result<(), String> {
+    let response = request.send().await.map_err(|e| e.to_string())?;
     if response.status().is_success() {
         Ok(())
     } else {
