@@ -110,7 +110,7 @@ enum Files {
     Directory(PathBuf),
 }
 
-/// The site's files and the names pages give them.
+/// The site's files and where pages find them.
 pub struct Site {
     files: Files,
     pkg_dir: String,
@@ -151,8 +151,8 @@ impl Site {
         }
     }
 
-    /// A site of files in memory: the WASM is checked, and the files of `pkg_dir` get
-    /// fingerprinted names as well.
+    /// A site of files in memory: the WASM is checked, and the files of `pkg_dir` are also
+    /// served under the fingerprinted directory pages link.
     pub fn from_assets(files: Vec<(String, Asset)>, pkg_dir: &str) -> Result<Site, SiteError> {
         let pkg = format!("{pkg_dir}/");
         // The page's WASM is the one with its JS glue beside it (a split build has more
