@@ -108,10 +108,18 @@ pub fn router(state: AppState) -> Router {
         // this layer: they are never compressed, and passing each event through the
         // compression wrapper cost 3 % of the server's time at 10,000 viewers.
         .layer(CompressionLayer::new())
+        // The site's files are precompressed: the package, and each file at the root (the icon).
         .route(
             &format!("/{}/{{*file}}", state.site.pkg_dir()),
             get(site::serve_file),
-        )
+        );
+    let router = state
+        .site
+        .root_files()
+        .into_iter()
+        .fold(router, |router, name| {
+            router.route(&format!("/{name}"), get(site::serve_file))
+        })
         .route(paths::EVENTS, get(api::multiplex_events))
         .route(paths::STREAM_EVENTS, get(api::stream_events))
         .route(paths::TASK_EVENTS, get(tasks::task_events))
@@ -127,15 +135,6 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(CatchPanicLayer::custom(panics::answer))
         .layer(axum::middleware::map_response(revalidate_by_default));
-    // The files at the site's root (the icon), like the package, are served precompressed and
-    // outside the compression layer.
-    let router = state
-        .site
-        .root_files()
-        .into_iter()
-        .fold(router, |router, name| {
-            router.route(&format!("/{name}"), get(site::serve_file))
-        });
     router.with_state(state)
 }
 

@@ -76,6 +76,14 @@ async fn a_site_directory_is_served_with_etags_and_pages_are_never_cached() {
         let resp = client.get(server.url(path)).send().await.unwrap();
         assert_eq!(resp.status(), 404, "{path}");
     }
+    // The site's routes sit inside the server's common layers like every other route: a
+    // wrong method gets the API's error answer, the icon's as the package's.
+    for path in ["/favicon.svg", "/pkg/livechart.css"] {
+        let resp = client.post(server.url(path)).send().await.unwrap();
+        assert_eq!(resp.status(), 405, "{path}");
+        let body = resp.text().await.unwrap();
+        assert!(body.contains("method_not_allowed"), "{path}: {body}");
+    }
     // Pages and API answers are revalidated, never reused as they are.
     for path in ["/", "/about", "/api/streams"] {
         let resp = client.get(server.url(path)).send().await.unwrap();
