@@ -63,7 +63,9 @@ impl Asset {
         }
     }
 
-    /// A file with its compressed forms made now, as the build makes them.
+    /// A file with its compressed forms made now, as the build makes them (tests build sites
+    /// in memory with it).
+    #[cfg(test)]
     pub fn precompressed(identity: Bytes) -> std::io::Result<Self> {
         let keep = |encoded: Vec<u8>| {
             encode::worth_it(identity.len(), encoded.len()).then(|| Bytes::from(encoded))
