@@ -75,7 +75,7 @@ pub fn event_stream<F: Feed>(state: &AppState, feed: F) -> Response {
         keep_alive: Duration::from_millis(sse.keep_alive_ms),
         lifetime: (sse.max_connection_ms > 0).then(|| Duration::from_millis(sse.max_connection_ms)),
     };
-    let mut response = viewer::body(feed, opts, state.shutdown.clone()).into_response();
+    let mut response = viewer::body(feed, opts, &state.shutdown_notice).into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,

@@ -54,6 +54,8 @@ pub struct AppState {
     pub mqtt: Option<Arc<mqtt::MqttStatus>>,
     /// Cancelled when shutdown begins: viewers end their streams, sources stop.
     pub shutdown: CancellationToken,
+    /// The same, as event streams look at it on every wake-up.
+    pub shutdown_notice: viewer::ShutdownNotice,
     /// The WASM, JS, CSS and icons the pages load.
     pub site: Arc<site::Site>,
 }
@@ -296,6 +298,7 @@ pub async fn serve(
         mqtt,
         settings: settings.clone(),
         shutdown: shutdown.clone(),
+        shutdown_notice: viewer::ShutdownNotice::follow(shutdown.clone()),
         site: Arc::new(site),
     };
     if settings.streams.idle_expiry_ms > 0 {

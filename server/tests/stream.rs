@@ -246,6 +246,63 @@ async fn shutdown_tells_viewers_to_reconnect_and_exits() {
     assert!(tail.contains(&SseItem::Retry(1500)), "{tail:?}");
 }
 
+/// Keep-alives go on after events stop, although each event moved the next one later (its
+/// timer fired early and was set again).
+#[tokio::test]
+async fn keep_alives_resume_after_events_stop() {
+    let server = TestServer::start(&[
+        ("LIVECHART_DEMO_ENABLED", "false"),
+        ("LIVECHART_SSE_KEEP_ALIVE_MS", "300"),
+    ]);
+    common::publish(&server, "quiet", r#"{"value": 0}"#).await;
+    let mut reader = EventReader::open(&server.url("/api/streams/quiet/events")).await;
+    assert_eq!(reader.next_event(PATIENCE).await.event, "snapshot");
+    for i in 1..=6 {
+        common::publish(&server, "quiet", &format!(r#"{{"value": {i}}}"#)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (mut events, mut keep_alives) = (0, 0);
+    while keep_alives < 3 {
+        match reader.next_item(PATIENCE).await {
+            Some(SseItem::Event(_)) => events += 1,
+            Some(SseItem::Comment(c)) => {
+                assert_eq!(c, "keep-alive");
+                keep_alives += 1;
+            }
+            Some(_) => {}
+            None => panic!("the stream ended; {events} events, {keep_alives} keep-alives"),
+        }
+    }
+    assert_eq!(events, 6, "every event, then keep-alives");
+}
+
+/// A viewer that nothing wakes (no events, its keep-alive a minute away) still hears the
+/// shutdown at once: the notice wakes it.
+#[tokio::test]
+async fn an_idle_viewer_hears_the_shutdown() {
+    let mut server = TestServer::start(&[
+        ("LIVECHART_DEMO_ENABLED", "false"),
+        ("LIVECHART_SSE_KEEP_ALIVE_MS", "60000"),
+        ("LIVECHART_SHUTDOWN_GRACE_MS", "30000"),
+    ]);
+    common::publish(&server, "quiet", r#"{"value": 0}"#).await;
+    let mut reader = EventReader::open(&server.url("/api/streams/quiet/events")).await;
+    assert_eq!(reader.next_event(PATIENCE).await.event, "snapshot");
+
+    let status = server
+        .terminate(PATIENCE)
+        .expect("the server exits well within its grace period");
+    assert!(status.success(), "clean exit: {status:?}");
+    let mut tail = Vec::new();
+    while let Some(item) = reader.next_item(PATIENCE).await {
+        tail.push(item);
+    }
+    assert!(
+        tail.contains(&SseItem::Comment("server shutting down, reconnect".into())),
+        "{tail:?}"
+    );
+}
+
 #[tokio::test]
 async fn pages_are_compressed_event_streams_are_not() {
     let server = fast();
@@ -381,27 +438,23 @@ async fn event_streams_are_served_on_every_kind_of_connection() {
     let events = b"GET /api/streams/demo/events HTTP/1.1\r\nHost: x\r\n\r\n";
     let two_events = |s: &str| s.matches("event: points").count() >= 2;
 
-    // A fresh HTTP/1.1 connection: chunked, and closed when the stream ends.
+    // A fresh HTTP/1.1 connection: the body runs until the connection closes (no chunk
+    // framing, no length), which it does when the stream ends.
     let mut socket = connect().await.unwrap();
     let seen = exchange(&mut socket, events, two_events).await;
     let (head, body) = seen.split_once("\r\n\r\n").unwrap();
     let head = head.to_ascii_lowercase();
     assert!(head.starts_with("http/1.1 200 ok\r\n"), "{head}");
-    for line in [
-        "content-type: text/event-stream",
-        "transfer-encoding: chunked",
-        "connection: close",
-    ] {
+    for line in ["content-type: text/event-stream", "connection: close"] {
         assert!(head.contains(line), "{line} missing: {head}");
     }
+    for absent in ["transfer-encoding", "content-length"] {
+        assert!(!head.contains(absent), "{absent} present: {head}");
+    }
     assert!(head.contains("\r\ndate: "), "{head}");
-    // The first chunk is the `retry:` line, framed with its length in hex.
-    let (size, rest) = body.split_once("\r\n").unwrap();
-    let size = usize::from_str_radix(size, 16).unwrap();
-    assert!(rest[..size].starts_with("retry: 1500\n"), "{body:?}");
-    assert_eq!(&rest[size..size + 2], "\r\n");
+    assert!(body.starts_with("retry: 1500\n"), "{body:?}");
 
-    // HTTP/1.0 has no chunks: the body is the events, until the connection closes.
+    // HTTP/1.0: the same.
     let mut socket = connect().await.unwrap();
     let http10 = b"GET /api/streams/demo/events HTTP/1.0\r\n\r\n";
     let seen = exchange(&mut socket, http10, two_events).await;

@@ -1,12 +1,16 @@
 //! Event streams written straight to the socket: the router's response, chunk by chunk, each
 //! in one system call when the socket takes it, and never waiting on a client for longer than
 //! the connection's deadlines allow.
+//!
+//! The body is delimited by the end of the connection, for HTTP/1.1 as for 1.0 (RFC 9112,
+//! 6.3): the connection closes after an event stream anyway, so chunked framing would only add
+//! a size line and a CRLF to every event, and two buffers to every write (5–9 % of the
+//! server's time at 5,000 viewers × 10 events/s, BENCHMARKS.md (j)). nchan does the same.
 
 use super::{Deadlines, Gone};
 use axum::body::Body;
 use axum::Router;
-use bytes::Bytes;
-use http::{Request, Version};
+use http::Request;
 use http_body_util::BodyExt;
 use std::io::{self, IoSlice, Write as _};
 use std::time::SystemTime;
@@ -19,8 +23,7 @@ use tower::ServiceExt;
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Framing {
     Length(u64),
-    Chunked,
-    /// HTTP/1.0: the body ends when the connection does.
+    /// The body ends when the connection does.
     Close,
 }
 
@@ -42,7 +45,6 @@ pub(super) async fn serve_event_stream(
     deadlines: Deadlines,
     shutdown: CancellationToken,
 ) -> Result<(), Gone> {
-    let version = request.version();
     // Boxed: the router's future is large and needed only until the response head; inline,
     // every viewer's connection would keep room for it for its whole life.
     let Ok(response) = Box::pin(router.oneshot(request)).await;
@@ -51,8 +53,6 @@ pub(super) async fn serve_event_stream(
         Framing::Length(0)
     } else if let Some(n) = http_body::Body::size_hint(&body).exact() {
         Framing::Length(n)
-    } else if version == Version::HTTP_11 {
-        Framing::Chunked
     } else {
         Framing::Close
     };
@@ -71,7 +71,9 @@ pub(super) async fn serve_event_stream(
     loop {
         let frame = tokio::select! {
             frame = body.frame() => frame,
-            ready = stream.readable() => {
+            // Registers the task's waker in the socket's one reader slot (a readable()
+            // future would be linked into its waiter list and out again for every event).
+            ready = std::future::poll_fn(|cx| stream.poll_read_ready(cx)) => {
                 // Anything the client sends now is ignored; the end of its side ends ours.
                 match ready.and_then(|()| stream.try_read(&mut probe)) {
                     Ok(0) => return Err(Gone::Closed),
@@ -92,13 +94,7 @@ pub(super) async fn serve_event_stream(
                 return Err(Gone::Closed);
             }
         };
-        match framing {
-            Framing::Chunked => write_chunk(&stream, &data, &bounds).await?,
-            _ => write_all(&stream, &mut [IoSlice::new(&data)], &bounds).await?,
-        }
-    }
-    if framing == Framing::Chunked {
-        write_all(&stream, &mut [IoSlice::new(b"0\r\n\r\n")], &bounds).await?;
+        write_all(&stream, &mut [IoSlice::new(&data)], &bounds).await?;
     }
     Ok(())
 }
@@ -134,35 +130,10 @@ fn response_head(parts: &http::response::Parts, framing: Framing) -> Vec<u8> {
         Framing::Length(n) => {
             let _ = write!(out, "content-length: {n}\r\n");
         }
-        Framing::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
         Framing::Close => {}
     }
     out.extend_from_slice(b"connection: close\r\n\r\n");
     out
-}
-
-/// The size line of a chunk of `len` bytes.
-fn chunk_size_line(len: usize, out: &mut [u8; 18]) -> usize {
-    let mut cursor = io::Cursor::new(&mut out[..]);
-    // 16 hex digits and CRLF always fit.
-    let _ = write!(cursor, "{len:x}\r\n");
-    cursor.position() as usize
-}
-
-/// One chunk of a chunked body, in one system call when the socket takes it all.
-async fn write_chunk(
-    stream: &TcpStream,
-    data: &Bytes,
-    bounds: &WriteBounds<'_>,
-) -> Result<(), Gone> {
-    let mut size = [0u8; 18];
-    let n = chunk_size_line(data.len(), &mut size);
-    let mut slices = [
-        IoSlice::new(&size[..n]),
-        IoSlice::new(data),
-        IoSlice::new(b"\r\n"),
-    ];
-    write_all(stream, &mut slices, bounds).await
 }
 
 /// Writes every slice. The socket is tried first without a timer (the common case: it takes
@@ -176,7 +147,11 @@ async fn write_all(
     // When the socket filled up with nothing written since; progress resets it.
     let mut blocked_since: Option<Instant> = None;
     while !bufs.is_empty() {
-        match stream.try_write_vectored(bufs) {
+        let written = match bufs {
+            [one] => stream.try_write(one),
+            _ => stream.try_write_vectored(bufs),
+        };
+        match written {
             Ok(0) => return Err(Gone::Closed),
             Ok(n) => {
                 IoSlice::advance_slices(&mut bufs, n);
@@ -210,19 +185,5 @@ async fn wait_for_room(
         ready = stream.writable() => ready.map_err(|_| Gone::Closed),
         () = sleep_until(deadline) => Err(why),
         () = shutdown.cancelled() => Err(Gone::Shutdown),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn chunk_size_lines_are_hex() {
-        let mut out = [0u8; 18];
-        let n = chunk_size_line(9, &mut out);
-        assert_eq!(&out[..n], b"9\r\n");
-        let n = chunk_size_line(usize::MAX, &mut out);
-        assert_eq!(&out[..n], b"ffffffffffffffff\r\n");
     }
 }

@@ -54,7 +54,8 @@ impl Viewer {
     /// the stream is removed and everything before that was sent.
     pub async fn next(&mut self) -> Next {
         loop {
-            self.cursor.rx.borrow_and_update();
+            // Seen (an atomic load; the value, which is not needed, is behind a lock).
+            self.cursor.rx.mark_unchanged();
             if let Some(bytes) = self.cursor.take(MAX_COALESCED_BYTES) {
                 // A `reset` leaves its snapshot pending: both go now, the snapshot uncopied.
                 return match self.cursor.pending.take() {

@@ -87,7 +87,7 @@ impl MuxViewer {
             self.turn = self.turn.wrapping_add(1);
             for i in 0..n {
                 let c = &mut self.cursors[start.wrapping_add(i) % n];
-                c.rx.borrow_and_update();
+                c.rx.mark_unchanged();
                 let offer = if pieces.is_empty() {
                     MAX_COALESCED_BYTES
                 } else {
