@@ -134,7 +134,10 @@ stop_nchan() {
 }
 # nginx's processes: its master and its workers (the master's children).
 nchan_pids() { echo "$nchan_pid" $(pgrep -P "$nchan_pid" 2>/dev/null); }
-trap 'stop_server; stop_redis; stop_nchan' EXIT
+# Busy loops of the nchan part's BUSY.
+busy_pids=()
+stop_busy() { if [ "${#busy_pids[@]}" -gt 0 ]; then kill "${busy_pids[@]}" 2>/dev/null || true; busy_pids=(); fi; }
+trap 'stop_server; stop_redis; stop_nchan; stop_busy' EXIT
 
 load() { "$gen" load --url "http://127.0.0.1:$port" --server-pid "$pid" --sources 8 "$@" 2>/dev/null; }
 field() { python3 -c "import json,sys; r=json.loads(sys.argv[1]); print(eval(sys.argv[2], {}, r))" "$1" "$2"; }
@@ -309,7 +312,14 @@ if [ "$part" = nchan ]; then
   # only same-run ratios mean anything on a shared 2-core box. PAIRS pairs per case (3).
   # PIN=1 puts the server (either) on core 0 and the generator on core 1 (taskset), so that
   # each side has a core of its own: what the server alone does per core.
+  # BASELINE_BIN=path also runs another Livechart build in each pair (before/after figures
+  # from one run; the generator is always this build's).
+  # BUSY=n keeps n busy loops running at nice -5 throughout: a box shared with other work.
   secs=${SECONDS_EACH:-15}
+  for _ in $(seq "${BUSY:-0}"); do
+    nice -n -5 sh -c 'while :; do :; done' &
+    busy_pids+=("$!")
+  done
   if [ "${PIN:-0}" = 1 ]; then
     server_prefix=(taskset -c 0); gen_cmd=(taskset -c 1 "$gen"); nginx_cmd=(taskset -c 0 nginx)
   else
@@ -329,6 +339,16 @@ if [ "$part" = nchan ]; then
       stop_server
       echo "$r" >>"$out/nchan.jsonl"
       row "$r" Livechart "server['cpu_s']"
+      if [ -n "${BASELINE_BIN:-}" ]; then
+        current=$bin; bin=$BASELINE_BIN
+        start_server
+        r=$("${gen_cmd[@]}" load --url "http://127.0.0.1:$port" --server-pid "$pid" --sources 8 \
+          --viewers "$n" --rate 10 --seconds "$secs" 2>/dev/null)
+        stop_server
+        bin=$current
+        echo "$r" >>"$out/nchan.jsonl"
+        row "$r" "Livechart (baseline)" "server['cpu_s']"
+      fi
       start_nchan
       watch=(); for p in $(nchan_pids); do watch+=(--watch-pid "$p"); done
       r=$("${gen_cmd[@]}" load --sources 8 --viewers "$n" --rate 10 --seconds "$secs" "${watch[@]}" \

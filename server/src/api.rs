@@ -75,7 +75,9 @@ pub fn event_stream<F: Feed>(state: &AppState, feed: F) -> Response {
         keep_alive: Duration::from_millis(sse.keep_alive_ms),
         lifetime: (sse.max_connection_ms > 0).then(|| Duration::from_millis(sse.max_connection_ms)),
     };
-    let mut response = viewer::body(feed, opts, &state.shutdown_notice).into_response();
+    let (body, chunks) = viewer::body(feed, opts, &state.shutdown_notice);
+    let mut response = body.into_response();
+    response.extensions_mut().insert(chunks);
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,

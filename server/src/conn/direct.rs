@@ -8,8 +8,11 @@
 //! server's time at 5,000 viewers × 10 events/s, BENCHMARKS.md (j)). nchan does the same.
 
 use super::{Deadlines, Gone};
+use crate::viewer::{ChunkStream, Chunks};
 use axum::body::Body;
 use axum::Router;
+use bytes::Bytes;
+use futures_util::StreamExt;
 use http::Request;
 use http_body_util::BodyExt;
 use std::io::{self, IoSlice, Write as _};
@@ -25,6 +28,45 @@ enum Framing {
     Length(u64),
     /// The body ends when the connection does.
     Close,
+}
+
+/// What the response's body is written from.
+enum Source {
+    /// An event stream's own chunks ([`Chunks`]).
+    Chunks(ChunkStream),
+    /// Any other body, through the router's layers.
+    Body(Body),
+}
+
+enum Next {
+    Data(Bytes),
+    /// A frame with nothing to write (trailers, an empty chunk).
+    Skip,
+    End,
+    Failed,
+}
+
+impl Source {
+    async fn next(&mut self) -> Next {
+        match self {
+            Source::Chunks(chunks) => match chunks.next().await {
+                Some(data) if data.is_empty() => Next::Skip,
+                Some(data) => Next::Data(data),
+                None => Next::End,
+            },
+            Source::Body(body) => match body.frame().await {
+                None => Next::End,
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) if !data.is_empty() => Next::Data(data),
+                    _ => Next::Skip,
+                },
+                Some(Err(e)) => {
+                    tracing::debug!("an event stream's body failed: {e}");
+                    Next::Failed
+                }
+            },
+        }
+    }
 }
 
 /// What bounds a write: no progress for `stall` ends it, and so do the end of the
@@ -48,13 +90,26 @@ pub(super) async fn serve_event_stream(
     // Boxed: the router's future is large and needed only until the response head; inline,
     // every viewer's connection would keep room for it for its whole life.
     let Ok(response) = Box::pin(router.oneshot(request)).await;
-    let (parts, mut body) = response.into_parts();
-    let framing = if http_body::Body::is_end_stream(&body) {
-        Framing::Length(0)
-    } else if let Some(n) = http_body::Body::size_hint(&body).exact() {
-        Framing::Length(n)
-    } else {
-        Framing::Close
+    let (mut parts, body) = response.into_parts();
+    // An event stream's chunks are taken straight from the response, unless a layer changed
+    // how its body is encoded.
+    let chunks = parts
+        .extensions
+        .remove::<Chunks>()
+        .filter(|_| !parts.headers.contains_key(http::header::CONTENT_ENCODING))
+        .and_then(|c| c.take());
+    let (mut source, framing) = match chunks {
+        Some(chunks) => (Source::Chunks(chunks), Framing::Close),
+        None => {
+            let framing = if http_body::Body::is_end_stream(&body) {
+                Framing::Length(0)
+            } else if let Some(n) = http_body::Body::size_hint(&body).exact() {
+                Framing::Length(n)
+            } else {
+                Framing::Close
+            };
+            (Source::Body(body), framing)
+        }
     };
     let bounds = WriteBounds {
         stall: deadlines.write,
@@ -69,8 +124,8 @@ pub(super) async fn serve_event_stream(
     drop(parts);
     let mut probe = [0u8; 16];
     loop {
-        let frame = tokio::select! {
-            frame = body.frame() => frame,
+        let next = tokio::select! {
+            next = source.next() => next,
             // Registers the task's waker in the socket's one reader slot (a readable()
             // future would be linked into its waiter list and out again for every event).
             ready = std::future::poll_fn(|cx| stream.poll_read_ready(cx)) => {
@@ -83,16 +138,11 @@ pub(super) async fn serve_event_stream(
                 }
             }
         };
-        let data = match frame {
-            None => break,
-            Some(Ok(frame)) => match frame.into_data() {
-                Ok(data) if !data.is_empty() => data,
-                _ => continue,
-            },
-            Some(Err(e)) => {
-                tracing::debug!("an event stream's body failed: {e}");
-                return Err(Gone::Closed);
-            }
+        let data = match next {
+            Next::Data(data) => data,
+            Next::Skip => continue,
+            Next::End => break,
+            Next::Failed => return Err(Gone::Closed),
         };
         write_all(&stream, &mut [IoSlice::new(&data)], &bounds).await?;
     }
