@@ -7,6 +7,7 @@
 #   server/benches/matrix.sh fanout     # or one part: fanout | idle | max | ingest | stores | file
 #                                       # | redis (needs redis-server: .ci/setup --browser)
 #                                       # | nchan (nginx with nchan beside Livechart: .ci/setup --bench)
+#                                       # | profile (perf on both at 5,000 × 10/s; root or perf_event_paranoid ≤ 0)
 #   LIVECHART_BIN=/tmp/old/livechart LIVECHART_CONFIG=/tmp/old/Leptos.toml server/benches/matrix.sh idle
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -359,4 +360,51 @@ if [ "$part" = nchan ]; then
       row "$r" nchan "sum(w['cpu_s'] for w in watched)"
     done
   done
+fi
+
+if [ "$part" = profile ]; then
+  # Where each server's time goes at VIEWERS (5,000) × 10/s: 5 s into a 25 s run, `perf stat`
+  # for 5 s, then `perf record` for 8 s (nginx: its workers). The top of each `perf report` is
+  # kept in target/bench/profile-<server>.txt.
+  n=${VIEWERS:-5000}
+  profile() { # $1: the server's name, then its pids
+    local name=$1; shift
+    local pids; pids=$(IFS=,; echo "$*")
+    sleep 5
+    perf stat -e task-clock,context-switches,raw_syscalls:sys_enter -p "$pids" -o "$out/stat-$name.txt" -- sleep 5 >/dev/null 2>&1
+    perf record -F 997 -g -p "$pids" -o "$out/perf-$name.data" -- sleep 8 >/dev/null 2>&1
+    perf report -i "$out/perf-$name.data" --no-children --sort dso,symbol --stdio -g none 2>/dev/null \
+      | grep '%' >"$out/profile-$name.txt"
+    python3 - "$name" "$out/stat-$name.txt" "$out/profile-$name.txt" "$n" <<'PY'
+import re, sys
+name, stat, report, n = sys.argv[1], open(sys.argv[2]).read(), open(sys.argv[3]).read(), int(sys.argv[4])
+def counter(event):
+    m = re.search(r"([\d,.]+)\s+(?:msec\s+)?" + re.escape(event), stat)
+    return float(m.group(1).replace(",", "")) if m else 0.0
+ms, calls, switches = counter("task-clock"), counter("raw_syscalls:sys_enter"), counter("context-switches")
+kernel = sum(float(l.split("%")[0]) for l in report.splitlines() if "[k]" in l)
+deliveries = n * 10 * 5
+print(f"| {name} | {ms:.0f} ms | {ms * 1000 / deliveries:.2f} µs | {calls / deliveries:.2f} | {switches:.0f} | {kernel:.0f} % | {100 - kernel:.0f} % |")
+PY
+  }
+  echo
+  echo "| $n × 10/s, 5 s | server CPU | per delivery | system calls per delivery | context switches | kernel | user |"
+  echo "| --- | --- | --- | --- | --- | --- | --- |"
+  start_server
+  load --viewers "$n" --rate 10 --seconds 25 >/dev/null &
+  gen_pid=$!
+  profile livechart "$pid"
+  wait "$gen_pid"
+  stop_server
+  start_nchan
+  "$gen" load --sources 8 --viewers "$n" --rate 10 --seconds 25 \
+    --peer-subscribe "http://127.0.0.1:$((port + 2))/sub/load" \
+    --peer-publish "http://127.0.0.1:$((port + 2))/pub/load" >/dev/null 2>&1 &
+  gen_pid=$!
+  # shellcheck disable=SC2046 # one pid each
+  profile nchan $(pgrep -P "$nchan_pid")
+  wait "$gen_pid"
+  stop_nchan
+  echo
+  echo "Top symbols: $out/profile-livechart.txt and $out/profile-nchan.txt (perf report --no-children)."
 fi
