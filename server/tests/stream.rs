@@ -229,12 +229,17 @@ async fn shutdown_tells_viewers_to_reconnect_and_exits() {
     let mut reader = EventReader::open(&server.url("/api/streams/demo/events")).await;
     reader.next_event(PATIENCE).await;
 
+    let tail = shut_down(&mut server, &mut reader).await;
+    assert!(tail.contains(&SseItem::Retry(1500)), "{tail:?}");
+}
+
+/// Stops the server (SIGTERM, well within its grace period) and returns what `reader` saw
+/// last, which holds the reconnect hint, up to the end of its stream.
+async fn shut_down(server: &mut TestServer, reader: &mut EventReader) -> Vec<SseItem> {
     let status = server
         .terminate(PATIENCE)
         .expect("the server exits within its grace period");
     assert!(status.success(), "clean exit: {status:?}");
-
-    // What the viewer saw last: the reconnect hint, then the end of the stream.
     let mut tail = Vec::new();
     while let Some(item) = reader.next_item(PATIENCE).await {
         tail.push(item);
@@ -243,7 +248,7 @@ async fn shutdown_tells_viewers_to_reconnect_and_exits() {
         tail.contains(&SseItem::Comment("server shutting down, reconnect".into())),
         "{tail:?}"
     );
-    assert!(tail.contains(&SseItem::Retry(1500)), "{tail:?}");
+    tail
 }
 
 /// Keep-alives go on after events stop, although each event moved the next one later (its
@@ -289,18 +294,7 @@ async fn an_idle_viewer_hears_the_shutdown() {
     let mut reader = EventReader::open(&server.url("/api/streams/quiet/events")).await;
     assert_eq!(reader.next_event(PATIENCE).await.event, "snapshot");
 
-    let status = server
-        .terminate(PATIENCE)
-        .expect("the server exits well within its grace period");
-    assert!(status.success(), "clean exit: {status:?}");
-    let mut tail = Vec::new();
-    while let Some(item) = reader.next_item(PATIENCE).await {
-        tail.push(item);
-    }
-    assert!(
-        tail.contains(&SseItem::Comment("server shutting down, reconnect".into())),
-        "{tail:?}"
-    );
+    shut_down(&mut server, &mut reader).await;
 }
 
 #[tokio::test]
