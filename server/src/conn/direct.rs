@@ -99,7 +99,11 @@ pub(super) async fn serve_event_stream(
         .filter(|_| !parts.headers.contains_key(http::header::CONTENT_ENCODING))
         .and_then(|c| c.take());
     let (mut source, framing) = match chunks {
-        Some(chunks) => (Source::Chunks(chunks), Framing::Close),
+        Some(chunks) => {
+            // Not kept for the stream's life: it holds nothing to send.
+            drop(body);
+            (Source::Chunks(chunks), Framing::Close)
+        }
         None => {
             let framing = if http_body::Body::is_end_stream(&body) {
                 Framing::Length(0)
