@@ -38,7 +38,8 @@ enum Source {
     Body(Body),
 }
 
-enum Next {
+/// What the source gives next.
+enum Item {
     Data(Bytes),
     /// A frame with nothing to write (trailers, an empty chunk).
     Skip,
@@ -47,22 +48,22 @@ enum Next {
 }
 
 impl Source {
-    async fn next(&mut self) -> Next {
+    async fn next(&mut self) -> Item {
         match self {
             Source::Chunks(chunks) => match chunks.next().await {
-                Some(data) if data.is_empty() => Next::Skip,
-                Some(data) => Next::Data(data),
-                None => Next::End,
+                Some(data) if data.is_empty() => Item::Skip,
+                Some(data) => Item::Data(data),
+                None => Item::End,
             },
             Source::Body(body) => match body.frame().await {
-                None => Next::End,
+                None => Item::End,
                 Some(Ok(frame)) => match frame.into_data() {
-                    Ok(data) if !data.is_empty() => Next::Data(data),
-                    _ => Next::Skip,
+                    Ok(data) if !data.is_empty() => Item::Data(data),
+                    _ => Item::Skip,
                 },
                 Some(Err(e)) => {
                     tracing::debug!("an event stream's body failed: {e}");
-                    Next::Failed
+                    Item::Failed
                 }
             },
         }
@@ -143,10 +144,10 @@ pub(super) async fn serve_event_stream(
             }
         };
         let data = match next {
-            Next::Data(data) => data,
-            Next::Skip => continue,
-            Next::End => break,
-            Next::Failed => return Err(Gone::Closed),
+            Item::Data(data) => data,
+            Item::Skip => continue,
+            Item::End => break,
+            Item::Failed => return Err(Gone::Closed),
         };
         write_all(&stream, &mut [IoSlice::new(&data)], &bounds).await?;
     }
