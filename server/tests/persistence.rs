@@ -475,3 +475,137 @@ async fn relaxed_durability_starts_a_new_epoch_after_an_unclean_stop_only() {
     assert_ne!(third.epoch, first.epoch);
     assert!(log_text(&log).contains("new epoch"), "the log says why");
 }
+
+/// Publishers and a deleter racing on one name, then a clean stop or a kill, four times over:
+/// after each restart the stream is the last one created (its epoch the newest acknowledged),
+/// it holds exactly the points acknowledged in that epoch, nothing of a deleted stream comes
+/// back, and a viewer resuming with an id from before a deletion gets a `reset`.
+#[tokio::test]
+async fn a_deletion_racing_publishes_is_for_good_across_restarts_and_kills() {
+    let (dir, log) = (TempDir::new("delete-race"), TempDir::new("delete-race-log"));
+    let client = reqwest::Client::new();
+    // Every value ever acknowledged, by its id (values are unique over the whole test).
+    let mut acked_all: BTreeMap<EventId, f64> = BTreeMap::new();
+    for round in 0..4u32 {
+        let mut server = start(&dir, &log, &[]);
+        let acked: Arc<Mutex<BTreeMap<EventId, f64>>> = Arc::default();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let url = server.url("/api/streams/race/points");
+        let publishers: Vec<_> = (0..4u32)
+            .map(|p| {
+                let (acked, url, stop, client) =
+                    (acked.clone(), url.clone(), stop.clone(), client.clone());
+                tokio::spawn(async move {
+                    // Under the ring's 1,024 events per round, so every id stays replayable.
+                    for i in 0..200u32 {
+                        if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                            return;
+                        }
+                        let value = f64::from(round * 1_000_000 + p * 10_000 + i);
+                        let Ok(r) = client
+                            .post(&url)
+                            .json(&serde_json::json!({"value": value}))
+                            .send()
+                            .await
+                        else {
+                            return;
+                        };
+                        if let Ok(receipt) = r.json::<PublishReceipt>().await {
+                            acked.lock().unwrap().insert(receipt.id, value);
+                        }
+                    }
+                })
+            })
+            .collect();
+        let mut deletes = 0;
+        for _ in 0..6 {
+            tokio::time::sleep(Duration::from_millis(15)).await;
+            let r = client
+                .delete(server.url("/api/streams/race"))
+                .send()
+                .await
+                .expect("DELETE");
+            if r.status() == 204 || r.status() == 200 {
+                deletes += 1;
+            }
+        }
+        // The last creation publishes for a while after the last deletion, then everything
+        // stops, cleanly or not.
+        let before = acked.lock().unwrap().len();
+        let deadline = Instant::now() + PATIENCE;
+        while acked.lock().unwrap().len() < before + 20 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        for p in publishers {
+            p.await.unwrap();
+        }
+        assert!(deletes >= 2, "round {round}: the deletions raced publishes");
+        if round % 2 == 0 {
+            server.terminate(PATIENCE).expect("stops on SIGTERM");
+        } else {
+            server.kill();
+        }
+        acked_all.extend(acked.lock().unwrap().iter().map(|(k, v)| (*k, *v)));
+
+        let server = start(&dir, &log, &[]);
+        let newest = acked_all.keys().map(|id| id.epoch).max().expect("acked");
+        let answer: serde_json::Value = client
+            .get(server.url("/api/streams/race/points?max_points=100000"))
+            .send()
+            .await
+            .expect("range")
+            .json()
+            .await
+            .expect("range JSON");
+        let last: EventId = answer["last_id"]
+            .as_str()
+            .expect("the stream exists with its last id")
+            .parse()
+            .expect("EPOCH-SEQ");
+        assert_eq!(
+            last.epoch, newest,
+            "round {round}: the stream is the last one created, not a deleted one"
+        );
+        let mut kept: Vec<f64> = answer["series"][0]["values"]
+            .as_array()
+            .expect("values")
+            .iter()
+            .map(|v| v.as_f64().expect("a number"))
+            .collect();
+        kept.sort_by(f64::total_cmp);
+        let mut expected: Vec<f64> = acked_all
+            .iter()
+            .filter(|(id, _)| id.epoch == newest)
+            .map(|(_, v)| *v)
+            .collect();
+        expected.sort_by(f64::total_cmp);
+        assert_eq!(
+            kept, expected,
+            "round {round}: exactly what was acknowledged since the last deletion"
+        );
+        assert_eq!(
+            last.seq,
+            acked_all.keys().filter(|id| id.epoch == newest).count() as u64,
+            "round {round}: one id per acknowledged event"
+        );
+        // Every id of a deleted stream is announced as lost, never resumed.
+        let old = acked_all
+            .keys()
+            .filter(|id| id.epoch < newest)
+            .max()
+            .copied()
+            .expect("ids from before a deletion");
+        let mut r = EventReader::open_with(
+            &server.url("/api/streams/race/events"),
+            &[("Last-Event-ID", &old.to_string())],
+        )
+        .await;
+        assert_eq!(
+            r.next_event(PATIENCE).await.event,
+            "reset",
+            "round {round}: {old} is from before a deletion"
+        );
+        drop(server);
+    }
+}

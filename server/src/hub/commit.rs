@@ -34,8 +34,9 @@ pub(super) enum Job {
         meta: StreamMeta,
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
-    /// Already removed from the registry; its history goes once this commits (retried with
-    /// every later commit until one succeeds).
+    /// Queued under the registry's lock as the stream is closed, so after every event the
+    /// removed stream was given and before any of a new stream of that name; its history goes
+    /// once this commits (retried first with every later commit until one succeeds).
     Remove(StreamName),
     /// Commit what is queued, close the store and end.
     Close(oneshot::Sender<()>),
@@ -178,13 +179,22 @@ impl Thread {
                         "an earlier write of this stream failed; publish again".into(),
                     )));
                 }
+                // Removed meanwhile: written now, it would bring back the removed stream's
+                // row (and its epoch) after its removal. The describer tries its successor.
+                Job::Describe { stream, reply, .. } if stream.is_closed() => {
+                    let _ = reply.send(Ok(()));
+                }
                 Job::Remove(name) => {
                     self.checkpoints.remove(&name);
-                    self.removals.push(name);
+                    live.push(Job::Remove(name));
                 }
                 job => live.push(job),
             }
         }
+        // Removals an earlier commit failed to make durable come first (everything queued
+        // since came after them), then every job in the order it was queued: a removal
+        // between two events of one name deletes the first stream's events and leaves the
+        // second's, never the other way round.
         let mut changes: Vec<Change<'_>> = self
             .removals
             .iter()
@@ -213,7 +223,8 @@ impl Thread {
                     epoch: stream.epoch(),
                     meta,
                 },
-                Job::Remove(_) | Job::Close(_) => continue,
+                Job::Remove(stream) => Change::Remove { stream },
+                Job::Close(_) => continue,
             });
         }
         let result = self.store.commit(&changes);
@@ -272,7 +283,9 @@ impl Thread {
                         Job::Describe { reply, .. } => {
                             let _ = reply.send(Err(e.clone()));
                         }
-                        Job::Remove(_) | Job::Close(_) => {}
+                        // Retried first with every later commit until one succeeds.
+                        Job::Remove(name) => self.removals.push(name),
+                        Job::Close(_) => {}
                     }
                 }
             }

@@ -397,8 +397,10 @@ impl Hub {
     /// and waits for it to come back), and a new stream of that name starts a new epoch.
     pub fn remove(&self, name: &StreamName) -> Result<(), RemoveError> {
         // Under the registry's lock: no stream of that name is created with an old epoch.
-        self.unregister(name, || self.removed_any.store(true, Ordering::SeqCst))?;
-        self.forget(name);
+        self.unregister(name, || {
+            self.removed_any.store(true, Ordering::SeqCst);
+            self.forget(name);
+        })?;
         tracing::info!(stream = %name, "stream removed");
         Ok(())
     }
@@ -431,15 +433,15 @@ impl Hub {
             .filter(|s| s.close_if_idle(cutoff))
             .map(|s| s.name.clone())
             .collect();
-        for name in &expired {
-            streams.remove(name);
-        }
-        drop(streams);
-        for name in &expired {
-            self.forget(name);
-        }
         if !expired.is_empty() {
             self.removed_any.store(true, Ordering::SeqCst);
+        }
+        for name in &expired {
+            streams.remove(name);
+            self.forget(name);
+        }
+        drop(streams);
+        if !expired.is_empty() {
             self.catalog.send_modify(|v| *v += 1);
             tracing::info!(streams = ?expired, "idle streams expired");
         }
@@ -447,7 +449,9 @@ impl Hub {
     }
 
     /// A removed stream's history goes from the store too (once the removal commits; it is
-    /// retried with every later commit until then).
+    /// retried with every later commit until then). Called under the registry's write lock,
+    /// after the stream was closed: the removal is queued after the stream's last event and
+    /// before the first of any stream created again under that name.
     fn forget(&self, name: &StreamName) {
         if let Some(queue) = self.commits() {
             // Fails only while stopping, when nothing more is written anyway.
