@@ -400,20 +400,31 @@ impl FromStr for Positions {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        // Bounded before anything is parsed, and duplicates found by hashing: a long
+        // composite id costs its length, not its square.
+        let max = MAX_STREAMS_PER_CONNECTION;
+        if s.len() > max * (MAX_NAME_LEN + 2 + 2 * 20 + 1) {
+            return Err(format!("more than {max} streams' positions"));
+        }
+        let mut seen = std::collections::HashSet::new();
         let mut out: Vec<(StreamName, EventId)> = Vec::new();
         for (i, part) in s.split(',').map(str::trim).enumerate() {
             if part.is_empty() {
                 continue;
             }
+            if out.len() == max {
+                return Err(format!("more than {max} streams' positions"));
+            }
+            let shown: String = part.chars().take(2 * MAX_NAME_LEN).collect();
             let (name, id) = part
                 .split_once(':')
-                .ok_or_else(|| format!("item {} ({part:?}) is not STREAM:EPOCH-SEQ", i + 1))?;
+                .ok_or_else(|| format!("item {} ({shown:?}) is not STREAM:EPOCH-SEQ", i + 1))?;
             let name = StreamName::parse(name)
-                .map_err(|e| format!("item {} ({part:?}): stream name: {e}", i + 1))?;
+                .map_err(|e| format!("item {} ({shown:?}): stream name: {e}", i + 1))?;
             let id = id
                 .parse()
-                .map_err(|e| format!("item {} ({part:?}): {e}", i + 1))?;
-            if out.iter().any(|(n, _)| *n == name) {
+                .map_err(|e| format!("item {} ({shown:?}): {e}", i + 1))?;
+            if !seen.insert(name.clone()) {
                 return Err(format!("stream \"{name}\" is given twice"));
             }
             out.push((name, id));
@@ -569,12 +580,24 @@ pub struct MqttHealth {
 /// The longest stream or series name accepted.
 pub const MAX_NAME_LEN: usize = 64;
 
+/// The most streams one connection (`/api/events?streams=`), one page (`/?streams=`) or one
+/// composite `Last-Event-ID` may name, whatever the configuration says: the configured
+/// `limits.max-streams-per-connection` is checked against it at start-up.
+pub const MAX_STREAMS_PER_CONNECTION: usize = 1024;
+
 /// Why a name was rejected.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NameError {
     Empty,
-    TooLong { len: usize },
-    BadChar { ch: char, index: usize },
+    TooLong {
+        len: usize,
+    },
+    BadChar {
+        ch: char,
+        index: usize,
+    },
+    /// `.` or `..`: a path segment that means something else in every URL and file path.
+    Dots,
 }
 
 impl fmt::Display for NameError {
@@ -593,6 +616,10 @@ impl fmt::Display for NameError {
             NameError::BadChar { ch, index } => write!(
                 f,
                 "character {ch:?} at position {index} is not allowed (only A-Z a-z 0-9 _ . -)"
+            ),
+            NameError::Dots => write!(
+                f,
+                "`.` and `..` are not names: they mean this and the parent path segment"
             ),
         }
     }
@@ -616,8 +643,39 @@ fn check_name(name: &str) -> Result<(), NameError> {
         .find(|(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
     {
         Some((index, ch)) => Err(NameError::BadChar { ch, index }),
+        None if matches!(name, "." | "..") => Err(NameError::Dots),
         None => Ok(()),
     }
+}
+
+/// A comma-separated list of stream names (`?streams=a,b`): each valid, none twice, at most
+/// `max` of them. Blank items are skipped. Checked in time linear in the input, and refused
+/// before any name is parsed when the text is longer than `max` names could be; the error
+/// says which item is wrong and why.
+pub fn parse_stream_list(raw: &str, max: usize) -> Result<Vec<StreamName>, String> {
+    let too_many = || format!("at most {max} streams may be listed");
+    if raw.len() > max.saturating_mul(MAX_NAME_LEN + 2) {
+        return Err(too_many());
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for (i, part) in raw.split(',').map(str::trim).enumerate() {
+        if part.is_empty() {
+            continue;
+        }
+        let name = StreamName::parse(part).map_err(|e| {
+            let shown: String = part.chars().take(MAX_NAME_LEN + 1).collect();
+            format!("item {} ({shown:?}): {e}", i + 1)
+        })?;
+        if !seen.insert(name.clone()) {
+            return Err(format!("\"{name}\" is listed twice"));
+        }
+        if out.len() == max {
+            return Err(too_many());
+        }
+        out.push(name);
+    }
+    Ok(out)
 }
 
 /// Defines a validated name type: parsed with [`check_name`], serialized as a plain string,

@@ -87,11 +87,22 @@ impl RangeQuery {
                 "from" => q.from = Some(time(value)?),
                 "to" => q.to = Some(time(value)?),
                 "series" => {
+                    // No stream has more series than this: a longer list is refused before
+                    // it is parsed, and repeats are found by hashing.
+                    let most = crate::window::MAX_SERIES;
+                    let too_many = || format!("`series` names more than {most} series, the most a stream has");
+                    if value.len() > most * (crate::model::MAX_NAME_LEN + 1) {
+                        return Err(too_many());
+                    }
                     let mut list = Vec::new();
+                    let mut seen = std::collections::HashSet::new();
                     for s in value.split(',').filter(|s| !s.is_empty()) {
                         let s = SeriesName::parse(s)
                             .map_err(|e| format!("`series`: {:?}: {e}", shorten(s)))?;
-                        if !list.contains(&s) {
+                        if seen.insert(s.clone()) {
+                            if list.len() == most {
+                                return Err(too_many());
+                            }
                             list.push(s);
                         }
                     }
@@ -258,6 +269,21 @@ mod tests {
             ("time=local", "`time`"),
             ("limit=5", "unknown parameter `limit`"),
             ("from=1&from=2", "twice"),
+            (
+                format!("series={}", vec!["a"; 70_000].join(",")).as_str(),
+                "more than 64",
+            ),
+            (
+                format!(
+                    "series={}",
+                    (0..65)
+                        .map(|i| format!("s{i}"))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                )
+                .as_str(),
+                "more than 64",
+            ),
         ] {
             let err = parse(q).unwrap_err();
             assert!(err.contains(says), "{q}: {err}");

@@ -11,6 +11,8 @@ pub trait StreamDirectory: Send + Sync {
     fn snapshot(&self, stream: &StreamName) -> Option<Snapshot>;
     /// Every stream with its description and series, by name.
     fn catalog(&self) -> Vec<StreamInfo>;
+    /// The most streams one page may show (they share one connection).
+    fn max_streams(&self) -> usize;
 }
 
 /// The context the server provides while rendering pages.
@@ -25,4 +27,13 @@ pub fn snapshot(stream: &StreamName) -> Option<Snapshot> {
 /// Every stream with its description, when rendering on the server.
 pub fn catalog() -> Vec<StreamInfo> {
     leptos::prelude::use_context::<ServerStreams>().map_or_else(Vec::new, |s| s.0.catalog())
+}
+
+/// The most streams one page may show: the server's limit per connection, or the most any
+/// configuration allows where there is no server.
+pub fn max_streams() -> usize {
+    leptos::prelude::use_context::<ServerStreams>()
+        .map_or(crate::model::MAX_STREAMS_PER_CONNECTION, |s| {
+            s.0.max_streams()
+        })
 }

@@ -3,7 +3,7 @@
 use crate::chart::{connect_feed, LiveChart};
 use crate::choice::{parse_range, WindowChoice};
 use crate::markup::escape_html;
-use crate::model::{Snapshot, StreamInfo, StreamName};
+use crate::model::{parse_stream_list, Snapshot, StreamInfo, StreamName, MAX_NAME_LEN};
 use crate::server_data;
 use crate::tasks::TaskPanel;
 use crate::window::DEFAULT_WINDOW;
@@ -75,17 +75,30 @@ pub fn App() -> impl IntoView {
 /// The most charts the dashboard shows when the address does not choose.
 pub const MAX_DASHBOARD_CHARTS: usize = 12;
 
-/// `?streams=a,b`: which streams the dashboard shows (`None`: all of them).
-fn selection(raw: Option<&str>) -> Result<Option<Vec<StreamName>>, String> {
-    let Some(raw) = raw else { return Ok(None) };
-    let mut names: Vec<StreamName> = Vec::new();
-    for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let name = StreamName::parse(part).map_err(|e| format!("streams: {part:?}: {e}."))?;
-        if !names.contains(&name) {
-            names.push(name);
-        }
-    }
-    Ok(Some(names))
+/// `?streams=a,b`: which streams the dashboard shows (`None`: all of them), at most `max`
+/// (the configured streams per connection: the page's charts share one).
+fn selection(raw: Option<&str>, max: usize) -> Result<Option<Vec<StreamName>>, String> {
+    raw.map(|raw| parse_stream_list(raw, max).map_err(|e| format!("streams: {e}.")))
+        .transpose()
+}
+
+/// The most points a page carries for its charts' first paint (the window as a prop, the
+/// SVG and the hidden table are each made of them: about 110 bytes a point in all). Charts
+/// past it start from the snapshot their stream sends once the page is live, so what one
+/// request makes the server build is bounded whatever the streams hold.
+pub const PAGE_POINTS: usize = 40_000;
+
+/// The windows of `names` for the first paint, in order, while they fit in [`PAGE_POINTS`].
+fn first_paint(names: Vec<StreamName>) -> Vec<(StreamName, Snapshot)> {
+    let mut budget = PAGE_POINTS;
+    names
+        .into_iter()
+        .filter_map(|name| {
+            let snapshot = server_data::snapshot(&name)?;
+            budget = budget.checked_sub(snapshot.points.len())?;
+            Some((name, snapshot))
+        })
+        .collect()
 }
 
 /// The dashboard's address showing `names`.
@@ -99,18 +112,15 @@ fn dashboard_href(names: &[StreamName]) -> String {
 #[component]
 fn HomePage() -> impl IntoView {
     let query = use_query_map();
-    move || match selection(query.read().get("streams").as_deref()).and_then(|choice| {
+    let max = server_data::max_streams();
+    move || match selection(query.read().get("streams").as_deref(), max).and_then(|choice| {
         let (window, range) = shown_window(&query.read())?;
         Ok((choice, window, range))
     }) {
         Err(e) => bad_request(e).into_any(),
         Ok((choice, window, range)) => {
             let catalog = server_data::catalog();
-            let first = shown(choice.as_deref(), &catalog);
-            let snapshots: Vec<(StreamName, Snapshot)> = first
-                .into_iter()
-                .filter_map(|name| server_data::snapshot(&name).map(|s| (name, s)))
-                .collect();
+            let snapshots = first_paint(shown(choice.as_deref(), &catalog));
             view! {
                 <header class="page-head">
                     <h1>"Livechart"</h1>
@@ -260,7 +270,10 @@ fn StreamPage() -> impl IntoView {
         let raw = params.read().get("name").unwrap_or_default();
         let name = match StreamName::parse(&raw) {
             Ok(name) => name,
-            Err(e) => return bad_request(format!("{raw:?} is not a stream name: {e}.")).into_any(),
+            Err(e) => {
+                let shown: String = raw.chars().take(MAX_NAME_LEN + 1).collect();
+                return bad_request(format!("{shown:?} is not a stream name: {e}.")).into_any();
+            }
         };
         let (window, range) = match shown_window(&query.read()) {
             Ok(shown) => shown,
@@ -270,10 +283,7 @@ fn StreamPage() -> impl IntoView {
             .into_iter()
             .filter(|s| s.name == name)
             .collect();
-        let snapshots: Vec<(StreamName, Snapshot)> = server_data::snapshot(&name)
-            .map(|s| (name.clone(), s))
-            .into_iter()
-            .collect();
+        let snapshots = first_paint(vec![name.clone()]);
         view! {
             <Title text=format!("{name} · Livechart")/>
             <header class="page-head">

@@ -7,7 +7,7 @@ use crate::extract::{json_body, query, resume_from, stream_name};
 use crate::hub::{Admission, RemoveError};
 use crate::viewer::{self, BodyOptions, Feed};
 use crate::{auth, AppState};
-use app::model::{EventId, Health, Positions, StreamInfo, StreamMeta, StreamName, MAX_NAME_LEN};
+use app::model::{EventId, Health, Positions, StreamInfo, StreamMeta, StreamName};
 use axum::body::Body;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, Request, State};
@@ -106,32 +106,14 @@ pub async fn stream_events(
 /// The streams of `?streams=a,b,c`: valid names, none twice, not too many. Streams that do not
 /// exist yet are followed once they do.
 fn listed_streams(state: &AppState, list: Option<&String>) -> Result<Vec<StreamName>, ApiError> {
-    let bad = |detail: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid_streams", detail);
     let max = state.settings.limits.max_streams_per_connection;
-    let names = list.map_or("", String::as_str);
-    if names.len() > max * (MAX_NAME_LEN + 1) {
-        return Err(bad(format!(
-            "streams: at most {max} streams per connection"
-        )));
-    }
-    let mut streams: Vec<StreamName> = Vec::new();
-    for (i, raw) in names.split(',').map(str::trim).enumerate() {
-        if raw.is_empty() {
-            continue;
-        }
-        let name = StreamName::parse(raw)
-            .map_err(|e| bad(format!("streams, item {} ({}): {e}", i + 1, quoted(raw))))?;
-        if streams.contains(&name) {
-            return Err(bad(format!("streams: \"{name}\" is listed twice")));
-        }
-        if streams.len() == max {
-            return Err(bad(format!(
-                "streams: at most {max} streams per connection"
-            )));
-        }
-        streams.push(name);
-    }
-    Ok(streams)
+    app::model::parse_stream_list(list.map_or("", String::as_str), max).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_streams",
+            format!("streams: {e}"),
+        )
+    })
 }
 
 /// `GET /api/events?streams=a,b`: several streams on one connection, plus the catalog.

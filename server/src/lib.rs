@@ -12,6 +12,7 @@ pub mod hub;
 pub mod ingest;
 pub mod metrics;
 pub mod mqtt;
+pub mod origin;
 pub mod panics;
 pub mod range;
 pub mod site;
@@ -61,15 +62,22 @@ pub struct AppState {
 }
 
 /// Pages read the hub through this while rendering.
-struct HubDirectory(Arc<Hub>);
+struct HubDirectory {
+    hub: Arc<Hub>,
+    max_streams: usize,
+}
 
 impl StreamDirectory for HubDirectory {
     fn snapshot(&self, stream: &StreamName) -> Option<Snapshot> {
-        self.0.get(stream).map(|s| s.snapshot())
+        self.hub.get(stream).map(|s| s.snapshot())
     }
 
     fn catalog(&self) -> Vec<StreamInfo> {
-        self.0.catalog()
+        self.hub.catalog()
+    }
+
+    fn max_streams(&self) -> usize {
+        self.max_streams
     }
 }
 
@@ -77,7 +85,10 @@ impl StreamDirectory for HubDirectory {
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let options = state.leptos_options.clone();
-    let directory = ServerStreams(Arc::new(HubDirectory(state.hub.clone())));
+    let directory = ServerStreams(Arc::new(HubDirectory {
+        hub: state.hub.clone(),
+        max_streams: state.settings.limits.max_streams_per_connection,
+    }));
     let router = Router::new()
         .route(paths::STREAMS, get(api::list_streams))
         .route(
@@ -131,6 +142,10 @@ pub fn router(state: AppState) -> Router {
             auth::require_view,
         ))
         .layer(axum::middleware::from_fn(api::require_origin_form))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            origin::guard,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             error::count_rejections,

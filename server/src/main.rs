@@ -98,6 +98,15 @@ async fn main() -> ExitCode {
         Ok(local) => println!("livechart listening on http://{local}"),
         Err(e) => eprintln!("livechart: listening, but the local address is unknown: {e}"),
     }
+    let auth = &config.settings.auth;
+    if !addr.ip().is_loopback() && !auth.publish_token.is_set() && auth.allowed_hosts.is_empty() {
+        tracing::warn!(
+            %addr,
+            "listening beyond loopback with open publishing and any host name: anyone who \
+             reaches this address may publish, and a web page may reach it by DNS rebinding; \
+             set livechart.auth.publish-token and livechart.auth.allowed-hosts"
+        );
+    }
     match serve(config, site, store, listener, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

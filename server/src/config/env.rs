@@ -135,6 +135,9 @@ pub const ENV_OVERRIDES: &[(&str, Apply)] = &[
     ("LIVECHART_CONNECTIONS_MIN_BODY_RATE", |s, v| {
         parse_whole(v).map(|n| s.connections.min_body_rate = n)
     }),
+    ("LIVECHART_CONNECTIONS_ANSWER_TIMEOUT_MS", |s, v| {
+        parse_whole(v).map(|n| s.connections.answer_timeout_ms = n)
+    }),
     ("LIVECHART_INGEST_MAX_BODY_BYTES", |s, v| {
         parse_whole(v).map(|n| s.ingest.max_body_bytes = n)
     }),
@@ -153,6 +156,15 @@ pub const ENV_OVERRIDES: &[(&str, Apply)] = &[
     }),
     ("LIVECHART_AUTH_VIEW_TOKEN", |s, v| {
         s.auth.view_token = Secret::new(v);
+        Ok(())
+    }),
+    ("LIVECHART_AUTH_ALLOWED_HOSTS", |s, v| {
+        s.auth.allowed_hosts = v
+            .split(',')
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .map(str::to_owned)
+            .collect();
         Ok(())
     }),
     ("LIVECHART_TASKS_DURATION_MS", |s, v| {

@@ -388,6 +388,9 @@ pub struct ConnectionSettings {
     pub body_timeout_ms: u64,
     /// Bytes per second a request body must average after `body-timeout-ms`.
     pub min_body_rate: u64,
+    /// A range answer (`GET /api/streams/{name}/points`, JSON or CSV) must be taken whole
+    /// within this long: its connection ends then, and the query place it held is free.
+    pub answer_timeout_ms: u64,
 }
 
 impl Default for ConnectionSettings {
@@ -398,6 +401,7 @@ impl Default for ConnectionSettings {
             idle_timeout_ms: 30_000,
             write_timeout_ms: 30_000,
             body_timeout_ms: 10_000,
+            answer_timeout_ms: 60_000,
             min_body_rate: 1024,
         }
     }
@@ -472,6 +476,10 @@ pub struct AuthSettings {
     pub publish_token: Secret,
     /// Required to view pages and event streams.
     pub view_token: Secret,
+    /// The host names this server answers to (the `Host` header, or HTTP/2's authority,
+    /// without its port); a name starting with `.` also allows its subdomains. Empty: any,
+    /// which a page on another site can use through DNS rebinding (see `origin.rs`).
+    pub allowed_hosts: Vec<String>,
 }
 
 /// A token: compared in constant time, never printed.
@@ -531,6 +539,7 @@ impl std::fmt::Debug for AuthSettings {
         f.debug_struct("AuthSettings")
             .field("publish_token", &self.publish_token)
             .field("view_token", &self.view_token)
+            .field("allowed_hosts", &self.allowed_hosts)
             .finish()
     }
 }

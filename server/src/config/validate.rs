@@ -65,7 +65,7 @@ impl Settings {
             "limits.max-streams-per-connection",
             self.limits.max_streams_per_connection as u64,
             1,
-            1024,
+            app::model::MAX_STREAMS_PER_CONNECTION as u64,
         );
         range("shutdown.grace-ms", self.shutdown.grace_ms, 0, 600_000);
         let c = &self.connections;
@@ -95,6 +95,12 @@ impl Settings {
             3_600_000,
         );
         range("connections.min-body-rate", c.min_body_rate, 1, 1 << 30);
+        range(
+            "connections.answer-timeout-ms",
+            c.answer_timeout_ms,
+            100,
+            3_600_000,
+        );
         if self.streams.idle_expiry_ms != 0 {
             range(
                 "streams.idle-expiry-ms",
@@ -160,6 +166,11 @@ impl Settings {
         ] {
             if let Some(problem) = secret.problem() {
                 problems.push(format!("livechart.{key}: {problem}"));
+            }
+        }
+        for host in &self.auth.allowed_hosts {
+            if let Err(problem) = crate::origin::check_allowed_host(host) {
+                problems.push(format!("livechart.auth.allowed-hosts: {host:?}: {problem}"));
             }
         }
         if self.history.store == super::StoreKind::Redis {

@@ -26,6 +26,7 @@
 mod direct;
 mod head;
 mod via_hyper;
+pub use via_hyper::AnswerDeadline;
 
 use crate::metrics::ConnMetrics;
 use axum::Router;
@@ -74,6 +75,8 @@ pub(crate) enum Gone {
     SlowHead,
     Idle,
     WriteTimeout,
+    /// A response past the deadline its handler set for the whole answer.
+    AnswerDeadline,
 }
 
 impl Gone {
@@ -83,6 +86,7 @@ impl Gone {
             Gone::SlowHead => Some("head"),
             Gone::Idle => Some("idle"),
             Gone::WriteTimeout => Some("write"),
+            Gone::AnswerDeadline => Some("answer"),
             Gone::Closed | Gone::Shutdown | Gone::Lifetime => None,
         }
     }

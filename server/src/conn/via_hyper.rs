@@ -22,9 +22,15 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::time::{sleep, Instant, Sleep};
+use tokio::time::{sleep, sleep_until, Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
+
+/// The largest request head hyper reads (its HTTP/1 read buffer; the header list of an
+/// HTTP/2 request): 64 KiB, where hyper's default is about 400 KiB. A longer head gets `431`
+/// (HTTP/1: hyper closes the connection); nothing the API takes comes near it (32 stream names
+/// and their positions are under 4 KiB).
+const MAX_HEAD_BYTES: usize = 64 << 10;
 
 /// Lends the connection to hyper's HTTP/1 for plain requests, and takes it back once hyper
 /// is idle after a response (with any bytes hyper read beyond it). `Ok(None)`: the connection
@@ -40,6 +46,7 @@ pub(super) async fn lend(
     io.gate = Some(counts.clone());
     let mut conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
+        .max_buf_size(MAX_HEAD_BYTES)
         .header_read_timeout(deadlines.head)
         .serve_connection(TokioIo::new(io), counted(router, &counts));
     let taken_back = drive(&mut Http1(&mut conn), &counts, true, deadlines, shutdown).await?;
@@ -69,10 +76,12 @@ pub(super) async fn own(
     builder
         .http1()
         .timer(TokioTimer::new())
+        .max_buf_size(MAX_HEAD_BYTES)
         .header_read_timeout(deadlines.head);
     builder
         .http2()
         .timer(TokioTimer::new())
+        .max_header_list_size(MAX_HEAD_BYTES as u32)
         .max_concurrent_streams(100)
         // A peer that stops answering pings is gone.
         .keep_alive_interval(deadlines.idle)
@@ -148,6 +157,8 @@ async fn drive(
     let (mut stopping, mut taking_back, mut closing) = (false, false, false);
     let mut idle_since: Option<Instant> = None;
     let mut timer: Option<Pin<Box<Sleep>>> = None;
+    // Armed while responses are in flight: when the next of them may be due.
+    let mut watch: Option<Pin<Box<Sleep>>> = None;
     std::future::poll_fn(|cx| {
         counts.register(cx.waker());
         if !stopping && stop.as_mut().poll(cx).is_ready() {
@@ -171,6 +182,29 @@ async fn drive(
                     Ok(()) => Ok(false),
                     Err(()) => Err(Gone::Closed),
                 });
+            }
+            // A response hyper has not taken anything of for the write timeout (an HTTP/2
+            // stream whose window stays shut never has its body polled, so the body's own
+            // timers never run), or past its answer's deadline, ends the connection: dropping
+            // it drops every body on it, and what they hold.
+            if !counts.in_flight_none() {
+                let now = Instant::now();
+                match counts.due(deadlines.write) {
+                    Some((due, gone)) if due <= now => return Poll::Ready(Err(gone)),
+                    due => {
+                        // Checked again by then, or within a write timeout (a response that
+                        // starts waiting meanwhile is due no later than that).
+                        let at = due
+                            .map_or(now + deadlines.write, |(d, _)| d.min(now + deadlines.write));
+                        let t = watch.get_or_insert_with(|| Box::pin(sleep_until(at)));
+                        if t.deadline() != at {
+                            t.as_mut().reset(at);
+                        }
+                        if t.as_mut().poll(cx).is_ready() {
+                            continue;
+                        }
+                    }
+                }
             }
             if stopping || taking_back {
                 // hyper is finishing what it has; the server's grace bounds shutdown.
@@ -222,6 +256,29 @@ pub(super) struct Counts {
     /// The connection's task, woken when a response is finished (with HTTP/2 that happens in
     /// another task).
     waker: Mutex<Option<Waker>>,
+    /// The responses in flight, as far as their deadlines go.
+    watches: Mutex<Vec<Arc<Watch>>>,
+}
+
+/// A handler's promise that its response ends by `Instant`, whatever the client reads: set as
+/// a response extension (range answers), the connection enforces it.
+#[derive(Clone, Copy, Debug)]
+pub struct AnswerDeadline(pub std::time::Instant);
+
+/// One response in flight: since when it has waited for hyper to take its next frame (none
+/// while the body itself has nothing ready), and the deadline of the whole answer.
+struct Watch {
+    waiting_since: Mutex<Option<Instant>>,
+    deadline: Option<Instant>,
+}
+
+impl Watch {
+    fn waiting(&self, since: Option<Instant>) {
+        *self
+            .waiting_since
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = since;
+    }
 }
 
 impl Counts {
@@ -242,6 +299,37 @@ impl Counts {
         if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
             *slot = Some(waker.clone());
         }
+    }
+
+    /// When the first response in flight is due, and what that deadline is.
+    fn due(&self, write: Duration) -> Option<(Instant, Gone)> {
+        let watches = self.watches.lock().unwrap_or_else(PoisonError::into_inner);
+        watches
+            .iter()
+            .flat_map(|w| {
+                let waiting = *w
+                    .waiting_since
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                [
+                    waiting.map(|since| (since + write, Gone::WriteTimeout)),
+                    w.deadline.map(|d| (d, Gone::AnswerDeadline)),
+                ]
+            })
+            .flatten()
+            .min_by_key(|(due, _)| *due)
+    }
+
+    fn watch(&self, deadline: Option<Instant>) -> Arc<Watch> {
+        let watch = Arc::new(Watch {
+            waiting_since: Mutex::new(Some(Instant::now())),
+            deadline,
+        });
+        self.watches
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(watch.clone());
+        watch
     }
 
     fn finish(&self) {
@@ -286,7 +374,16 @@ impl hyper::service::Service<Request<Incoming>> for CountedService {
         }
         Box::pin(async move {
             let Ok(response) = router.oneshot(request.map(Body::new)).await;
-            Ok(response.map(|body| Counted { body, counts }))
+            let deadline = response
+                .extensions()
+                .get::<AnswerDeadline>()
+                .map(|d| Instant::from_std(d.0));
+            let watch = counts.watch(deadline);
+            Ok(response.map(|body| Counted {
+                body,
+                counts,
+                watch,
+            }))
         })
     }
 }
@@ -295,10 +392,16 @@ impl hyper::service::Service<Request<Incoming>> for CountedService {
 pub(super) struct Counted {
     body: Body,
     counts: Arc<Counts>,
+    watch: Arc<Watch>,
 }
 
 impl Drop for Counted {
     fn drop(&mut self) {
+        self.counts
+            .watches
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|w| !Arc::ptr_eq(w, &self.watch));
         self.counts.finish();
     }
 }
@@ -311,7 +414,14 @@ impl http_body::Body for Counted {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
-        Pin::new(&mut self.body).poll_frame(cx)
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        // A frame given: from now on hyper owes the next poll. Nothing ready: the body's own
+        // timers and wake-ups are in charge.
+        self.watch.waiting(match &polled {
+            Poll::Ready(Some(Ok(_))) => Some(Instant::now()),
+            _ => None,
+        });
+        polled
     }
 
     fn is_end_stream(&self) -> bool {

@@ -90,6 +90,21 @@ impl TestServer {
 
     /// Starts the server as a process whose open-file limit is `soft` under `hard`.
     pub fn start_with_file_limit(env: &[(&str, &str)], soft: u64, hard: u64) -> Self {
+        Self::start_with_rlimit(env, libc::RLIMIT_NOFILE, soft, hard)
+    }
+
+    /// Starts the server as a process that may map at most `bytes` of address space: an
+    /// answer it tried to build beyond that would abort it.
+    pub fn start_with_memory_limit(env: &[(&str, &str)], bytes: u64) -> Self {
+        Self::start_with_rlimit(env, libc::RLIMIT_AS, bytes, bytes)
+    }
+
+    fn start_with_rlimit(
+        env: &[(&str, &str)],
+        resource: libc::__rlimit_resource_t,
+        soft: u64,
+        hard: u64,
+    ) -> Self {
         use std::os::unix::process::CommandExt;
         Self::spawn_with(env, Stdio::inherit(), |cmd| {
             let limit = libc::rlimit {
@@ -99,7 +114,7 @@ impl TestServer {
             // SAFETY: between fork and exec, setrlimit only reads the struct it is given.
             unsafe {
                 cmd.pre_exec(move || {
-                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                    if libc::setrlimit(resource, &limit) == 0 {
                         Ok(())
                     } else {
                         Err(std::io::Error::last_os_error())
@@ -151,6 +166,26 @@ impl TestServer {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    /// The process's peak resident memory so far (`VmHWM`), in bytes.
+    pub fn peak_rss(&self) -> u64 {
+        self.status_kb("VmHWM:") * 1024
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    fn status_kb(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("the server's /proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("a size in kB")
     }
 
     pub fn pid(&self) -> u32 {

@@ -218,59 +218,55 @@ impl Retained {
 
     /// Each selected series' points in `from..=to`, in time order: exact when there are at
     /// most `max_points`, else reduced to at most `max_points` (M4, `max_points / 4` buckets).
+    #[cfg(test)]
     pub(in crate::hub) fn query(
         &self,
         series: Option<&[SeriesName]>,
-        (from, to): (i64, i64),
+        range: (i64, i64),
         max_points: usize,
     ) -> Vec<SeriesPoints> {
-        self.selected(series)
-            .map(|(name, col)| {
-                let mut ts = Vec::new();
-                let mut values = Vec::new();
-                let (total, reduced) = col.with_range((from, to), |points, total| {
-                    if total <= max_points {
-                        for (t, v) in points {
-                            ts.push(t);
-                            values.push(v);
-                        }
-                        return false;
-                    }
-                    let mut out = Vec::with_capacity(max_points);
-                    m4(points, |p| *p, (from, to), max_points / 4, &mut out);
-                    (ts, values) = out.into_iter().unzip();
-                    true
-                });
-                SeriesPoints {
-                    series: name.clone(),
-                    total,
-                    reduced,
-                    ts,
-                    values,
-                }
-            })
-            .collect()
+        self.copy(series, range, usize::MAX)
+            .map_or_else(Vec::new, |c| c.reduce(max_points))
     }
 
     /// The exact points in `from..=to` of each selected series, series by series in time
     /// order, up to `most` in all; `None` when there are more.
+    #[cfg(test)]
     pub(in crate::hub) fn exact(
+        &self,
+        series: Option<&[SeriesName]>,
+        range: (i64, i64),
+        most: usize,
+    ) -> Option<ExactPoints> {
+        self.copy(series, range, most).map(RangeCopy::exact)
+    }
+
+    /// The points in `from..=to` of each selected series, copied as they are (a sorted column
+    /// costs two binary searches and one copy); `None` when there are more than `most` in all.
+    /// This is all a range query does under the stream's lock: sorting and reducing happen
+    /// on the copy, so applying events (to this stream, and through the one committer to
+    /// every other) never waits for them.
+    pub(in crate::hub) fn copy(
         &self,
         series: Option<&[SeriesName]>,
         (from, to): (i64, i64),
         most: usize,
-    ) -> Option<ExactPoints> {
+    ) -> Option<RangeCopy> {
         let mut left = most;
         let mut out = Vec::new();
         for (name, col) in self.selected(series) {
-            let (_, points) = col.with_range((from, to), |points, total| {
-                (total <= left).then(|| points.collect::<Vec<_>>())
-            });
-            let points = points?;
+            let (points, sorted) = col.copy_range((from, to), left)?;
             left -= points.len();
-            out.push((name.clone(), points));
+            out.push(CopiedSeries {
+                name: name.clone(),
+                points,
+                sorted,
+            });
         }
-        Some(out)
+        Some(RangeCopy {
+            range: (from, to),
+            series: out,
+        })
     }
 
     /// The selected columns, by name; unknown names are skipped.
@@ -287,6 +283,67 @@ impl Retained {
 
 /// The exact points of a range, series by series, for CSV.
 pub type ExactPoints = Vec<(SeriesName, Vec<(i64, f64)>)>;
+
+/// A range's points as copied from the columns, to be answered without the stream's lock.
+pub(in crate::hub) struct RangeCopy {
+    range: (i64, i64),
+    series: Vec<CopiedSeries>,
+}
+
+struct CopiedSeries {
+    name: SeriesName,
+    points: Vec<(i64, f64)>,
+    /// In time order already (else sorted before use).
+    sorted: bool,
+}
+
+impl CopiedSeries {
+    fn into_sorted(mut self) -> (SeriesName, Vec<(i64, f64)>) {
+        if !self.sorted {
+            // Stable: equal times keep their arrival order.
+            self.points.sort_by_key(|(ts, _)| *ts);
+        }
+        (self.name, self.points)
+    }
+}
+
+impl RangeCopy {
+    /// Each series exact when it has at most `max_points`, else reduced to at most
+    /// `max_points` (M4, `max_points / 4` buckets).
+    pub(in crate::hub) fn reduce(self, max_points: usize) -> Vec<SeriesPoints> {
+        let (from, to) = self.range;
+        self.series
+            .into_iter()
+            .map(|copied| {
+                let (series, points) = copied.into_sorted();
+                let total = points.len();
+                let reduced = total > max_points;
+                let (ts, values) = if reduced {
+                    let mut out = Vec::with_capacity(max_points);
+                    m4(points, |p| *p, (from, to), max_points / 4, &mut out);
+                    out.into_iter().unzip()
+                } else {
+                    points.into_iter().unzip()
+                };
+                SeriesPoints {
+                    series,
+                    total,
+                    reduced,
+                    ts,
+                    values,
+                }
+            })
+            .collect()
+    }
+
+    /// Every point, series by series in time order.
+    pub(in crate::hub) fn exact(self) -> ExactPoints {
+        self.series
+            .into_iter()
+            .map(CopiedSeries::into_sorted)
+            .collect()
+    }
+}
 
 impl Stream {
     /// Records where the retained events start, for the committer (under the state's lock).
@@ -306,17 +363,25 @@ impl Stream {
     }
 
     /// The range query's JSON answer: the range (open ends closed at the retained extent),
-    /// each series exact or reduced to `max_points`, and the last event it includes.
+    /// each series exact or reduced to `max_points`, and the last event it includes. Only the
+    /// copy of the points is taken under the state's lock.
     pub fn range(&self, q: &RangeQuery) -> PointsRange {
-        let st = read(&self.state);
         let series = q.series.as_deref();
-        let (from, to) = closed(q, st.retained.extent(series));
-        let answer = st.retained.query(series, (from, to), q.max_points);
+        let (range, last_seq, copy) = {
+            let st = read(&self.state);
+            let range = closed(q, st.retained.extent(series));
+            (
+                range,
+                st.last_seq,
+                st.retained.copy(series, range, usize::MAX),
+            )
+        };
+        let answer = copy.map_or_else(Vec::new, |c| c.reduce(q.max_points));
         PointsRange {
             stream: self.name.clone(),
-            from,
-            to,
-            last_id: (st.last_seq > 0).then(|| self.id(st.last_seq)),
+            from: range.0,
+            to: range.1,
+            last_id: (last_seq > 0).then(|| self.id(last_seq)),
             reduced: answer.iter().any(|s| s.reduced),
             series: answer,
         }
@@ -325,10 +390,13 @@ impl Stream {
     /// The range (open ends closed) and its exact points, at most `most` (`None` when there
     /// are more).
     pub fn range_exact(&self, q: &RangeQuery, most: usize) -> ((i64, i64), Option<ExactPoints>) {
-        let st = read(&self.state);
         let series = q.series.as_deref();
-        let range = closed(q, st.retained.extent(series));
-        (range, st.retained.exact(series, range, most))
+        let (range, copy) = {
+            let st = read(&self.state);
+            let range = closed(q, st.retained.extent(series));
+            (range, st.retained.copy(series, range, most))
+        };
+        (range, copy.map(RangeCopy::exact))
     }
 }
 
@@ -353,33 +421,27 @@ impl Column {
             .reduce(|(lo, hi), (a, b)| (lo.min(a), hi.max(b)))
     }
 
-    /// Calls `f` with this column's points in `from..=to` in time order, and their count.
-    fn with_range<R>(
-        &self,
-        (from, to): (i64, i64),
-        f: impl FnOnce(&mut dyn Iterator<Item = (i64, f64)>, usize) -> R,
-    ) -> (usize, R)
-    where
-        R: Sized,
-    {
+    /// This column's points in `from..=to` and whether they are in time order; `None` when
+    /// there are more than `most`.
+    fn copy_range(&self, (from, to): (i64, i64), most: usize) -> Option<(Vec<(i64, f64)>, bool)> {
         if self.inversions == 0 {
             let start = self.samples.partition_point(|(ts, _)| *ts < from);
             let end = self.samples.partition_point(|(ts, _)| *ts <= to);
             let total = end.saturating_sub(start);
-            let mut points = self.samples.range(start..start + total).copied();
-            (total, f(&mut points, total))
+            if total > most {
+                return None;
+            }
+            let mut points = Vec::with_capacity(total);
+            points.extend(self.samples.range(start..start + total).copied());
+            Some((points, true))
         } else {
-            // Out of order: sort a copy of what is in range (stable: equal times keep their
-            // arrival order).
-            let mut inside: Vec<(i64, f64)> = self
+            let inside: Vec<(i64, f64)> = self
                 .samples
                 .iter()
                 .copied()
                 .filter(|(ts, _)| (from..=to).contains(ts))
                 .collect();
-            inside.sort_by_key(|(ts, _)| *ts);
-            let total = inside.len();
-            (total, f(&mut inside.into_iter(), total))
+            (inside.len() <= most).then_some((inside, false))
         }
     }
 }

@@ -1,0 +1,407 @@
+//! Nothing one kind of request makes the server build may take its memory, and no client
+//! holds a shared place past its deadline: pages that name many streams, slow readers of large
+//! range answers (JSON and CSV), long lists in ids and queries. Each runs against the real
+//! binary under an address-space limit (an answer built whole would abort it), checks its
+//! peak memory, and checks that a healthy viewer is still served afterwards.
+
+mod common;
+
+use common::{publish_raw, EventReader, TestServer};
+use std::time::{Duration, Instant};
+use tokio::io::AsyncWriteExt;
+
+const PATIENCE: Duration = Duration::from_secs(20);
+/// The address space the server may map. Its threads' stacks and allocator arenas reserve
+/// most of what it maps before it does anything; what it holds is checked by `VmHWM`.
+const ADDRESS_SPACE: u64 = 3 << 30;
+const MB: u64 = 1 << 20;
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(PATIENCE)
+        .build()
+        .expect("client")
+}
+
+/// Publishes `series` series of `per_series` points each to `stream`, 10,000 points a
+/// request (the default most), times one second apart ending now.
+async fn fill(server: &TestServer, stream: &str, series: usize, per_series: usize) {
+    let now = app::model::now_ms();
+    let total = series * per_series;
+    let mut body = String::new();
+    let mut in_body = 0;
+    for i in 0..total {
+        let (s, k) = (i % series, i / series);
+        let ts = now - (per_series - k) as i64 * 50;
+        body += &format!(
+            "{{\"series\":\"s{s:02}\",\"ts\":{ts},\"value\":{}}}\n",
+            (k as f64) * 1.5 + s as f64
+        );
+        in_body += 1;
+        if in_body == 10_000 || i + 1 == total {
+            let (status, answer) = publish_raw(
+                server,
+                stream,
+                Some("application/x-ndjson"),
+                std::mem::take(&mut body),
+                None,
+            )
+            .await;
+            assert_eq!(status, 200, "fill {stream}: {answer}");
+            in_body = 0;
+        }
+    }
+}
+
+/// Publishes one point to `pulse` and expects `viewer` to show it: the server still serves.
+async fn still_serves(server: &TestServer, viewer: &mut EventReader, value: f64) {
+    let (status, answer) = publish_raw(
+        server,
+        "pulse",
+        Some("application/json"),
+        format!("{{\"value\":{value}}}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "publish to pulse: {answer}");
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let e = viewer.next_event(PATIENCE).await;
+        if e.event == "points" && common::points(&e).iter().any(|p| p.value == value) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the healthy viewer saw {value}");
+    }
+}
+
+/// A viewer of `pulse`, which exists once this returns.
+async fn healthy_viewer(server: &TestServer) -> EventReader {
+    let (status, _) = publish_raw(
+        server,
+        "pulse",
+        Some("application/json"),
+        r#"{"value":0}"#.to_owned(),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let mut viewer = EventReader::open(&server.url("/api/streams/pulse/events")).await;
+    assert_eq!(viewer.next_event(PATIENCE).await.event, "snapshot");
+    viewer
+}
+
+/// Opens `n` connections that each send `request` and then read nothing.
+async fn silent_readers(
+    server: &TestServer,
+    request: &str,
+    n: usize,
+) -> Vec<tokio::net::TcpStream> {
+    let addr = server.url("").trim_start_matches("http://").to_owned();
+    let mut sockets = Vec::new();
+    for _ in 0..n {
+        let mut socket = tokio::net::TcpStream::connect(&addr)
+            .await
+            .expect("connect");
+        socket.write_all(request.as_bytes()).await.expect("send");
+        sockets.push(socket);
+    }
+    sockets
+}
+
+fn get(path: &str) -> String {
+    format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+}
+
+#[tokio::test]
+async fn a_page_naming_many_streams_is_refused_or_bounded() {
+    let mut server = TestServer::start_with_memory_limit(&[], ADDRESS_SPACE);
+    let mut viewer = healthy_viewer(&server).await;
+    // 40 streams of 16 series × 500 points: every chart's window full.
+    let names: Vec<String> = (0..40).map(|i| format!("full{i:02}")).collect();
+    for name in &names {
+        fill(&server, name, 16, 500).await;
+    }
+    let before = server.peak_rss();
+
+    // 12,000 names that do not exist, in a 56 KB address: refused, saying why.
+    let fake: Vec<String> = (0..12_000).map(|i| format!("{i:x}")).collect();
+    let response = client()
+        .get(server.url(&format!("/?streams={}", fake.join(","))))
+        .send()
+        .await
+        .map_err(|e| e.without_url())
+        .expect("the long address");
+    assert_eq!(response.status(), 400);
+    let page = response.text().await.unwrap();
+    assert!(
+        page.contains("at most 32 streams"),
+        "{}",
+        &page[..page.len().min(2000)]
+    );
+    assert!(
+        page.len() < 100_000,
+        "the refusal is short: {} bytes",
+        page.len()
+    );
+
+    // One more real stream than a page may show: refused the same way.
+    let response = client()
+        .get(server.url(&format!("/?streams={}", names[..33].join(","))))
+        .send()
+        .await
+        .expect("33 streams");
+    assert_eq!(response.status(), 400);
+
+    // The most a page may show, eight at once: each page within its budget.
+    let url = server.url(&format!("/?streams={}", names[..32].join(",")));
+    let pages: Vec<_> = (0..8)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move {
+                let response = client().get(&url).send().await.expect("page");
+                assert_eq!(response.status(), 200);
+                response.text().await.expect("page text")
+            })
+        })
+        .collect();
+    for page in pages {
+        let page = page.await.unwrap();
+        assert_eq!(
+            page.matches("<li data-stream=\"full").count(),
+            40,
+            "the list names every stream"
+        );
+        eprintln!("a page of 32 full streams: {} bytes", page.len());
+        assert!(
+            page.len() < 6_000_000,
+            "a page's first paint has a budget: {} bytes",
+            page.len()
+        );
+    }
+    let peak = server.peak_rss();
+    eprintln!(
+        "peak resident memory: {} MB before the pages, {} MB after",
+        before / MB,
+        peak / MB
+    );
+    assert!(
+        peak < before + 300 * MB,
+        "eight pages cost {} MB",
+        (peak - before) / MB
+    );
+    assert!(server.is_running());
+    still_serves(&server, &mut viewer, 1.0).await;
+}
+
+/// 16 series × 60,000 points: a 14.5 MB JSON answer, 25 MB as CSV.
+async fn big_stream(server: &TestServer) {
+    fill(server, "big", 16, 60_000).await;
+}
+
+#[tokio::test]
+async fn slow_readers_of_a_large_answer_hold_a_socket_buffer_not_the_answer() {
+    let mut server = TestServer::start_with_memory_limit(
+        &[("LIVECHART_CONNECTIONS_ANSWER_TIMEOUT_MS", "4000")],
+        ADDRESS_SPACE,
+    );
+    let mut viewer = healthy_viewer(&server).await;
+    big_stream(&server).await;
+    let before = server.peak_rss();
+    // 60 readers of everything, exact, who read nothing.
+    let readers = silent_readers(
+        &server,
+        &get("/api/streams/big/points?max_points=100000"),
+        60,
+    )
+    .await;
+    // Long enough for every one to be answered that would be (a query waits 10 s for a
+    // place), and for two rounds of their deadline.
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    let peak = server.peak_rss();
+    eprintln!(
+        "60 silent readers of a 14.5 MB answer: peak {} MB, {} MB before",
+        peak / MB,
+        before / MB
+    );
+    assert!(server.is_running());
+    assert!(
+        peak < before + 250 * MB,
+        "60 slow readers cost {} MB",
+        (peak - before) / MB
+    );
+    still_serves(&server, &mut viewer, 2.0).await;
+    // Their deadline frees the places: an ordinary query is answered.
+    let response = client()
+        .get(server.url("/api/streams/big/points?max_points=400"))
+        .send()
+        .await
+        .expect("a query after them");
+    assert_eq!(response.status(), 200);
+    let answer: app::range::PointsRange = response.json().await.expect("the answer");
+    assert_eq!(answer.series.len(), 16);
+    assert!(answer
+        .series
+        .iter()
+        .all(|s| s.total == 60_000 && s.ts.len() <= 400));
+    drop(readers);
+}
+
+#[tokio::test]
+async fn a_streamed_answer_is_the_same_json() {
+    let server = TestServer::start(&[]);
+    fill(&server, "exact", 3, 5_000).await;
+    let response = client()
+        .get(server.url("/api/streams/exact/points?max_points=100000"))
+        .send()
+        .await
+        .expect("exact");
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"].to_str().unwrap(),
+        "application/json"
+    );
+    let text = response.text().await.unwrap();
+    let answer: app::range::PointsRange = serde_json::from_str(&text).expect("valid JSON");
+    // Written piece by piece, it is exactly what serializing the whole answer gives.
+    assert_eq!(serde_json::to_string(&answer).unwrap(), text);
+    assert_eq!(answer.series.len(), 3);
+    for (i, s) in answer.series.iter().enumerate() {
+        assert_eq!((s.total, s.ts.len(), s.reduced), (5_000, 5_000, false));
+        assert_eq!(s.values[10], 10.0 * 1.5 + i as f64);
+    }
+}
+
+#[tokio::test]
+async fn slow_csv_readers_cannot_hold_the_query_places() {
+    let server = TestServer::start(&[("LIVECHART_CONNECTIONS_ANSWER_TIMEOUT_MS", "3000")]);
+    big_stream(&server).await;
+    // Four downloads that read nothing hold the four places...
+    let readers = silent_readers(&server, &get("/api/streams/big/points?format=csv"), 4).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // ... until their deadline: a look-back waiting for a place gets one.
+    let started = Instant::now();
+    let response = client()
+        .get(server.url("/api/streams/big/points?max_points=100"))
+        .send()
+        .await
+        .expect("a query while they wait");
+    eprintln!("answered after {:?}", started.elapsed());
+    assert_eq!(
+        response.status(),
+        200,
+        "{}",
+        response.text().await.unwrap_or_default()
+    );
+    drop(readers);
+}
+
+#[tokio::test]
+async fn long_lists_are_refused_before_they_are_worked_through() {
+    let server = TestServer::start(&[]);
+    publish_raw(
+        &server,
+        "a",
+        Some("application/json"),
+        r#"[{"series":"x","value":1}]"#.to_owned(),
+        None,
+    )
+    .await;
+    // A composite id of 5,000 positions (43 KB) and a query naming 12,000 series.
+    let id: Vec<String> = (0..5_000).map(|i| format!("{i:x}:1-1")).collect();
+    let response = client()
+        .get(server.url("/api/events?streams=a"))
+        .header("Last-Event-ID", id.join(","))
+        .send()
+        .await
+        .expect("a long id");
+    assert_eq!(response.status(), 400);
+    let text = response.text().await.unwrap();
+    assert!(text.contains("more than 1024"), "{text}");
+    let series: Vec<String> = (0..12_000).map(|i| format!("{i:x}")).collect();
+    let response = client()
+        .get(server.url(&format!(
+            "/api/streams/a/points?series={}",
+            series.join(",")
+        )))
+        .send()
+        .await
+        .map_err(|e| e.without_url())
+        .expect("a long series list");
+    assert_eq!(response.status(), 400);
+    let text = response.text().await.unwrap();
+    assert!(text.contains("more than 64 series"), "{text}");
+    // A head longer than 64 KiB is not read at all.
+    let response = client()
+        .get(server.url("/api/streams/a/points"))
+        .header("X-Padding", "p".repeat(70_000))
+        .send()
+        .await
+        .expect("a long head");
+    assert_eq!(response.status(), 431);
+}
+
+/// Whether a new viewer of `pulse` is let in now (`200`), or refused for want of a slot.
+async fn viewer_admitted(server: &TestServer) -> u16 {
+    client()
+        .get(server.url("/api/streams/pulse/events"))
+        .send()
+        .await
+        .expect("a viewer")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn http2_viewers_whose_window_stays_shut_are_let_go() {
+    let server = TestServer::start(&[
+        ("LIVECHART_LIMITS_MAX_VIEWERS", "20"),
+        ("LIVECHART_CONNECTIONS_WRITE_TIMEOUT_MS", "1000"),
+    ]);
+    let mut viewer = healthy_viewer(&server).await;
+    // One HTTP/2 connection opens a viewer in every slot left and never lets a byte of
+    // their bodies through (a stream window of zero).
+    let addr = server.url("").trim_start_matches("http://").to_owned();
+    let tcp = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    let (h2, connection) = h2::client::Builder::new()
+        .initial_window_size(0)
+        .handshake::<_, bytes::Bytes>(tcp)
+        .await
+        .expect("an HTTP/2 handshake");
+    let connection = tokio::spawn(connection);
+    let mut held = Vec::new();
+    for _ in 0..19 {
+        let request = http::Request::get(format!("http://{addr}/api/streams/pulse/events"))
+            .body(())
+            .expect("a request");
+        let (response, _) = h2
+            .clone()
+            .ready()
+            .await
+            .expect("ready")
+            .send_request(request, true)
+            .expect("send");
+        held.push(response);
+    }
+    for response in &mut held {
+        let response = response.await.expect("a response head");
+        assert_eq!(response.status(), 200);
+    }
+    assert_eq!(viewer_admitted(&server).await, 503, "every slot is held");
+    // Their write timeout ends the connection, and their slots are free again.
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if viewer_admitted(&server).await == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the stuck HTTP/2 viewers still hold every slot"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let ended = tokio::time::timeout(PATIENCE, connection).await;
+    assert!(ended.is_ok(), "the server ended the connection");
+    still_serves(&server, &mut viewer, 3.0).await;
+}
