@@ -750,6 +750,33 @@ mod tests {
         }
         assert_eq!(SeriesName::default_series().as_str(), DEFAULT_SERIES);
         assert!(SeriesName::parse(DEFAULT_SERIES).is_ok());
+        for dots in [".", ".."] {
+            assert_eq!(StreamName::parse(dots), Err(NameError::Dots));
+        }
+        assert!(StreamName::parse("...").is_ok() && StreamName::parse(".a").is_ok());
+    }
+
+    #[test]
+    fn stream_lists_are_bounded_and_checked_in_one_pass() {
+        let names = |v: Vec<StreamName>| v.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            names(parse_stream_list(" a, b ,,c", 3).unwrap()),
+            vec!["a", "b", "c"]
+        );
+        let err = |raw: &str, max| parse_stream_list(raw, max).unwrap_err();
+        assert!(err("a,b,c,d", 3).contains("at most 3"));
+        assert!(err("a,b,a", 3).contains("listed twice"));
+        assert!(err("a,b%2Fc", 3).contains("item 2"));
+        // Longer than `max` names could be: refused before any is parsed.
+        assert!(err(&"x,".repeat(100_000), 32).contains("at most 32"));
+        let many: Vec<String> = (0..1024).map(|i| format!("s{i}:1-{i}")).collect();
+        assert_eq!(many.join(",").parse::<Positions>().unwrap().0.len(), 1024);
+        let more: Vec<String> = (0..1025).map(|i| format!("s{i}:1-{i}")).collect();
+        assert!(more
+            .join(",")
+            .parse::<Positions>()
+            .unwrap_err()
+            .contains("more than 1024"));
     }
 
     #[test]

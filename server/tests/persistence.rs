@@ -609,3 +609,40 @@ async fn a_deletion_racing_publishes_is_for_good_across_restarts_and_kills() {
         drop(server);
     }
 }
+
+/// `.` and `..` were accepted as stream names before they were refused: a file holding one
+/// still opens, without it, and keeps everything else.
+#[tokio::test]
+async fn a_stream_named_dot_dot_in_an_older_file_is_left_out_not_the_file() {
+    let (dir, log) = (TempDir::new("dots"), TempDir::new("dots-log"));
+    let mut server = start(&dir, &log, &[]);
+    let kept = publish_ok(&server, "kept", serde_json::json!({"value": 7})).await;
+    server.terminate(PATIENCE).expect("stops on SIGTERM");
+    let file = livechart_server::hub::store::Embedded::file_name(dir.path());
+    let db = rusqlite::Connection::open(&file).expect("the history file");
+    db.execute("INSERT INTO streams (name, epoch) VALUES ('..', 1)", [])
+        .expect("an old row");
+    drop(db);
+
+    let server = start(&dir, &log, &[]);
+    let list: Vec<StreamInfo> = reqwest::get(server.url("/api/streams"))
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("list JSON");
+    let names: Vec<String> = list.iter().map(|s| s.name.to_string()).collect();
+    assert_eq!(names, vec!["kept".to_owned()]);
+    let first = first_event(&server, "kept").await;
+    assert_eq!(snapshot(&first).last_id, Some(kept), "the file was kept");
+    assert!(log_text(&log).contains("no longer a valid name"));
+    let (status, _) = common::publish_raw(
+        &server,
+        "..",
+        Some("application/json"),
+        r#"{"value":1}"#.to_owned(),
+        None,
+    )
+    .await;
+    assert_ne!(status, 200, "`..` is not a stream name");
+}
