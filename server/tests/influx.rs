@@ -354,3 +354,55 @@ async fn gzip_bodies_both_paths_and_a_table_of_bad_inputs() {
         );
     }
 }
+
+/// Two bodies that each fit a stream's series limit alone, but not both, sent at once, sixty
+/// times: exactly one is written, and the other leaves nothing, not even in its other stream.
+#[tokio::test]
+async fn racing_bodies_are_each_all_or_nothing() {
+    let server = TestServer::start(&[
+        ("LIVECHART_STREAMS_MAX_SERIES", "4"),
+        ("LIVECHART_STREAMS_MAX", "1000"),
+    ]);
+    let client = reqwest::Client::new();
+    let write = |body: String| {
+        let request = client
+            .post(server.url("/api/v2/write?org=o&bucket=b"))
+            .header("content-type", "text/plain; charset=utf-8")
+            .body(body);
+        async move {
+            let r = request.send().await.expect("write");
+            r.status().as_u16()
+        }
+    };
+    let points_of = |stream: String| {
+        let request = client.get(server.url(&format!("/api/streams/{stream}/points")));
+        async move {
+            let r = request.send().await.expect("range");
+            if r.status() == 404 {
+                return 0;
+            }
+            let answer: app::range::PointsRange = r.json().await.expect("range JSON");
+            answer.series.iter().map(|s| s.total).sum::<usize>()
+        }
+    };
+    for round in 0..60 {
+        let a = format!("own_a{round} v=1\nshared{round} a1=1,a2=1,a3=1");
+        let b = format!("own_b{round} v=1\nshared{round} b1=1,b2=1,b3=1");
+        let (sa, sb) = tokio::join!(write(a), write(b));
+        let mut statuses = [sa, sb];
+        statuses.sort_unstable();
+        assert_eq!(
+            statuses,
+            [204, 422],
+            "round {round}: one body fits, not both"
+        );
+        let (loser, winner) = if sa == 204 { ("b", "a") } else { ("a", "b") };
+        assert_eq!(
+            points_of(format!("own_{loser}{round}")).await,
+            0,
+            "round {round}: the refused body wrote nothing"
+        );
+        assert_eq!(points_of(format!("own_{winner}{round}")).await, 1);
+        assert_eq!(points_of(format!("shared{round}")).await, 3);
+    }
+}

@@ -542,43 +542,6 @@ impl Hub {
         )
     }
 
-    /// Whether batches for several streams would all be accepted now, changing nothing; the
-    /// error comes with the index of the batch it is about. A request that writes to several
-    /// streams (the line protocol) checks first, so that a limit refuses it whole instead of
-    /// after some of its streams were written. Only concurrent publishes that add streams or
-    /// series between the check and the writes can still make a later batch fail.
-    pub fn check(
-        &self,
-        batches: &[(&StreamName, &[NewPoint])],
-        create: bool,
-    ) -> Result<(), (usize, PublishError)> {
-        let mut new_streams = 0;
-        for (i, (name, batch)) in batches.iter().enumerate() {
-            let checked = match self.get(name) {
-                Some(stream) => stream.check(batch),
-                None if !create => Err(PublishError::UnknownStream((*name).clone())),
-                None => {
-                    new_streams += 1;
-                    if self
-                        .streams
-                        .read()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .len()
-                        + new_streams
-                        > self.limits.max_streams
-                    {
-                        Err(PublishError::TooManyStreams(self.limits.max_streams))
-                    } else {
-                        stream::resolve(&BTreeSet::new(), batch, 0, self.limits.max_series)
-                            .map(|_| ())
-                    }
-                }
-            };
-            checked.map_err(|e| (i, e))?;
-        }
-        Ok(())
-    }
-
     /// Publishes a batch as one event, creating the stream first when `create` allows. All or
     /// nothing: on any error no event exists and no stream was created.
     pub async fn publish(
@@ -616,12 +579,7 @@ impl Hub {
         if !create {
             return Err(PublishError::UnknownStream(name.clone()));
         }
-        // A new stream has no series yet: the batch alone must fit.
-        let distinct: BTreeSet<SeriesName> = batch
-            .iter()
-            .map(|p| p.series.clone().unwrap_or_else(SeriesName::default_series))
-            .collect();
-        check_series_limit(0, &distinct, self.limits.max_series)?;
+        self.fits_new_stream(batch)?;
         let stream = self.declare(name)?;
         let result = stream.publish(batch, now_ms).await;
         if result.is_err() {
@@ -634,6 +592,136 @@ impl Hub {
             }
         }
         result
+    }
+
+    /// Publishes one event to each of several streams (distinct names), creating them when
+    /// `create` allows: all or nothing, whatever publishes run at the same time. Every
+    /// stream's sequencer is locked (in name order, the one order anything holds two in),
+    /// every batch is checked against its stream as it is at that moment, and only then does
+    /// any take a number; a stream created for a refused body is removed again. Only a store
+    /// that fails to commit (or a Redis node, whose streams are published one script each)
+    /// can leave some written: the answer is then the error. On error, the index of the batch
+    /// it concerns.
+    pub async fn publish_all(
+        &self,
+        batches: &[(&StreamName, &[NewPoint])],
+        create: bool,
+        now_ms: i64,
+    ) -> Result<Vec<EventId>, (usize, PublishError)> {
+        if self.broker.is_some() {
+            let mut ids = Vec::with_capacity(batches.len());
+            for (i, (name, batch)) in batches.iter().enumerate() {
+                ids.push(
+                    self.publish(name, batch, create, now_ms)
+                        .await
+                        .map_err(|e| (i, e))?,
+                );
+            }
+            return Ok(ids);
+        }
+        // Once more if a stream was removed meanwhile: the body goes to its successor.
+        match self.publish_all_once(batches, create, now_ms).await {
+            Err((_, PublishError::Removed)) => self.publish_all_once(batches, create, now_ms).await,
+            other => other,
+        }
+    }
+
+    async fn publish_all_once(
+        &self,
+        batches: &[(&StreamName, &[NewPoint])],
+        create: bool,
+        now_ms: i64,
+    ) -> Result<Vec<EventId>, (usize, PublishError)> {
+        let mut streams = Vec::with_capacity(batches.len());
+        let mut created = Vec::new();
+        let forget_created = |created: &[Arc<Stream>]| {
+            let mut all = self.streams.write().unwrap_or_else(PoisonError::into_inner);
+            for s in created {
+                if all
+                    .get(s.name())
+                    .is_some_and(|x| Arc::ptr_eq(x, s) && x.handed_out() == 0 && !x.is_pinned())
+                {
+                    all.remove(s.name());
+                }
+            }
+        };
+        for (i, (name, batch)) in batches.iter().enumerate() {
+            let stream = match self.get(name) {
+                Some(s) => Ok(s),
+                None if !create => Err(PublishError::UnknownStream((*name).clone())),
+                None => self
+                    .fits_new_stream(batch)
+                    .and_then(|()| self.declare(name))
+                    .inspect(|s| created.push(s.clone())),
+            };
+            match stream {
+                Ok(s) => streams.push(s),
+                Err(e) => {
+                    forget_created(&created);
+                    return Err((i, e));
+                }
+            }
+        }
+        let staged = match Self::stage_all(&streams, batches, now_ms) {
+            Ok(staged) => staged,
+            Err(e) => {
+                forget_created(&created);
+                return Err(e);
+            }
+        };
+        let mut ids = Vec::with_capacity(staged.len());
+        let mut failed = None;
+        for (i, (id, s)) in staged.into_iter().enumerate() {
+            match streams[i].finish(s).await {
+                Ok(()) => ids.push(id),
+                Err(e) => failed = failed.or(Some((i, e))),
+            }
+        }
+        failed.map_or(Ok(ids), Err)
+    }
+
+    /// Locks every stream's sequencer in name order, checks each batch, and only when all
+    /// pass gives each its number (synchronous: no lock is held across an await).
+    fn stage_all(
+        streams: &[Arc<Stream>],
+        batches: &[(&StreamName, &[NewPoint])],
+        now_ms: i64,
+    ) -> Result<Vec<(EventId, stream::Staged)>, (usize, PublishError)> {
+        // `at[i]`: where batch `i`'s stream's lock is.
+        let mut order: Vec<usize> = (0..streams.len()).collect();
+        order.sort_by(|&a, &b| streams[a].name().cmp(streams[b].name()));
+        let mut at = vec![0; streams.len()];
+        for (k, &i) in order.iter().enumerate() {
+            at[i] = k;
+        }
+        let mut locked: Vec<_> = order.iter().map(|&i| streams[i].sequencer()).collect();
+        let mut checked = Vec::with_capacity(streams.len());
+        for (i, stream) in streams.iter().enumerate() {
+            checked.push(
+                stream
+                    .check_locked(&locked[at[i]], batches[i].1, now_ms)
+                    .map_err(|e| (i, e))?,
+            );
+        }
+        let mut staged = Vec::with_capacity(streams.len());
+        for (i, (prepared, new_series)) in checked.into_iter().enumerate() {
+            let id = streams[i].id(prepared.seq);
+            // Fails only once the committer has stopped (the server is stopping).
+            let s = streams[i]
+                .stage(&mut locked[at[i]], prepared, new_series)
+                .map_err(|e| (i, e))?;
+            staged.push((id, s));
+        }
+        Ok(staged)
+    }
+
+    /// A new stream has no series yet: the batch alone must fit its series limit.
+    fn fits_new_stream(&self, batch: &[NewPoint]) -> Result<(), PublishError> {
+        let distinct: BTreeSet<SeriesName> = batch
+            .iter()
+            .map(|p| p.series.clone().unwrap_or_else(SeriesName::default_series))
+            .collect();
+        check_series_limit(0, &distinct, self.limits.max_series)
     }
 
     /// Admits one more viewer connection, or refuses when the limit is reached.

@@ -88,17 +88,13 @@ pub async fn write(
         };
         publish_error(e, &b.stream, Some(&place))
     };
-    state
+    // Every stream's batch checked and numbered at one moment: all of the body or none.
+    let ids = state
         .hub
-        .check(&refs, create)
+        .publish_all(&refs, create, now_ms())
+        .await
         .map_err(|(i, e)| refused(i, &e))?;
-    let now = now_ms();
-    for (i, b) in batches.iter().enumerate() {
-        let id = state
-            .hub
-            .publish(&b.stream, &b.points, create, now)
-            .await
-            .map_err(|e| refused(i, &e))?;
+    for (b, id) in batches.iter().zip(ids) {
         tracing::debug!(stream = %b.stream, %id, points = b.points.len(), "published (line protocol)");
     }
     Ok(StatusCode::NO_CONTENT)

@@ -6,7 +6,7 @@ mod remote;
 mod retained;
 
 use publish::Sequencer;
-pub(super) use publish::{resolve, Applied, Prepared, Resolved};
+pub(super) use publish::{resolve, Applied, Prepared, Resolved, Staged};
 pub(super) use remote::{Followed, Loaded};
 use retained::Retained;
 pub use retained::{ExactPoints, RetentionLimits};

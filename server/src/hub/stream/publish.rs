@@ -83,11 +83,17 @@ pub(in crate::hub) fn resolve(
 
 /// What publishers have been handed, ahead of what is applied (committed): the next
 /// sequence number and the series that validation must count.
-pub(super) struct Sequencer {
+pub(in crate::hub) struct Sequencer {
     pub(super) last_seq: u64,
     pub(super) series: BTreeSet<SeriesName>,
     /// Bumped when handed-out numbers are taken back after a failed commit.
     generation: u64,
+}
+
+/// A publish that has its number: applied (memory store), or queued for its commit.
+pub(in crate::hub) enum Staged {
+    Applied(Applied),
+    Queued(tokio::sync::oneshot::Receiver<Result<Applied, crate::hub::store::StoreError>>),
 }
 
 /// An event applied to the stream whose viewers are still to be woken ([`Stream::announce`]).
@@ -183,50 +189,75 @@ impl Stream {
             wait_applied(self, id).await;
             return Ok(id);
         }
-        let (id, committed) = {
-            let mut sq = self
-                .sequencer
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            if self.is_closed() {
-                return Err(PublishError::Removed);
-            }
-            let (prepared, new_series) = self.prepare(&sq, batch, now_ms)?;
+        let (id, staged) = {
+            let mut sq = self.sequencer();
+            let (prepared, new_series) = self.check_locked(&sq, batch, now_ms)?;
             let id = self.id(prepared.seq);
-            self.touch();
-            let Some(queue) = &self.commits else {
-                sq.last_seq = prepared.seq;
-                sq.series.extend(new_series);
-                // Applied under the sequencer's lock: in the order the numbers were given.
-                let applied = self.apply(prepared);
-                drop(sq);
-                self.announce(applied);
-                return Ok(id);
-            };
-            let (reply, committed) = tokio::sync::oneshot::channel();
-            let seq = prepared.seq;
-            queue.send(Job::Event {
-                stream: self.clone(),
-                generation: sq.generation,
-                prepared,
-                reply,
-            })?;
-            sq.last_seq = seq;
-            sq.series.extend(new_series);
-            (id, committed)
+            (id, self.stage(&mut sq, prepared, new_series)?)
         };
-        let applied = answer(committed).await?;
-        self.announce(applied);
+        self.finish(staged).await?;
         Ok(id)
     }
 
-    /// Whether `batch` would be accepted now, changing nothing (see [`crate::hub::Hub::check`]).
-    pub fn check(&self, batch: &[NewPoint]) -> Result<(), PublishError> {
-        let sq = self
-            .sequencer
+    /// The sequencer's lock: while it is held no other publish of this stream takes a
+    /// number. [`crate::hub::Hub::publish_all`] holds several at once, always in name order.
+    pub(in crate::hub) fn sequencer(&self) -> std::sync::MutexGuard<'_, Sequencer> {
+        self.sequencer
             .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        resolve(&sq.series, batch, 0, self.limits.max_series).map(|_| ())
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Checks a batch under the sequencer's lock, for [`Stream::stage`]: nothing changes
+    /// yet, so an error here leaves the stream as it was.
+    pub(in crate::hub) fn check_locked(
+        &self,
+        sq: &Sequencer,
+        batch: &[NewPoint],
+        now_ms: i64,
+    ) -> Result<(Prepared, BTreeSet<SeriesName>), PublishError> {
+        if self.is_closed() {
+            return Err(PublishError::Removed);
+        }
+        self.prepare(sq, batch, now_ms)
+    }
+
+    /// Still under the sequencer's lock: the event takes its number and goes to the committer
+    /// (in id order, since the lock is held), or with the memory store is applied at once.
+    /// Fails only when the committer has stopped (the server is stopping).
+    pub(in crate::hub) fn stage(
+        self: &Arc<Self>,
+        sq: &mut Sequencer,
+        prepared: Prepared,
+        new_series: BTreeSet<SeriesName>,
+    ) -> Result<Staged, PublishError> {
+        self.touch();
+        let seq = prepared.seq;
+        let Some(queue) = &self.commits else {
+            sq.last_seq = seq;
+            sq.series.extend(new_series);
+            // Applied under the sequencer's lock: in the order the numbers were given.
+            return Ok(Staged::Applied(self.apply(prepared)));
+        };
+        let (reply, committed) = tokio::sync::oneshot::channel();
+        queue.send(Job::Event {
+            stream: self.clone(),
+            generation: sq.generation,
+            prepared,
+            reply,
+        })?;
+        sq.last_seq = seq;
+        sq.series.extend(new_series);
+        Ok(Staged::Queued(committed))
+    }
+
+    /// After the sequencer's lock is let go: waits for the commit, then wakes the viewers.
+    pub(in crate::hub) async fn finish(&self, staged: Staged) -> Result<(), PublishError> {
+        let applied = match staged {
+            Staged::Applied(applied) => applied,
+            Staged::Queued(committed) => answer(committed).await?,
+        };
+        self.announce(applied);
+        Ok(())
     }
 
     /// Validates a batch against what publishers have been handed so far and encodes it as
