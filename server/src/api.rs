@@ -18,9 +18,12 @@ use axum::Json;
 use std::collections::HashMap;
 use std::time::Duration;
 
-/// Middleware: only origin-form request targets (`/path?query`) reach the routes. `CONNECT`
-/// and authority-form (`a:1`), asterisk-form (`*`) or other odd targets are answered here,
-/// before any handler could trip over a URI without a path.
+/// The longest path served: far beyond any route's (names are at most 64 characters).
+const MAX_PATH: usize = 1024;
+
+/// Middleware: only origin-form request targets (`/path?query`) of at most [`MAX_PATH`]
+/// bytes reach the routes. `CONNECT` and authority-form (`a:1`), asterisk-form (`*`) or other
+/// odd targets are answered here, before any handler could trip over a URI without a path.
 pub async fn require_origin_form(req: Request, next: Next) -> Response {
     if req.method() == Method::CONNECT {
         return ApiError::new(
@@ -31,6 +34,18 @@ pub async fn require_origin_form(req: Request, next: Next) -> Response {
         .into_response();
     }
     let uri = req.uri();
+    if uri.path().len() > MAX_PATH {
+        // No route has such a path; the file server would try it on the disk (and log it).
+        return ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            format!(
+                "the path is {} bytes long; none here is over {MAX_PATH}",
+                uri.path().len()
+            ),
+        )
+        .into_response();
+    }
     if uri.path_and_query().is_none() || !uri.path().starts_with('/') {
         return ApiError::new(
             StatusCode::BAD_REQUEST,

@@ -335,6 +335,7 @@ pub async fn serve(
                 .then(|| Duration::from_millis(settings.sse.max_connection_ms)),
         },
         max_connections,
+        client_share: c.client_share(),
         metrics: state.metrics.connections.clone(),
     };
     let hub = state.hub.clone();

@@ -330,6 +330,15 @@ async fn long_lists_are_refused_before_they_are_worked_through() {
     assert_eq!(response.status(), 400);
     let text = response.text().await.unwrap();
     assert!(text.contains("more than 64 series"), "{text}");
+    // A bad stream name is quoted, not echoed whole.
+    let response = client()
+        .get(server.url(&format!("/streams/{}", "x".repeat(900))))
+        .send()
+        .await
+        .expect("a long name");
+    assert_eq!(response.status(), 400);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("900 characters long") && !page.contains(&"x".repeat(100)));
     // A head longer than 64 KiB is not read at all.
     let response = client()
         .get(server.url("/api/streams/a/points"))

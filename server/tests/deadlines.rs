@@ -336,3 +336,52 @@ fn the_server_raises_its_soft_open_file_limit_to_the_hard_one() {
     let numbers: Vec<&str> = files.split_whitespace().skip(3).take(2).collect();
     assert_eq!(numbers, ["4096", "4096"], "{files}");
 }
+
+#[tokio::test]
+async fn one_client_address_holds_at_most_its_share_of_the_connections() {
+    let server = start(&[
+        ("LIVECHART_CONNECTIONS_MAX", "100"),
+        ("LIVECHART_CONNECTIONS_MAX_PER_CLIENT", "5"),
+        ("LIVECHART_CONNECTIONS_IDLE_TIMEOUT_MS", "30000"),
+        ("LIVECHART_CONNECTIONS_HEAD_TIMEOUT_MS", "30000"),
+    ]);
+    // Five silent connections from one address: its whole share.
+    let mut held = Vec::new();
+    for _ in 0..5 {
+        held.push(connect(&server, 2, None).await);
+    }
+    let mut sixth = connect(&server, 2, None).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(PATIENCE, sixth.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 503") && answer.contains("too_many_client_connections"),
+        "{answer}"
+    );
+    // Another address is served meanwhile.
+    let mut other = connect(&server, 3, None).await;
+    other
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(PATIENCE, other.read_to_end(&mut answer)).await;
+    assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"));
+    // A connection given back is a place again.
+    drop(held.pop());
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let mut again = connect(&server, 2, None).await;
+        again
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(PATIENCE, again.read_to_end(&mut answer)).await;
+        if String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the place never came back");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

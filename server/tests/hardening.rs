@@ -89,7 +89,14 @@ async fn odd_request_targets_get_an_error_and_no_panic() {
         &[("LIVECHART_AUTH_VIEW_TOKEN", "view-token-0123456789")],
         &log,
     );
+    let long_path = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(5000));
+    let long_page = format!(
+        "GET /streams/{} HTTP/1.1\r\nHost: x\r\n\r\n",
+        "b".repeat(5000)
+    );
     for (request, status) in [
+        (long_path.as_str(), "414"),
+        (long_page.as_str(), "414"),
         ("GET a:1 HTTP/1.1\r\nHost: x\r\n\r\n", "400"),
         ("HEAD a:1 HTTP/1.1\r\nHost: x\r\n\r\n", "400"),
         (
@@ -123,6 +130,10 @@ async fn odd_request_targets_get_an_error_and_no_panic() {
     let _ = std::fs::remove_dir_all(&dir);
     assert!(!log.contains("panicked"), "{log}");
     assert!(!log.contains("failed while answering"), "{log}");
+    assert!(
+        !log.contains("ERROR"),
+        "nothing here is the server's error: {log}"
+    );
 }
 
 #[tokio::test]

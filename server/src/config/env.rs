@@ -135,6 +135,9 @@ pub const ENV_OVERRIDES: &[(&str, Apply)] = &[
     ("LIVECHART_CONNECTIONS_MIN_BODY_RATE", |s, v| {
         parse_whole(v).map(|n| s.connections.min_body_rate = n)
     }),
+    ("LIVECHART_CONNECTIONS_MAX_PER_CLIENT", |s, v| {
+        parse_whole(v).map(|n| s.connections.max_per_client = n)
+    }),
     ("LIVECHART_CONNECTIONS_ANSWER_TIMEOUT_MS", |s, v| {
         parse_whole(v).map(|n| s.connections.answer_timeout_ms = n)
     }),

@@ -388,6 +388,10 @@ pub struct ConnectionSettings {
     pub body_timeout_ms: u64,
     /// Bytes per second a request body must average after `body-timeout-ms`.
     pub min_body_rate: u64,
+    /// Open connections at once from one client address. 0: half of the connection limit,
+    /// for every address but loopback ones (a reverse proxy on this machine carries every
+    /// client); a number: that many for every address, loopback included.
+    pub max_per_client: usize,
     /// A range answer (`GET /api/streams/{name}/points`, JSON or CSV) must be taken whole
     /// within this long: its connection ends then, and the query place it held is free.
     pub answer_timeout_ms: u64,
@@ -402,6 +406,7 @@ impl Default for ConnectionSettings {
             write_timeout_ms: 30_000,
             body_timeout_ms: 10_000,
             answer_timeout_ms: 60_000,
+            max_per_client: 0,
             min_body_rate: 1024,
         }
     }
@@ -417,6 +422,15 @@ impl ConnectionSettings {
             n => n.min(room),
         }
         .max(16)
+    }
+
+    /// One client address's share of the connections, and whether loopback addresses are
+    /// held to it.
+    pub fn client_share(&self) -> (usize, bool) {
+        match self.max_per_client {
+            0 => ((self.effective_max() / 2).max(1), false),
+            n => (n, true),
+        }
     }
 }
 

@@ -71,6 +71,12 @@ impl Settings {
         let c = &self.connections;
         range("connections.max", c.max as u64, 0, 1_000_000);
         range(
+            "connections.max-per-client",
+            c.max_per_client as u64,
+            0,
+            1_000_000,
+        );
+        range(
             "connections.head-timeout-ms",
             c.head_timeout_ms,
             100,

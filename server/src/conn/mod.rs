@@ -32,9 +32,11 @@ use crate::metrics::ConnMetrics;
 use axum::Router;
 use bytes::{Bytes, BytesMut};
 use head::{read_head, Head, HeadError};
+use std::collections::HashMap;
 use std::io;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
@@ -63,6 +65,9 @@ pub struct Options {
     pub deadlines: Deadlines,
     /// Open connections at once; more are refused at once with a short 503.
     pub max_connections: usize,
+    /// Open connections at once from one address, and whether loopback addresses count
+    /// (else they are exempt: a reverse proxy on this machine).
+    pub client_share: (usize, bool),
     pub metrics: ConnMetrics,
 }
 
@@ -97,6 +102,11 @@ const REFUSED: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: appli
 retry-after: 1\r\nconnection: close\r\ncontent-length: 87\r\n\r\n\
 {\"error\":\"too_many_connections\",\"detail\":\"the server has all the connections it takes\"}";
 
+/// What a client over its share is told.
+const REFUSED_CLIENT: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
+retry-after: 1\r\nconnection: close\r\ncontent-length: 96\r\n\r\n\
+{\"error\":\"too_many_client_connections\",\"detail\":\"this address has its share of the connections\"}";
+
 /// Accepts connections until `shutdown` is cancelled, then waits for the open ones to end
 /// (event streams end themselves on shutdown; hyper connections finish their requests).
 pub async fn serve(
@@ -107,6 +117,8 @@ pub async fn serve(
 ) {
     let tracker = TaskTracker::new();
     let open = Arc::new(AtomicUsize::new(0));
+    let clients = Arc::new(Clients::default());
+    let (share, loopback_counts) = options.client_share;
     let mut refusals = Throttled::new("connections refused: the server has its maximum open");
     let mut failures = Throttled::new("accepting connections fails");
     let mut backoff = Duration::ZERO;
@@ -116,7 +128,7 @@ pub async fn serve(
             () = shutdown.cancelled() => break,
         };
         match accepted {
-            Ok((stream, _)) => {
+            Ok((stream, peer)) => {
                 backoff = Duration::ZERO;
                 if open.load(Ordering::Relaxed) >= options.max_connections {
                     let _ = stream.try_write(REFUSED);
@@ -124,11 +136,22 @@ pub async fn serve(
                     refusals.note(&format!("{} open", options.max_connections));
                     continue;
                 }
+                let counted = loopback_counts || !peer.ip().is_loopback();
+                let client = match counted.then(|| clients.enter(peer.ip(), share)) {
+                    Some(None) => {
+                        let _ = stream.try_write(REFUSED_CLIENT);
+                        options.metrics.refused.inc();
+                        refusals.note(&format!("{} has {share} open", peer.ip()));
+                        continue;
+                    }
+                    Some(Some(client)) => Some(client),
+                    None => None,
+                };
                 let guard = OpenConnection::new(&open, &options.metrics);
                 let (router, shutdown, options) =
                     (router.clone(), shutdown.clone(), options.clone());
                 tracker.spawn(async move {
-                    let _open = guard;
+                    let _open = (guard, client);
                     let gone = connection(stream, router, shutdown, options.deadlines).await;
                     if let Some(deadline) = gone.deadline() {
                         options.metrics.timed_out(deadline);
@@ -161,6 +184,48 @@ fn is_connection_error(e: &io::Error) -> bool {
             | io::ErrorKind::ConnectionAborted
             | io::ErrorKind::ConnectionReset
     )
+}
+
+/// Open connections per client address (only addresses with one open are kept).
+#[derive(Default)]
+struct Clients(Mutex<HashMap<IpAddr, usize>>);
+
+impl Clients {
+    /// One more connection from `ip`, unless it has `share` open already.
+    fn enter(self: &Arc<Self>, ip: IpAddr, share: usize) -> Option<ClientConnection> {
+        let mut open = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let n = open.entry(ip).or_insert(0);
+        if *n >= share {
+            return None;
+        }
+        *n += 1;
+        Some(ClientConnection {
+            clients: self.clone(),
+            ip,
+        })
+    }
+}
+
+/// One open connection of a client address, counted until dropped.
+struct ClientConnection {
+    clients: Arc<Clients>,
+    ip: IpAddr,
+}
+
+impl Drop for ClientConnection {
+    fn drop(&mut self) {
+        let mut open = self
+            .clients
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
 }
 
 /// One open connection, counted until dropped.
@@ -272,5 +337,21 @@ async fn connection(
             }
         };
         return served.err().unwrap_or(Gone::Closed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_say_their_length() {
+        for answer in [REFUSED, REFUSED_CLIENT] {
+            let text = std::str::from_utf8(answer).unwrap();
+            let (head, body) = text.split_once("\r\n\r\n").unwrap();
+            let length = format!("content-length: {}", body.len());
+            assert!(head.lines().any(|l| l.trim_end() == length), "{text}");
+            serde_json::from_str::<app::model::ErrorBody>(body).unwrap();
+        }
     }
 }

@@ -30,6 +30,19 @@ impl Coding {
     }
 }
 
+/// A weight as RFC 9110 writes it: `0`, `0.` and up to three digits, `1`, or `1.` and up to
+/// three zeros.
+fn qvalue(text: &str) -> Option<f32> {
+    let text = text.trim();
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let digits = fraction.len() <= 3 && fraction.bytes().all(|b| b.is_ascii_digit());
+    match whole {
+        "0" if digits => Some(format!("0.{fraction}0").parse().ok()?),
+        "1" if digits && fraction.bytes().all(|b| b == b'0') => Some(1.0),
+        _ => None,
+    }
+}
+
 /// The form to send, given the client's `Accept-Encoding` (all its values) and whether the
 /// file has a brotli and a gzip form: the highest `q` the client gives one it may have, brotli
 /// before gzip on a tie. Identity when nothing else fits (even if the client refused it: a
@@ -43,11 +56,16 @@ pub fn choose_coding<'a>(
     for item in accept_encoding.flat_map(|v| v.split(',')) {
         let mut parts = item.split(';');
         let name = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-        let q = parts
+        let q = match parts
             .filter_map(|p| p.trim().strip_prefix("q=").or(p.trim().strip_prefix("Q=")))
-            .find_map(|q| q.trim().parse::<f32>().ok())
-            .filter(|q| q.is_finite())
-            .map_or(1.0, |q| q.clamp(0.0, 1.0));
+            .map(qvalue)
+            .next()
+        {
+            None => 1.0,
+            Some(Some(q)) => q,
+            // Not a qvalue (`NaN`, `2`, `0.5x`): the item says nothing.
+            Some(None) => continue,
+        };
         match name.as_str() {
             "br" => br = Some(q),
             "gzip" | "x-gzip" => gzip = Some(q),

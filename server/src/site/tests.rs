@@ -275,10 +275,23 @@ fn range_headers_are_read_as_rfc_9110_says_or_ignored() {
         negotiate::choose_coding(["br"].into_iter(), false, true),
         Coding::Identity
     );
-    assert_eq!(
-        negotiate::choose_coding(["br;q=nan, gzip;q=0.1"].into_iter(), true, true),
-        Coding::Br
-    );
+    // A weight that is not a qvalue makes its item say nothing (RFC 9110, 12.4.2).
+    for (accept, coding) in [
+        ("br;q=nan, gzip;q=0.1", Coding::Gzip),
+        ("br;q=NaN, gzip;q=0.1", Coding::Gzip),
+        ("br;q=2, gzip;q=0.1", Coding::Gzip),
+        ("br;q=0.5x, gzip;q=0.1", Coding::Gzip),
+        ("br;q=1.000, gzip", Coding::Br),
+        ("br;q=0.001, gzip;q=0", Coding::Br),
+        ("br;q=0, gzip;q=0.", Coding::Identity),
+        ("gzip;q=1.0001", Coding::Identity),
+    ] {
+        assert_eq!(
+            negotiate::choose_coding([accept].into_iter(), true, true),
+            coding,
+            "{accept}"
+        );
+    }
 }
 
 #[tokio::test]
