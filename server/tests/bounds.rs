@@ -24,15 +24,15 @@ fn client() -> reqwest::Client {
 }
 
 /// Publishes `series` series of `per_series` points each to `stream`, 10,000 points a
-/// request (the default most), times one second apart ending now.
-async fn fill(server: &TestServer, stream: &str, series: usize, per_series: usize) {
+/// request (the default most), `step_ms` apart ending now.
+async fn fill(server: &TestServer, stream: &str, series: usize, per_series: usize, step_ms: i64) {
     let now = app::model::now_ms();
     let total = series * per_series;
     let mut body = String::new();
     let mut in_body = 0;
     for i in 0..total {
         let (s, k) = (i % series, i / series);
-        let ts = now - (per_series - k) as i64 * 50;
+        let ts = now - (per_series - k) as i64 * step_ms;
         body += &format!(
             "{{\"series\":\"s{s:02}\",\"ts\":{ts},\"value\":{}}}\n",
             (k as f64) * 1.5 + s as f64
@@ -119,7 +119,7 @@ async fn a_page_naming_many_streams_is_refused_or_bounded() {
     // 40 streams of 16 series × 500 points: every chart's window full.
     let names: Vec<String> = (0..40).map(|i| format!("full{i:02}")).collect();
     for name in &names {
-        fill(&server, name, 16, 500).await;
+        fill(&server, name, 16, 500, 50).await;
     }
     let before = server.peak_rss();
 
@@ -195,7 +195,7 @@ async fn a_page_naming_many_streams_is_refused_or_bounded() {
 
 /// 16 series × 60,000 points: a 14.5 MB JSON answer, 25 MB as CSV.
 async fn big_stream(server: &TestServer) {
-    fill(server, "big", 16, 60_000).await;
+    fill(server, "big", 16, 60_000, 50).await;
 }
 
 #[tokio::test]
@@ -249,7 +249,7 @@ async fn slow_readers_of_a_large_answer_hold_a_socket_buffer_not_the_answer() {
 #[tokio::test]
 async fn a_streamed_answer_is_the_same_json() {
     let server = TestServer::start(&[]);
-    fill(&server, "exact", 3, 5_000).await;
+    fill(&server, "exact", 3, 5_000, 50).await;
     let response = client()
         .get(server.url("/api/streams/exact/points?max_points=100000"))
         .send()
@@ -413,4 +413,82 @@ async fn http2_viewers_whose_window_stays_shut_are_let_go() {
     let ended = tokio::time::timeout(PATIENCE, connection).await;
     assert!(ended.is_ok(), "the server ended the connection");
     still_serves(&server, &mut viewer, 3.0).await;
+}
+
+/// Publishes to `quiet` one at a time for `rounds`, returning each one's latency, sorted.
+async fn publish_latencies(server: &TestServer, rounds: usize) -> Vec<Duration> {
+    let client = client();
+    let url = server.url("/api/streams/quiet/points");
+    let mut took = Vec::with_capacity(rounds);
+    for i in 0..rounds {
+        let started = Instant::now();
+        let response = client
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(format!("{{\"value\":{i}}}"))
+            .send()
+            .await
+            .expect("publish");
+        assert_eq!(response.status(), 200, "publish {i} while others look back");
+        took.push(started.elapsed());
+    }
+    took.sort();
+    took
+}
+
+fn summary(took: &[Duration]) -> String {
+    let at = |q: f64| took[((took.len() - 1) as f64 * q) as usize];
+    format!(
+        "median {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        at(0.5).as_secs_f64() * 1e3,
+        at(0.99).as_secs_f64() * 1e3,
+        at(1.0).as_secs_f64() * 1e3
+    )
+}
+
+/// Range queries over a million points on one stream while another is published to: every
+/// publish and every query is answered. The times are printed for BENCHMARKS.md ((h), run
+/// against the release binary), not asserted.
+#[tokio::test]
+async fn publishing_goes_on_while_a_million_points_are_looked_back_on() {
+    let server = TestServer::start(&[("LIVECHART_DEMO_ENABLED", "false")]);
+    // Within the hour retained.
+    fill(&server, "huge", 1, 1_000_000, 3).await;
+    let quiet = publish_latencies(&server, 200).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let lookers: Vec<_> = (0..2)
+        .map(|k| {
+            let (url, stop) = (
+                server.url(if k == 0 {
+                    "/api/streams/huge/points?max_points=2000"
+                } else {
+                    "/api/streams/huge/points?max_points=100000"
+                }),
+                stop.clone(),
+            );
+            tokio::spawn(async move {
+                let mut answered = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let response = client().get(&url).send().await.expect("range");
+                    assert_eq!(response.status(), 200);
+                    let answer: app::range::PointsRange = response.json().await.expect("JSON");
+                    assert_eq!(answer.series[0].total, 1_000_000);
+                    answered += 1;
+                }
+                answered
+            })
+        })
+        .collect();
+    let busy = publish_latencies(&server, 200).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut answered = 0;
+    for l in lookers {
+        answered += l.await.unwrap();
+    }
+    assert!(answered >= 2, "the queries ran meanwhile");
+    eprintln!("publishes alone: {}", summary(&quiet));
+    eprintln!(
+        "publishes during {answered} range queries over 1,000,000 points: {}",
+        summary(&busy)
+    );
 }
