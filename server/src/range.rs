@@ -167,36 +167,24 @@ fn json_response(answer: PointsRange, permit: SemaphorePermit<'static>) -> Respo
                 }
             },
             Part::Times(i, at) => {
-                let ts = &series[i].ts;
-                let end = ts.len().min(at + 1024);
-                for (k, t) in ts[at..end].iter().enumerate() {
-                    if at + k > 0 {
-                        out.push(',');
+                match write_some(out, &series[i].ts, at, |o, t| o.push_str(itoa.format(t))) {
+                    Some(next) => Part::Times(i, next),
+                    None => {
+                        out.push_str("],\"values\":[");
+                        Part::Values(i, 0)
                     }
-                    out.push_str(itoa.format(*t));
-                }
-                if end < ts.len() {
-                    Part::Times(i, end)
-                } else {
-                    out.push_str("],\"values\":[");
-                    Part::Values(i, 0)
                 }
             }
+            // Values are finite (checked when published).
             Part::Values(i, at) => {
-                let values = &series[i].values;
-                let end = values.len().min(at + 1024);
-                for (k, v) in values[at..end].iter().enumerate() {
-                    if at + k > 0 {
-                        out.push(',');
+                match write_some(out, &series[i].values, at, |o, v| {
+                    o.push_str(ryu.format_finite(v));
+                }) {
+                    Some(next) => Part::Values(i, next),
+                    None => {
+                        out.push_str("]}");
+                        Part::Series(i + 1)
                     }
-                    // Values are finite (checked when published).
-                    out.push_str(ryu.format_finite(*v));
-                }
-                if end < values.len() {
-                    Part::Values(i, end)
-                } else {
-                    out.push_str("]}");
-                    Part::Series(i + 1)
                 }
             }
             Part::Done => Part::Done,
@@ -209,6 +197,24 @@ fn json_response(answer: PointsRange, permit: SemaphorePermit<'static>) -> Respo
         HeaderValue::from_static("application/json"),
     );
     response
+}
+
+/// Writes up to 1,024 of `items` from `at` on, comma-separated (as the items of one JSON
+/// array); the position to go on from, or `None` once all are written.
+fn write_some<T: Copy>(
+    out: &mut String,
+    items: &[T],
+    at: usize,
+    mut write: impl FnMut(&mut String, T),
+) -> Option<usize> {
+    let end = items.len().min(at + 1024);
+    for (k, item) in items[at..end].iter().enumerate() {
+        if at + k > 0 {
+            out.push(',');
+        }
+        write(out, *item);
+    }
+    (end < items.len()).then_some(end)
 }
 
 /// Whether the client asked for CSV by its `Accept` header.

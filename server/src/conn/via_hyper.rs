@@ -197,7 +197,8 @@ async fn drive(
                         let at = due
                             .map_or(now + deadlines.write, |(d, _)| d.min(now + deadlines.write));
                         let t = watch.get_or_insert_with(|| Box::pin(sleep_until(at)));
-                        if t.deadline() != at {
+                        // An earlier check still to come stands (it looks again then).
+                        if t.deadline() > at || t.deadline() <= now {
                             t.as_mut().reset(at);
                         }
                         if t.as_mut().poll(cx).is_ready() {
