@@ -83,10 +83,11 @@ fn selection(raw: Option<&str>, max: usize) -> Result<Option<Vec<StreamName>>, S
 }
 
 /// The most points a page carries for its charts' first paint (the window as a prop, the
-/// SVG and the hidden table are each made of them: about 110 bytes a point in all). Charts
-/// past it start from the snapshot their stream sends once the page is live, so what one
-/// request makes the server build is bounded whatever the streams hold.
-pub const PAGE_POINTS: usize = 40_000;
+/// SVG and the hidden table are each made of them: about 110 bytes a point in all with the
+/// default window, 320 with `?window=500`, so at most about 5 MB). Charts past it start from
+/// the snapshot their stream sends once the page is live, so what one request makes the
+/// server build is bounded whatever the streams hold.
+pub const PAGE_POINTS: usize = 16_000;
 
 /// The windows of `names` for the first paint, in order, while they fit in [`PAGE_POINTS`].
 fn first_paint(names: Vec<StreamName>) -> Vec<(StreamName, Snapshot)> {

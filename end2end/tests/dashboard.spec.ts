@@ -276,3 +276,31 @@ test("a background tab keeps receiving and shows current data when it is back", 
   await artifact(page, "background-tab-back");
   expect(problems).toEqual([]);
 });
+
+test("charts past the page's first-paint budget draw from their stream", async ({ page, request }) => {
+  const problems = watchProblems(page);
+  // Six full streams of 16 series × 500 points: 48,000 points, over the 16,000 a page carries.
+  const names = range(0, 5).map((i) => `budget-${i}`);
+  const t0 = Date.now() - 600_000;
+  for (const [i, name] of names.entries()) {
+    await publish(request, MAIN, name, range(0, 7999).map((k) => ({
+      series: `s${k % 16}`,
+      ts: t0 + Math.floor(k / 16) * 1000,
+      value: (k % 16) * 10 + i + Math.sin(k / 160),
+    })));
+  }
+  const address = `/?streams=${names.join(",")}&window=500`;
+  const html = await (await request.get(`${MAIN}${address}`)).text();
+  expect(html.length).toBeLessThan(6_000_000);
+  await page.goto(address);
+  await expect(page.locator("figure.chart")).toHaveCount(6);
+  for (const name of names) {
+    await expect(card(page, name)).toHaveAttribute("data-hydrated", "true");
+    await expect(card(page, name)).toHaveAttribute("data-state", "live");
+    // Every chart has its whole window: the first two from the page, the others from the
+    // snapshot their stream sent.
+    await expect.poll(() => rowsOf(page, name).count()).toBe(8000);
+  }
+  await artifact(page, "first-paint-budget");
+  expect(problems).toEqual([]);
+});

@@ -173,7 +173,7 @@ async fn a_page_naming_many_streams_is_refused_or_bounded() {
         );
         eprintln!("a page of 32 full streams: {} bytes", page.len());
         assert!(
-            page.len() < 6_000_000,
+            page.len() < 3_000_000,
             "a page's first paint has a budget: {} bytes",
             page.len()
         );
