@@ -273,7 +273,11 @@ async fn a_streamed_answer_is_the_same_json() {
 
 #[tokio::test]
 async fn slow_csv_readers_cannot_hold_the_query_places() {
-    let server = TestServer::start(&[("LIVECHART_CONNECTIONS_ANSWER_TIMEOUT_MS", "3000")]);
+    let server = TestServer::start_with_memory_limit(
+        &[("LIVECHART_CONNECTIONS_ANSWER_TIMEOUT_MS", "3000")],
+        ADDRESS_SPACE,
+    );
+    let mut viewer = healthy_viewer(&server).await;
     big_stream(&server).await;
     // Four downloads that read nothing hold the four places...
     let readers = silent_readers(&server, &get("/api/streams/big/points?format=csv"), 4).await;
@@ -292,12 +296,14 @@ async fn slow_csv_readers_cannot_hold_the_query_places() {
         "{}",
         response.text().await.unwrap_or_default()
     );
+    still_serves(&server, &mut viewer, 4.0).await;
     drop(readers);
 }
 
 #[tokio::test]
 async fn long_lists_are_refused_before_they_are_worked_through() {
-    let server = TestServer::start(&[]);
+    let server = TestServer::start_with_memory_limit(&[], ADDRESS_SPACE);
+    let mut viewer = healthy_viewer(&server).await;
     publish_raw(
         &server,
         "a",
@@ -347,6 +353,7 @@ async fn long_lists_are_refused_before_they_are_worked_through() {
         .await
         .expect("a long head");
     assert_eq!(response.status(), 431);
+    still_serves(&server, &mut viewer, 5.0).await;
 }
 
 /// Whether a new viewer of `pulse` is let in now (`200`), or refused for want of a slot.
