@@ -84,6 +84,25 @@ pub fn value_ticks(lo: f64, hi: f64, n: usize) -> (Vec<f64>, f64) {
     (ticks, step)
 }
 
+/// [`value_ticks`] for values that are all whole numbers (states, counts): never a tick
+/// between two integers, so the labels say 0, 1, 2, 3, not 0.5 or 1.5.
+pub fn whole_ticks(lo: f64, hi: f64, n: usize) -> (Vec<f64>, f64) {
+    let (ticks, step) = value_ticks(lo, hi, n);
+    if step >= 1.0 || !(lo.is_finite() && hi.is_finite()) {
+        return (ticks, step);
+    }
+    // A step under 1 means a span of a few units: every whole number in it, a handful.
+    let (first, last) = (lo.ceil(), hi.floor());
+    if first > last {
+        return (ticks, step);
+    }
+    let whole = (0..MAX_TICKS)
+        .map(|k| first + k as f64)
+        .take_while(|v| *v <= last)
+        .collect();
+    (whole, 1.0)
+}
+
 /// A value label that tells labels `step` apart on an axis whose largest magnitude is `top`:
 /// fixed decimals for everyday magnitudes; for very large or very fine ones, scientific
 /// notation with the axis' common exponent (`0.5e308`, `1.0e308`), never hundreds of digits.

@@ -301,7 +301,29 @@ pub struct StreamMeta {
     pub min: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max: Option<f64>,
+    /// How a line goes from one point to the next: straight (`linear`, the default), or held
+    /// until the next point (`step`: states and counters sent when they change).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interpolation: Option<Interpolation>,
+    /// A line breaks where two points of a series are further apart than this, in ms; the
+    /// default is three times the series' usual interval, so a dropout is seen as one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gap_ms: Option<u64>,
 }
+
+/// How a line joins two points.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Interpolation {
+    /// Straight from one point to the next.
+    #[default]
+    Linear,
+    /// Level until the next point, then up or down: a value that holds until it changes.
+    Step,
+}
+
+/// The longest `gap_ms` accepted: a year.
+pub const MAX_GAP_MS: u64 = 365 * 86_400_000;
 
 /// The longest title and unit accepted, in characters.
 pub const MAX_TITLE_LEN: usize = 80;
@@ -324,6 +346,13 @@ impl StreamMeta {
             if let Some((i, c)) = text.chars().enumerate().find(|(_, c)| c.is_control()) {
                 return Err(format!(
                     "\"{field}\" has the control character {c:?} at position {i}"
+                ));
+            }
+        }
+        if let Some(gap) = self.gap_ms {
+            if !(1..=MAX_GAP_MS).contains(&gap) {
+                return Err(format!(
+                    "\"gap_ms\" must be 1 to {MAX_GAP_MS} (a year), not {gap}"
                 ));
             }
         }
@@ -930,6 +959,8 @@ mod tests {
             unit: Some("°C".into()),
             min: Some(-10.0),
             max: Some(50.0),
+            interpolation: Some(Interpolation::Step),
+            gap_ms: Some(30_000),
         };
         assert_eq!(ok.validate(), Ok(()));
         assert_eq!(ok.range(), Some((-10.0, 50.0)));
@@ -944,5 +975,14 @@ mod tests {
         assert!(bad(|m| m.min = Some(60.0)).contains("below"));
         assert!(bad(|m| m.max = None).contains("both"));
         assert!(serde_json::from_str::<StreamMeta>(r#"{"colour":"red"}"#).is_err());
+        assert!(bad(|m| m.gap_ms = Some(0)).contains("\"gap_ms\""));
+        assert!(bad(|m| m.gap_ms = Some(MAX_GAP_MS + 1)).contains("\"gap_ms\""));
+        let step: StreamMeta =
+            serde_json::from_str(r#"{"interpolation":"step","gap_ms":5000}"#).unwrap();
+        assert_eq!(
+            (step.interpolation, step.gap_ms),
+            (Some(Interpolation::Step), Some(5000))
+        );
+        assert!(serde_json::from_str::<StreamMeta>(r#"{"interpolation":"spline"}"#).is_err());
     }
 }

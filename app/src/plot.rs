@@ -2,8 +2,10 @@
 //! `<canvas>`, the server renders the same picture as SVG for the first paint, before (or
 //! without) WebAssembly. One drawing routine, so both look alike.
 
-use crate::axis::{is_date_step, time_label, time_ticks, value_label, value_range, value_ticks};
-use crate::model::Point;
+use crate::axis::{
+    is_date_step, time_label, time_ticks, value_label, value_range, value_ticks, whole_ticks,
+};
+use crate::model::{Interpolation, Point, StreamMeta};
 use crate::theme::Palette;
 use crate::window::{Mapping, Window};
 use plotters::coord::Shift;
@@ -12,10 +14,9 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 /// How one frame is drawn, besides the data.
 pub struct Frame<'a> {
-    /// The unit of the values, for the value axis.
-    pub unit: Option<&'a str>,
-    /// A fixed value range (widened by outliers); `None` fits the data.
-    pub y_range: Option<(f64, f64)>,
+    /// The stream's description: the unit for the value axis, a fixed value range (widened
+    /// by outliers), how lines join points and where they break.
+    pub meta: &'a StreamMeta,
     pub hover: Option<&'a Point>,
     /// Device pixels per CSS pixel.
     pub scale: f64,
@@ -46,7 +47,7 @@ pub fn draw<DB: DrawingBackend>(
     let (left, right) = (s(68.0), width as i32 - s(36.0));
     let (top, bottom) = (s(12.0), height as i32 - s(56.0));
     let (t0, t1) = w.time_range().unwrap_or((f.now_ms - 20_000, f.now_ms));
-    let (v0, v1) = value_range(w.points().map(|p| p.value), f.y_range);
+    let (v0, v1) = value_range(w.points().map(|p| p.value), f.meta.range());
     let m = Mapping {
         x_px: (f64::from(left), f64::from(right.max(left + 1))),
         y_px: (f64::from(top), f64::from(bottom.max(top + 1))),
@@ -67,7 +68,12 @@ pub fn draw<DB: DrawingBackend>(
     };
 
     // The grid: a line at each label, a lighter one halfway between.
-    let (ticks, v_step) = value_ticks(v0, v1, 5);
+    let whole = w.points().all(|p| p.value.fract() == 0.0);
+    let (ticks, v_step) = if whole {
+        whole_ticks(v0, v1, 5)
+    } else {
+        value_ticks(v0, v1, 5)
+    };
     let v_top = v0.abs().max(v1.abs());
     let (mut times, mut t_step) = time_ticks(t0, t1, f.utc_offset_min, 4);
     if is_date_step(t_step) {
@@ -121,22 +127,39 @@ pub fn draw<DB: DrawingBackend>(
         (centre.0, bottom + s(30.0)),
         name.clone(),
     );
-    let unit = f.unit.unwrap_or("Value").to_owned();
+    let unit = f.meta.unit.as_deref().unwrap_or("Value").to_owned();
     out.text(
         unit,
         (s(12.0), centre.1),
         name.transform(FontTransform::Rotate270),
     );
 
-    // The data: a line per run between gaps, a dot per point, a dashed marker per gap.
+    // The data: a line per run between breaks (missed events, or a pause in the data longer
+    // than the series' gap), a dot per point, a dashed marker where events were missed.
+    // Never broken closer than 3 pixels: a reduced series (M4) has its points a bucket apart.
+    let px_ms = (t1 as f64 - t0 as f64) / f64::from((right - left).max(1));
+    let step = f.meta.interpolation == Some(Interpolation::Step);
     for (i, (_, samples)) in w.series().enumerate() {
         let color = p.series_colour(i);
+        let gap = gap_ms(samples, f.meta.gap_ms).max((3.0 * px_ms) as i64);
+        let breaks = |e: usize| {
+            e == samples.len() || samples[e].gap_before || samples[e].ts - samples[e - 1].ts > gap
+        };
         let mut start = 0;
-        for end in (1..=samples.len()).filter(|&e| e == samples.len() || samples[e].gap_before) {
-            let run = samples
-                .range(start..end)
-                .map(|x| at(x.ts, x.value))
-                .collect();
+        for end in (1..=samples.len()).filter(|&e| breaks(e)) {
+            let mut run: Vec<(i32, i32)> = Vec::with_capacity((end - start) * 2);
+            for x in samples.range(start..end) {
+                let here = at(x.ts, x.value);
+                if let (true, Some(&(_, y))) = (step, run.last()) {
+                    // Held at the last value until this point's time, then up or down.
+                    run.push((here.0, y));
+                }
+                run.push(here);
+            }
+            if let [lone] = run[..] {
+                // A point alone between two breaks: a dot, or it would not show at all.
+                out.circle(lone, s(2.5), color.filled());
+            }
             out.path(run, color.stroke_width(s(2.0) as u32));
             start = end;
         }
@@ -220,19 +243,43 @@ impl<DB: DrawingBackend> Painter<'_, DB> {
     }
 }
 
+/// Where a series' line breaks: `declared` (the stream's `gap_ms`), else three times its
+/// usual interval (the median time between its points), so that a dropout shows as one and
+/// jitter does not. Never breaks a series of fewer than three points.
+fn gap_ms(
+    samples: &std::collections::VecDeque<crate::window::Sample>,
+    declared: Option<u64>,
+) -> i64 {
+    if let Some(gap) = declared {
+        return i64::try_from(gap).unwrap_or(i64::MAX);
+    }
+    let mut intervals: Vec<i64> = samples
+        .iter()
+        .zip(samples.iter().skip(1))
+        .filter(|(_, b)| !b.gap_before)
+        .map(|(a, b)| b.ts.saturating_sub(a.ts))
+        .filter(|dt| *dt > 0)
+        .collect();
+    if intervals.len() < 2 {
+        return i64::MAX;
+    }
+    let middle = intervals.len() / 2;
+    let (_, median, _) = intervals.select_nth_unstable(middle);
+    median.saturating_mul(3)
+}
+
 /// The size of the server-rendered picture; the browser scales it to the plot's box.
 #[cfg(feature = "ssr")]
 pub const SVG_SIZE: (u32, u32) = (880, 320);
 
 /// The chart as an SVG document, for the server-rendered first paint (time labels in UTC).
 #[cfg(feature = "ssr")]
-pub fn svg(w: &Window, unit: Option<&str>, y_range: Option<(f64, f64)>, now_ms: i64) -> String {
+pub fn svg(w: &Window, meta: &StreamMeta, now_ms: i64) -> String {
     let mut out = String::new();
     {
         let root = SVGBackend::with_string(&mut out, SVG_SIZE).into_drawing_area();
         let frame = Frame {
-            unit,
-            y_range,
+            meta,
             hover: None,
             scale: 1.0,
             utc_offset_min: 0,
@@ -260,6 +307,84 @@ mod tests {
         }
     }
 
+    fn unit(unit: &str) -> StreamMeta {
+        StreamMeta {
+            unit: Some(unit.to_owned()),
+            ..StreamMeta::default()
+        }
+    }
+
+    /// The point lists of the lines drawn in series colour `i`, each as (x, y) pairs.
+    fn lines_of(svg: &str, i: usize) -> Vec<Vec<(f64, f64)>> {
+        let RGBColor(r, g, b) = crate::theme::LIGHT.series_colour(i);
+        let colour = format!("stroke=\"#{r:02X}{g:02X}{b:02X}\"");
+        svg.split("<polyline")
+            .skip(1)
+            .filter(|line| line.split("/>").next().is_some_and(|l| l.contains(&colour)))
+            .map(|line| {
+                let points = line.split("points=\"").nth(1).unwrap_or("");
+                points
+                    .split('"')
+                    .next()
+                    .unwrap_or("")
+                    .split_whitespace()
+                    .filter_map(|xy| xy.split_once(','))
+                    .map(|(x, y)| (x.parse().unwrap(), y.parse().unwrap()))
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_dropout_breaks_the_line_and_steps_are_drawn_as_steps() {
+        // One point a second, then nothing for 30 s, then one a second again.
+        let mut w = Window::new(100);
+        for t in (0..10).chain(40..50) {
+            w.push(&pt("v", t * 1_000, (t % 3) as f64));
+        }
+        let lines = lines_of(&svg(&w, &StreamMeta::default(), 0), 0);
+        assert_eq!(lines.iter().map(Vec::len).collect::<Vec<_>>(), vec![10, 10]);
+        // A declared gap longer than the dropout joins it again.
+        let joined = StreamMeta {
+            gap_ms: Some(60_000),
+            ..StreamMeta::default()
+        };
+        assert_eq!(lines_of(&svg(&w, &joined, 0), 0).len(), 1);
+        // Steps: held level until the next point, then straight up or down.
+        let step = StreamMeta {
+            interpolation: Some(Interpolation::Step),
+            ..StreamMeta::default()
+        };
+        let lines = lines_of(&svg(&w, &step, 0), 0);
+        assert_eq!(lines.iter().map(Vec::len).collect::<Vec<_>>(), vec![19, 19]);
+        for line in &lines {
+            for pair in line.windows(2) {
+                let level = pair[0].1 == pair[1].1;
+                let upright = pair[0].0 == pair[1].0;
+                assert!(level || upright, "a ramp in a step line: {pair:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn whole_numbers_get_whole_labels() {
+        let mut w = Window::new(20);
+        for (t, v) in [(0, 0.0), (1_000, 3.0), (2_000, 1.0), (3_000, 2.0)] {
+            w.push(&pt("state", t, v));
+        }
+        let svg = svg(&w, &StreamMeta::default(), 0);
+        let labels: Vec<&str> = svg
+            .split("<text")
+            .skip(1)
+            .filter_map(|t| t.split('>').nth(1))
+            .map(|t| t.split('<').next().unwrap_or("").trim())
+            .collect();
+        for v in ["0", "1", "2", "3"] {
+            assert!(labels.contains(&v), "{v} in {labels:?}");
+        }
+        assert!(!labels.iter().any(|l| l.contains(".5")), "{labels:?}");
+    }
+
     #[test]
     fn svg_draws_lines_unit_and_gap_marker() {
         let mut w = Window::new(20);
@@ -268,7 +393,7 @@ mod tests {
             w.push(&pt("hum", 1_000 * i, 10.0 - i as f64));
         }
         w.join_after_gap(&[pt("temp", 9_000, 3.0)]);
-        let svg = svg(&w, Some("°C"), None, 0);
+        let svg = svg(&w, &unit("°C"), 0);
         assert!(svg.starts_with("<svg"), "{}", &svg[..80.min(svg.len())]);
         // The unit labels the value axis; each series has its colour; the gap is dashed.
         let texts: Vec<&str> = svg.split("<text").skip(1).collect();
@@ -286,7 +411,7 @@ mod tests {
 
     #[test]
     fn svg_of_an_empty_window_says_waiting() {
-        let svg = svg(&Window::new(20), None, None, 1_000_000);
+        let svg = svg(&Window::new(20), &StreamMeta::default(), 1_000_000);
         assert!(svg.contains("Waiting for data"));
     }
 
@@ -296,7 +421,7 @@ mod tests {
         let mut w = Window::new(20);
         w.push(&pt("value", 0, 1.0));
         w.push(&pt("value", crate::model::MAX_TS, 2.0));
-        let svg = svg(&w, None, None, 0);
+        let svg = svg(&w, &StreamMeta::default(), 0);
         assert!(svg.len() < 20_000, "{} bytes", svg.len());
         assert!(svg.contains("275760-09-13"), "the last label is a date");
     }
@@ -336,7 +461,12 @@ mod tests {
                 for (series, ts, value) in points {
                     w.push(&pt(["a", "b", "c"][series], ts, value));
                 }
-                let svg = svg(&w, Some("u"), range, 0);
+                let meta = StreamMeta {
+                    min: range.map(|r| r.0),
+                    max: range.map(|r| r.1),
+                    ..unit("u")
+                };
+                let svg = svg(&w, &meta, 0);
                 // Labels: both axes, the axis names, the empty-chart note.
                 let texts = svg.matches("<text").count();
                 prop_assert!(texts <= 2 * MAX_TICKS + 3, "{texts} labels");

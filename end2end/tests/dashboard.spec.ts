@@ -304,3 +304,75 @@ test("charts past the page's first-paint budget draw from their stream", async (
   await artifact(page, "first-paint-budget");
   expect(problems).toEqual([]);
 });
+
+/** For each canvas column, whether it holds a pixel close to `rgb` (the line of a series). */
+function columns(page: Page, stream: string, [r, g, b]: number[]): Promise<boolean[]> {
+  return card(page, stream).locator("canvas").evaluate((c: HTMLCanvasElement, [r, g, b]) => {
+    const d = c.getContext("2d")!.getImageData(0, 0, c.width, c.height).data;
+    const out: boolean[] = new Array(c.width).fill(false);
+    for (let i = 0; i < d.length; i += 4) {
+      if (Math.abs(d[i] - r) < 30 && Math.abs(d[i + 1] - g) < 30 && Math.abs(d[i + 2] - b) < 30) {
+        out[(i / 4) % c.width] = true;
+      }
+    }
+    return out;
+  }, [r, g, b]);
+}
+
+/** The longest run of columns without the line, between the first and the last with it. */
+function longestHole(cols: boolean[]): number {
+  const first = cols.indexOf(true);
+  const last = cols.lastIndexOf(true);
+  let longest = 0;
+  let run = 0;
+  for (let x = first; x <= last; x++) {
+    run = cols[x] ? 0 : run + 1;
+    longest = Math.max(longest, run);
+  }
+  return longest;
+}
+
+test("a dropout leaves a hole in the line, and a stream of states draws steps", async ({ page, request }) => {
+  const problems = watchProblems(page);
+  const blue = [37, 99, 235];
+  const t0 = Date.now() - 60_000;
+  // One point a second, then 30 s of nothing, then one a second again.
+  const dropout = [...range(0, 9), ...range(40, 49)].map((t) => ({ ts: t0 + t * 1000, value: t % 3 }));
+  await publish(request, MAIN, "dropout", dropout);
+  // A state sent when it changes, declared as steps.
+  const described = await request.put(`${MAIN}/api/streams/states`, {
+    data: { title: "States", interpolation: "step" },
+  });
+  expect(described.status()).toBe(200);
+  await publish(request, MAIN, "states", [0, 2, 1, 3, 1].map((v, i) => ({ ts: t0 + i * 10_000, value: v })));
+  await page.goto("/?streams=dropout,states&window=50");
+  for (const name of ["dropout", "states"]) {
+    await expect(card(page, name)).toHaveAttribute("data-hydrated", "true");
+  }
+  // The hole spans about 30 of the 49 seconds drawn: well over a quarter of the line's width.
+  await expect.poll(async () => {
+    const cols = await columns(page, "dropout", blue);
+    return longestHole(cols) / (cols.lastIndexOf(true) - cols.indexOf(true));
+  }).toBeGreaterThan(0.25);
+  // A step line is level or upright: every column between two changes holds the line on one
+  // row, so the columns with the line are the whole span (no hole) and its pixels form
+  // horizontal runs; a ramp would put the line on a different row in every column.
+  const levels = await card(page, "states").locator("canvas").evaluate((c: HTMLCanvasElement, [r, g, b]) => {
+    const d = c.getContext("2d")!.getImageData(0, 0, c.width, c.height).data;
+    const rows = new Map<number, number>();
+    for (let i = 0; i < d.length; i += 4) {
+      if (Math.abs(d[i] - r) < 30 && Math.abs(d[i + 1] - g) < 30 && Math.abs(d[i + 2] - b) < 30) {
+        const y = Math.floor(i / 4 / c.width);
+        rows.set(y, (rows.get(y) ?? 0) + 1);
+      }
+    }
+    // Rows holding a long horizontal stretch of the line.
+    return [...rows.values()].filter((n) => n > c.width / 10).length;
+  }, blue);
+  expect(levels).toBeGreaterThanOrEqual(4);
+  // The axis of whole-number states is labelled in whole numbers.
+  const svgLabels = await (await request.get(`${MAIN}/streams/states`)).text();
+  expect(svgLabels).not.toMatch(/>\s*0\.5\s*</);
+  await artifact(page, "dropout-and-steps");
+  expect(problems).toEqual([]);
+});

@@ -20,6 +20,7 @@ pub fn spawn(
         unit: None,
         min: Some(settings.min),
         max: Some(settings.max),
+        ..Default::default()
     });
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(settings.interval_ms));
@@ -57,6 +58,9 @@ pub fn spawn_classic(stream: Arc<Stream>, shutdown: CancellationToken) -> JoinHa
         unit: None,
         min: Some(0.0),
         max: Some(60.0),
+        // A count and the clock's seconds: each holds until its next event.
+        interpolation: Some(app::model::Interpolation::Step),
+        ..Default::default()
     });
     tokio::spawn(async move {
         let series = |name: &str| app::model::SeriesName::parse(name).ok();

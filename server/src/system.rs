@@ -18,6 +18,7 @@ pub fn meta() -> StreamMeta {
         unit: Some("%".to_owned()),
         min: Some(0.0),
         max: Some(100.0),
+        ..StreamMeta::default()
     }
 }
 

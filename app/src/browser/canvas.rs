@@ -170,8 +170,7 @@ fn draw(
     let backend = CanvasBackend::with_canvas_object(canvas.clone())
         .ok_or_else(|| "the canvas has no 2d context".to_string())?;
     let frame = Frame {
-        unit: meta.unit.as_deref(),
-        y_range: meta.range(),
+        meta,
         hover,
         scale: dpr,
         utc_offset_min: local_offset_minutes(),

@@ -101,9 +101,7 @@ pub fn LiveChart(
     });
     #[cfg(feature = "ssr")]
     let first_paint = view.with_untracked(|w| {
-        meta.with_untracked(|m| {
-            crate::plot::svg(w, m.unit.as_deref(), m.range(), crate::model::now_ms())
-        })
+        meta.with_untracked(|m| crate::plot::svg(w, m, crate::model::now_ms()))
     });
     #[cfg(not(feature = "ssr"))]
     let first_paint = String::new();
