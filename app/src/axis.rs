@@ -103,6 +103,38 @@ pub fn whole_ticks(lo: f64, hi: f64, n: usize) -> (Vec<f64>, f64) {
     (whole, 1.0)
 }
 
+/// A value as a person reads it: about four significant digits (`4689`, `21.53`, `0.5`,
+/// `0.001235`), the whole part never cut below a million, and `1.235e9` or `1.2e-7` beyond;
+/// never the sixteen digits of the `f64`.
+pub fn readable_value(v: f64) -> String {
+    if !v.is_finite() {
+        return v.to_string();
+    }
+    if v == 0.0 {
+        return "0".to_owned();
+    }
+    let exponent = v.abs().log10().floor();
+    let trim = |text: String| {
+        if text.contains('.') {
+            text.trim_end_matches('0').trim_end_matches('.').to_owned()
+        } else {
+            text
+        }
+    };
+    if (-3.0..6.0).contains(&exponent) {
+        let decimals = (3.0 - exponent).max(0.0) as usize;
+        return trim(format!("{v:.decimals$}"));
+    }
+    let mut mantissa = v / 10f64.powi(exponent as i32);
+    let mut exponent = exponent as i32;
+    // Rounding 9.9996 to three decimals gives 10.000: carry it into the exponent.
+    if (mantissa.abs() * 1000.0).round() >= 10_000.0 {
+        mantissa /= 10.0;
+        exponent += 1;
+    }
+    format!("{}e{exponent}", trim(format!("{mantissa:.3}")))
+}
+
 /// A value label that tells labels `step` apart on an axis whose largest magnitude is `top`:
 /// fixed decimals for everyday magnitudes; for very large or very fine ones, scientific
 /// notation with the axis' common exponent (`0.5e308`, `1.0e308`), never hundreds of digits.
@@ -246,6 +278,29 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_read_to_about_four_digits() {
+        for (v, text) in [
+            (4689.266483771699, "4689"),
+            (21.5, "21.5"),
+            (21.534, "21.53"),
+            (0.5, "0.5"),
+            (0.0012346, "0.001235"),
+            (-3.0, "-3"),
+            (0.0, "0"),
+            (123456.7, "123457"),
+            (1_234_567.0, "1.235e6"),
+            (9.99996e8, "1e9"),
+            (1.2e-7, "1.2e-7"),
+            (-2.5e300, "-2.5e300"),
+            (f64::MAX, "1.798e308"),
+        ] {
+            assert_eq!(readable_value(v), text, "{v}");
+        }
+        assert_eq!(whole_ticks(0.0, 3.0, 5), (vec![0.0, 1.0, 2.0, 3.0], 1.0));
+        assert_eq!(whole_ticks(0.0, 100.0, 5).1, 20.0);
+    }
 
     #[test]
     fn declared_range_is_kept_and_widened_by_outliers() {

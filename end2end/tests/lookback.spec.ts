@@ -31,6 +31,13 @@ async function range_of(page: Page, stream: string): Promise<[number, number]> {
   return [from, to];
 }
 
+/** Ctrl + wheel: what zooms a chart (a plain wheel scrolls the page). */
+async function ctrlWheel(page: Page, dx: number, dy: number): Promise<void> {
+  await page.keyboard.down("Control");
+  await page.mouse.wheel(dx, dy);
+  await page.keyboard.up("Control");
+}
+
 test("a time window shows the older points, then live ones, with no gap or repeat at the seam", async ({ page, request }) => {
   const problems = watchProblems(page);
   const points = history(600, 400); // four minutes, far more than the 20-point window
@@ -96,10 +103,10 @@ test("dragging goes into the past, zoom narrows it, Back to live returns", async
   await expect(page).toHaveURL(new RegExp(`from=${pastFrom}&to=${pastTo}`));
   await artifact(page, "dragged-into-the-past");
 
-  // The wheel zooms in around the pointer.
+  // Ctrl + wheel zooms in around the pointer.
   await page.mouse.move(box.x + box.width / 2, y);
-  await page.mouse.wheel(0, -200);
-  await page.mouse.wheel(0, -200);
+  await ctrlWheel(page, 0, -200);
+  await ctrlWheel(page, 0, -200);
   await expect.poll(async () => { const [f, t] = await range_of(page, "lb-pan"); return t - f; })
     .toBeLessThan((pastTo - pastFrom) * 0.7);
   await expect(chart).toHaveAttribute("data-loading", "false");
@@ -121,7 +128,7 @@ test("dragging goes into the past, zoom narrows it, Back to live returns", async
 
   // And the button.
   await page.mouse.move(box.x + box.width / 2, y);
-  await page.mouse.wheel(0, 200);
+  await ctrlWheel(page, 0, 200);
   await expect(chart).toHaveAttribute("data-paused", "true");
   await chart.getByRole("button", { name: "Back to live" }).click();
   await expect(chart).toHaveAttribute("data-paused", "false");
@@ -185,8 +192,8 @@ test("the crosshair stands at the same instant on every chart of the dashboard",
   await expect(card(page, "lb-x2")).toHaveAttribute("data-past", past!);
   // Zoomed in together, with the crosshair: the README's picture.
   await page.mouse.move(box.x + box.width * 0.5, box.y + box.height / 2);
-  await page.mouse.wheel(0, -200);
-  await page.mouse.wheel(0, -200);
+  await ctrlWheel(page, 0, -200);
+  await ctrlWheel(page, 0, -200);
   const zoomed = await card(page, "lb-x1").getAttribute("data-past");
   expect(zoomed).not.toBe(past);
   await expect(card(page, "lb-x2")).toHaveAttribute("data-past", zoomed!);
@@ -211,7 +218,7 @@ test("CSV gives exactly the points of the range shown; PNG is the chart as drawn
   // Zoom into the past, so that the range is not the live one.
   const box = (await chart.locator("canvas").boundingBox())!;
   await page.mouse.move(box.x + box.width * 0.4, box.y + box.height / 2);
-  await page.mouse.wheel(0, -200);
+  await ctrlWheel(page, 0, -200);
   await expect(chart).toHaveAttribute("data-loading", "false");
   const [from, to] = await range_of(page, "lb-export");
 
@@ -255,4 +262,31 @@ test("an address with a window and a range opens on them", async ({ page, reques
   const bad = await page.goto("/streams/lb-address?window=5x");
   expect(bad!.status()).toBe(400);
   await expect(page.locator(".error-detail")).toContainText("window");
+});
+
+test("a plain wheel over a chart scrolls the page; Ctrl + wheel zooms the chart", async ({ page, request }) => {
+  const problems = watchProblems(page);
+  await publishAll(request, "lb-scroll", history(400, 500));
+  await page.setViewportSize({ width: 1000, height: 600 });
+  await page.goto("/?streams=lb-scroll,demo&window=1m");
+  const chart = card(page, "lb-scroll");
+  await expect(chart).toHaveAttribute("data-state", "live");
+  const box = (await chart.locator("canvas").boundingBox())!;
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+  await page.mouse.wheel(0, 300);
+  await expect.poll(() => page.evaluate(() => window.scrollY)).toBeGreaterThan(100);
+  await expect(chart.locator(".zoom-hint")).toBeVisible();
+  await artifact(page, "wheel-scrolls-the-page");
+  // The chart did not move: still live, its range the live one.
+  await expect(chart).toHaveAttribute("data-paused", "false");
+  await expect(chart).not.toHaveAttribute("data-past", /.+/);
+  await expect(chart.locator(".zoom-hint")).toBeHidden({ timeout: 5_000 });
+  const scrolled = await page.evaluate(() => window.scrollY);
+  const again = (await chart.locator("canvas").boundingBox())!;
+  await page.mouse.move(again.x + again.width / 2, again.y + again.height / 2);
+  await ctrlWheel(page, 0, -200);
+  await expect(chart).toHaveAttribute("data-paused", "true");
+  await expect(chart).toHaveAttribute("data-past", /^\d+-\d+$/);
+  expect(await page.evaluate(() => window.scrollY)).toBe(scrolled);
+  expect(problems).toEqual([]);
 });

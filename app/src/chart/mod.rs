@@ -4,7 +4,7 @@
 
 mod moves;
 
-use crate::axis::{format_clock, time_decimals};
+use crate::axis::{format_clock, readable_value, time_decimals};
 use crate::choice::{WindowChoice, TIME_CHOICES};
 use crate::feed::{ChartState, Feed, Fetching};
 use crate::markup::{legend_html, table_html};
@@ -31,7 +31,7 @@ pub(crate) fn connect_feed(catalog: Vec<StreamInfo>) -> Feed {
 /// with the page's [`Feed`], which resumes exactly after that window, and draws on the canvas
 /// at most once per animation frame. Its controls: the window (points, or a span of time
 /// filled from the retained history), pause / back to live, export, and the legend (click a
-/// series to hide or show it). On the canvas: drag to pan into the past, wheel or pinch to
+/// series to hide or show it). On the canvas: drag to pan into the past, Ctrl + wheel or pinch to
 /// zoom, double-click to return to live; arrows, + and −, Home do the same from the keyboard.
 /// The points shown are also in a visually-hidden table, and the latest values in a live
 /// region, for screen readers.
@@ -190,7 +190,23 @@ pub fn LiveChart(
             }
         }
     };
+    // A plain wheel scrolls the page, which charts cover most of; Ctrl or ⌘ with the wheel,
+    // or a pinch (browsers send it as a wheel with Ctrl), zooms the chart. The first plain
+    // wheel over a chart says so for a moment.
+    let zoom_hint = RwSignal::new(false);
     let on_wheel = move |ev: leptos::ev::WheelEvent| {
+        if !(ev.ctrl_key() || ev.meta_key()) {
+            if !zoom_hint.get_untracked() {
+                zoom_hint.set(true);
+                set_timeout(
+                    move || {
+                        let _ = zoom_hint.try_set(false);
+                    },
+                    std::time::Duration::from_millis(2500),
+                );
+            }
+            return;
+        }
         ev.prevent_default();
         moves::wheel(state, feed, f64::from(ev.offset_x()), ev.delta_y());
     };
@@ -231,16 +247,21 @@ pub fn LiveChart(
             let multi = view.with(|w| w.series_count() > 1);
             let unit = unit();
             return Some(if multi {
-                format!("{} · {} · {}{unit}", p.series, clock(p.ts), p.value)
+                format!(
+                    "{} · {} · {}{unit}",
+                    p.series,
+                    clock(p.ts),
+                    readable_value(p.value)
+                )
             } else {
-                format!("{} · {}{unit}", clock(p.ts), p.value)
+                format!("{} · {}{unit}", clock(p.ts), readable_value(p.value))
             });
         }
         crosshair_x()?;
         let ts = feed.crosshair.get()?;
         let values: Vec<String> = view.with(|w| {
             w.values_at(ts)
-                .map(|(name, s)| format!("{name} {}", s.value))
+                .map(|(name, s)| format!("{name} {}", readable_value(s.value)))
                 .collect()
         });
         (!values.is_empty()).then(|| format!("{} · {}{}", clock(ts), values.join(" · "), unit()))
@@ -260,7 +281,7 @@ pub fn LiveChart(
                 WindowChoice::Time(_) => format!("the last {}", choice.get().label()),
             };
             format!(
-                "{}: line chart of {shown}; drag to look back, wheel to zoom",
+                "{}: line chart of {shown}; drag to look back, Ctrl and wheel to zoom",
                 title()
             )
         }
@@ -274,7 +295,7 @@ pub fn LiveChart(
         let unit = unit();
         let values: Vec<String> = points.with(|w| {
             w.latest_values()
-                .map(|(name, v)| format!("{name} {v}{unit}"))
+                .map(|(name, v)| format!("{name} {}{unit}", readable_value(v)))
                 .collect()
         });
         if values.is_empty() {
@@ -463,6 +484,9 @@ pub fn LiveChart(
                     hidden=move || crosshair_x().is_none()
                     style=move || crosshair_x().map(|x| format!("left: {x:.0}px")).unwrap_or_default()
                 ></div>
+                <p class="zoom-hint" aria-hidden="true" hidden=move || !zoom_hint.get()>
+                    "Ctrl + wheel (⌘ on a Mac) or pinch to zoom"
+                </p>
                 <div class="tooltip" role="tooltip" hidden=move || tooltip_text().is_none() style=tooltip_style>
                     {tooltip_text}
                 </div>

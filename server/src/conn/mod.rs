@@ -120,6 +120,7 @@ pub async fn serve(
     let clients = Arc::new(Clients::default());
     let (share, loopback_counts) = options.client_share;
     let mut refusals = Throttled::new("connections refused: the server has its maximum open");
+    let mut shares = Throttled::new("connections refused: a client address has its share open");
     let mut failures = Throttled::new("accepting connections fails");
     let mut backoff = Duration::ZERO;
     loop {
@@ -141,7 +142,7 @@ pub async fn serve(
                     Some(None) => {
                         let _ = stream.try_write(REFUSED_CLIENT);
                         options.metrics.refused.inc();
-                        refusals.note(&format!("{} has {share} open", peer.ip()));
+                        shares.note(&format!("{} has {share}", peer.ip()));
                         continue;
                     }
                     Some(Some(client)) => Some(client),
