@@ -15,6 +15,23 @@ use crate::model::{EventId, Point, StreamInfo, StreamMeta, StreamName};
 use crate::window::{Mapping, Window};
 use leptos::prelude::*;
 
+/// Now by this side's clock (ms since the epoch): the server's while rendering, the browser's
+/// (uncorrected) in it.
+pub(crate) fn local_now() -> i64 {
+    #[cfg(feature = "hydrate")]
+    {
+        js_sys::Date::now() as i64
+    }
+    #[cfg(all(not(feature = "hydrate"), not(target_arch = "wasm32")))]
+    {
+        crate::model::now_ms()
+    }
+    #[cfg(all(not(feature = "hydrate"), target_arch = "wasm32"))]
+    {
+        0
+    }
+}
+
 /// What the chart knows of its connection, shown to the user.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConnState {
@@ -45,6 +62,114 @@ impl ConnState {
     }
 }
 
+/// What a chart's badge says: the connection's state, or what the chart shows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Badge {
+    Connection(ConnState),
+    /// Data arrives: the stream's newest point came within its expected silence.
+    Live,
+    /// Nothing for longer than three of the stream's usual intervals (at least 5 s): the age
+    /// of its newest point, in ms.
+    Stale {
+        ago_ms: i64,
+    },
+    /// Paused by the user: live data keeps arriving beside it.
+    Paused,
+    /// A range in the past is shown.
+    Past,
+    /// The page names a stream the server does not have (yet).
+    Unknown,
+    /// The stream exists and has no point yet.
+    Waiting,
+}
+
+/// The least silence that makes a stream stale, whatever its usual interval.
+pub const STALE_AFTER_MS: i64 = 5_000;
+
+/// What one chart is in, for its [`Badge`].
+pub struct Seen {
+    pub conn: ConnState,
+    pub past: bool,
+    pub paused: bool,
+    /// The stream is in the catalog.
+    pub known: bool,
+    /// Now, by the server's clock.
+    pub now: i64,
+    /// The newest point's time, if any.
+    pub newest: Option<i64>,
+    /// When live points last arrived (by the same clock; 0: none since the page came).
+    pub heard: i64,
+    /// The usual time between points, if known.
+    pub spacing_ms: Option<f64>,
+}
+
+impl Badge {
+    pub fn of(s: &Seen) -> Badge {
+        if s.conn != ConnState::Live {
+            return Badge::Connection(s.conn);
+        }
+        if s.past {
+            return Badge::Past;
+        }
+        if s.paused {
+            return Badge::Paused;
+        }
+        let Some(newest) = s.newest else {
+            return if s.known {
+                Badge::Waiting
+            } else {
+                Badge::Unknown
+            };
+        };
+        let last = newest.max(s.heard);
+        let quiet = s.now.saturating_sub(last);
+        let limit = ((3.0 * s.spacing_ms.unwrap_or(0.0)) as i64).max(STALE_AFTER_MS);
+        if quiet > limit {
+            Badge::Stale {
+                ago_ms: s.now.saturating_sub(newest),
+            }
+        } else {
+            Badge::Live
+        }
+    }
+
+    /// A stable key for styling and tests (`data-badge`).
+    pub fn key(&self) -> &'static str {
+        match self {
+            Badge::Connection(c) => c.key(),
+            Badge::Live => "live",
+            Badge::Stale { .. } => "stale",
+            Badge::Paused => "paused",
+            Badge::Past => "past",
+            Badge::Unknown => "unknown",
+            Badge::Waiting => "waiting",
+        }
+    }
+
+    pub fn label(&self) -> String {
+        match self {
+            Badge::Connection(c) => c.label().to_owned(),
+            Badge::Live => "Live".to_owned(),
+            Badge::Stale { ago_ms } => format!("Stale · last point {} ago", ago(*ago_ms)),
+            Badge::Paused => "Paused".to_owned(),
+            Badge::Past => "Looking back".to_owned(),
+            Badge::Unknown => "No such stream (yet)".to_owned(),
+            Badge::Waiting => "Waiting for data".to_owned(),
+        }
+    }
+}
+
+/// A duration as a person says it: `8 s`, `2 min`, `3 h`, `2 days`.
+pub fn ago(ms: i64) -> String {
+    let s = ms.max(0) / 1000;
+    match s {
+        0..=89 => format!("{s} s"),
+        90..=5_399 => format!("{} min", (s + 30) / 60),
+        5_400..=129_599 => format!("{} h", (s + 1_800) / 3_600),
+        _ => format!("{} days", (s + 43_200) / 86_400),
+    }
+}
+
 /// The page's connection state, catalog and registered charts. Signals only: `Copy`.
 #[derive(Clone, Copy)]
 #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
@@ -60,6 +185,10 @@ pub(crate) struct Feed {
     pub in_step: RwSignal<bool>,
     /// The range every chart shows while in step (`None`: live).
     pub shared_range: RwSignal<Option<(i64, i64)>>,
+    /// Now, by the server's clock (ms since the epoch): the browser's clock corrected by the
+    /// difference seen when the page came, advanced once a second. Time windows end here,
+    /// and a chart's badge measures silence against it.
+    pub now: RwSignal<i64>,
     next_id: StoredValue<u64>,
 }
 
@@ -67,8 +196,9 @@ pub(crate) struct Feed {
 impl Feed {
     /// Creates the page's feed and provides it to the components below. The catalog starts
     /// as the server rendered it. The browser connects it (`crate::browser::start_feed`).
-    pub fn provide(catalog: Vec<StreamInfo>) -> Feed {
+    pub fn provide(catalog: Vec<StreamInfo>, server_now: i64) -> Feed {
         let feed = Feed {
+            now: RwSignal::new(server_now),
             charts: RwSignal::new(Vec::new()),
             catalog: RwSignal::new(catalog),
             status: RwSignal::new(ConnState::Connecting),
@@ -141,6 +271,9 @@ pub(crate) struct ChartState {
     /// Where the last frame put the plotting area (CSS pixels); written by each draw, so the
     /// tooltip follows its point as the window slides.
     pub mapping: RwSignal<Option<Mapping>>,
+    /// When this chart last received live points, by [`Feed::now`] (0: not yet): a stream
+    /// that replays old times is still arriving.
+    pub heard: RwSignal<i64>,
     /// While paused: the window as it was when paused, which is what is drawn. Points keep
     /// arriving meanwhile (bounded as always).
     pub paused: RwSignal<Option<Window>>,
@@ -170,4 +303,93 @@ pub(crate) struct Fetching {
     /// The past range's query is out, and the range moved since it was sent.
     pub past_out: bool,
     pub past_again: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen() -> Seen {
+        Seen {
+            conn: ConnState::Live,
+            past: false,
+            paused: false,
+            known: true,
+            now: 1_000_000,
+            newest: Some(999_500),
+            heard: 0,
+            spacing_ms: Some(1_000.0),
+        }
+    }
+
+    #[test]
+    fn the_badge_says_live_only_while_data_arrives() {
+        assert_eq!(Badge::of(&seen()), Badge::Live);
+        // Silent for two minutes, a point a second: stale, with its age.
+        let stopped = Seen {
+            newest: Some(1_000_000 - 120_000),
+            ..seen()
+        };
+        assert_eq!(Badge::of(&stopped), Badge::Stale { ago_ms: 120_000 });
+        assert_eq!(Badge::of(&stopped).label(), "Stale · last point 2 min ago");
+        // Old times that arrive now are arriving.
+        let replayed = Seen {
+            heard: 999_000,
+            ..stopped
+        };
+        assert_eq!(Badge::of(&replayed), Badge::Live);
+        // A point every 10 s is not stale after 20 s; after 31 s it is.
+        for (quiet, badge) in [(20_000, "live"), (31_000, "stale")] {
+            let slow = Seen {
+                newest: Some(1_000_000 - quiet),
+                spacing_ms: Some(10_000.0),
+                ..seen()
+            };
+            assert_eq!(Badge::of(&slow).key(), badge, "{quiet}");
+        }
+        // Paused, past, connection and unknown streams come first.
+        assert_eq!(
+            Badge::of(&Seen {
+                paused: true,
+                ..stopped_seen()
+            }),
+            Badge::Paused
+        );
+        assert_eq!(
+            Badge::of(&Seen {
+                past: true,
+                paused: true,
+                ..seen()
+            }),
+            Badge::Past
+        );
+        let lost = Seen {
+            conn: ConnState::Reconnecting,
+            ..seen()
+        };
+        assert_eq!(Badge::of(&lost).key(), "reconnecting");
+        let unknown = Seen {
+            known: false,
+            newest: None,
+            ..seen()
+        };
+        assert_eq!(Badge::of(&unknown), Badge::Unknown);
+        assert_eq!(
+            Badge::of(&Seen {
+                newest: None,
+                ..seen()
+            }),
+            Badge::Waiting
+        );
+        assert_eq!(ago(8_400), "8 s");
+        assert_eq!(ago(3 * 3_600_000), "3 h");
+        assert_eq!(ago(2 * 86_400_000), "2 days");
+    }
+
+    fn stopped_seen() -> Seen {
+        Seen {
+            newest: Some(0),
+            ..seen()
+        }
+    }
 }

@@ -129,7 +129,7 @@ fn HomePage() -> impl IntoView {
                         {choice.is_none().then_some("Showing every stream; choose some to share a dashboard by its address.")}
                     </p>
                 </header>
-                <Charts choice catalog snapshots window range single=false/>
+                <Charts choice catalog snapshots window range single=false now=crate::feed::local_now()/>
             }
             .into_any()
         }
@@ -177,8 +177,10 @@ fn Charts(
     range: Option<(i64, i64)>,
     /// A stream page: one chart, full width, and nothing beside it.
     single: bool,
+    /// The server's clock when it rendered the page: the browser's is corrected by it.
+    now: i64,
 ) -> impl IntoView {
-    let feed = connect_feed(catalog);
+    let feed = connect_feed(catalog, now);
     let rendered = StoredValue::new(snapshots);
     let chosen = StoredValue::new(choice);
     let shown = Memo::new(move |_| {
@@ -292,7 +294,7 @@ fn StreamPage() -> impl IntoView {
                 <p class="lede">"Stream " <code>{name.to_string()}</code> ", live. "
                     <a href=dashboard_href(std::slice::from_ref(&name))>"On the dashboard"</a></p>
             </header>
-            <Charts choice=Some(vec![name]) catalog=info snapshots window range single=true/>
+            <Charts choice=Some(vec![name]) catalog=info snapshots window range single=true now=crate::feed::local_now()/>
         }
         .into_any()
     }

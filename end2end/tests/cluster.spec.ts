@@ -50,7 +50,9 @@ test("behind nginx, a dashboard whose node is killed resumes on the other node w
   await expect(card(page, "shared").locator(".status")).toHaveText("Connection lost. Reconnecting…");
   await artifact(page, "cluster-reconnecting");
   // Published through nginx (to the surviving node) while the page is away.
-  await publish(request, nginx.url, "shared", range(11, 20).map((v) => ({ ts: t0 + v * 1000, value: v })));
+  // Fresh points: "Live" means data is arriving now.
+  const t1 = Date.now() - 2_000;
+  await publish(request, nginx.url, "shared", range(11, 20).map((v) => ({ ts: t1 + (v - 10) * 100, value: v })));
   await expect(card(page, "shared").locator(".status")).toHaveText("Live");
   await expect.poll(() => viewersOn(other)).toBe(1);
   await expect.poll(() => values(page, "shared")).toEqual(range(1, 20));

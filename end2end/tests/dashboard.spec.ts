@@ -376,3 +376,30 @@ test("a dropout leaves a hole in the line, and a stream of states draws steps", 
   await artifact(page, "dropout-and-steps");
   expect(problems).toEqual([]);
 });
+
+test("a stream that stopped is shown stale, its time window ends at now, an unknown one says so", async ({ page, request }) => {
+  const problems = watchProblems(page);
+  const end = Date.now() - 60_000;
+  await publish(request, MAIN, "stopped", range(0, 9).map((k) => ({ ts: end - (9 - k) * 1000, value: k })));
+  await page.goto("/?streams=stopped,nope-not-here&window=5m");
+  const stopped = card(page, "stopped");
+  await expect(stopped).toHaveAttribute("data-hydrated", "true");
+  await expect(stopped).toHaveAttribute("data-state", "live");
+  await expect(stopped).toHaveAttribute("data-badge", "stale");
+  await expect(stopped.locator(".status")).toHaveText(/^Stale · last point \d+ s ago$/);
+  await expect(card(page, "nope-not-here").locator(".status")).toHaveText("No such stream (yet)");
+  // The five minutes shown end now, not at the last point a minute ago.
+  await expect.poll(async () => {
+    const [, to] = (await stopped.getAttribute("data-range"))!.split("-").map(Number);
+    return Math.abs(Date.now() - to);
+  }).toBeLessThan(5_000);
+  await artifact(page, "stale-and-unknown");
+  // Paused is said as such.
+  await stopped.getByRole("button", { name: "Pause" }).click();
+  await expect(stopped.locator(".status")).toHaveText("Paused");
+  // Data arriving again makes it live.
+  await stopped.getByRole("button", { name: "Back to live" }).click();
+  await publish(request, MAIN, "stopped", [{ ts: Date.now(), value: 10 }]);
+  await expect(stopped.locator(".status")).toHaveText("Live");
+  expect(problems).toEqual([]);
+});

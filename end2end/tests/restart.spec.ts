@@ -28,7 +28,9 @@ test("a dashboard stays open across a restart: Reconnecting…, then Live with n
   await artifact(page, "restart-reconnecting");
   // Published while the page is away from this server: it must arrive on resume, once.
   await server.start();
-  await publish(request, server.url, "kept", range(11, 20).map((v) => ({ ts: t0 + v * 1000, value: v })));
+  // Fresh points: "Live" means data is arriving now (old ones would read "Stale" soon after).
+  const t1 = Date.now() - 2_000;
+  await publish(request, server.url, "kept", range(11, 20).map((v) => ({ ts: t1 + (v - 10) * 100, value: v })));
   await expect(card(page, "kept").locator(".status")).toHaveText("Live");
   await expect.poll(() => values(page, "kept")).toEqual(range(1, 20));
   for (const stream of ["kept", "demo"]) {

@@ -12,10 +12,22 @@ use std::time::Duration;
 use wasm_bindgen::{closure::Closure, JsCast};
 use web_sys::{EventSource, MessageEvent};
 
+/// The page's clock: the browser's, corrected by how far it was from the server's when the
+/// page was rendered, advanced once a second (a time window's axis moves on with it).
+fn keep_time(feed: Feed) {
+    let offset = feed.now.get_untracked() - js_sys::Date::now() as i64;
+    let tick = move || {
+        let _ = feed.now.try_set(js_sys::Date::now() as i64 + offset);
+    };
+    tick();
+    let _ = set_interval_with_handle(tick, Duration::from_secs(1));
+}
+
 /// Keeps the page's one connection open for exactly the streams its charts show: whenever
 /// that set changes, the connection is reopened (after the current round of changes, so
 /// that a page mounting twelve charts opens one connection, not twelve).
 pub(crate) fn start_feed(feed: Feed) {
+    keep_time(feed);
     let names = Memo::new(move |_| {
         let mut names: Vec<StreamName> = feed
             .charts
@@ -211,7 +223,9 @@ impl Connection {
         let Some(t) = parse::<Tagged<Vec<Point>>>(ev) else {
             return;
         };
+        let now = self.feed.now.try_get_untracked().unwrap_or(0);
         for chart in self.charts(&t.stream) {
+            chart.heard.try_set(now);
             history::take_live(&chart, t.id, &t.data);
             let away = chart.paused.try_with_untracked(Option::is_some) == Some(true)
                 || chart.past.try_with_untracked(Option::is_some) == Some(true);

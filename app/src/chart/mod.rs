@@ -6,7 +6,7 @@ mod moves;
 
 use crate::axis::{format_clock, readable_value, time_decimals};
 use crate::choice::{WindowChoice, TIME_CHOICES};
-use crate::feed::{ChartState, Feed, Fetching};
+use crate::feed::{Badge, ChartState, Feed, Fetching, Seen};
 use crate::markup::{legend_html, table_html};
 use crate::model::{SeriesName, Snapshot, StreamInfo, StreamName};
 use crate::range::{RangeFormat, RangeQuery};
@@ -16,8 +16,8 @@ use moves::Drag;
 use std::collections::BTreeSet;
 
 /// The page's feed, connected in the browser; a chart outside any page gets one of its own.
-pub(crate) fn connect_feed(catalog: Vec<StreamInfo>) -> Feed {
-    let feed = Feed::provide(catalog);
+pub(crate) fn connect_feed(catalog: Vec<StreamInfo>, server_now: i64) -> Feed {
+    let feed = Feed::provide(catalog, server_now);
     #[cfg(feature = "hydrate")]
     crate::browser::start_feed(feed);
     feed
@@ -50,7 +50,8 @@ pub fn LiveChart(
     #[prop(default = None)]
     initial: Option<Snapshot>,
 ) -> impl IntoView {
-    let feed = use_context::<Feed>().unwrap_or_else(|| connect_feed(Vec::new()));
+    let feed =
+        use_context::<Feed>().unwrap_or_else(|| connect_feed(Vec::new(), crate::feed::local_now()));
     let initial = initial.unwrap_or_default();
     let count = match window {
         WindowChoice::Points(n) => n,
@@ -93,8 +94,12 @@ pub fn LiveChart(
                     None => points.with(|w| w.view(n, hide)),
                 }),
                 WindowChoice::Time(span) => paused.with(|p| match p {
-                    Some(frozen) => frozen.view_span(span, hide),
-                    None => timed.with(|w| w.view_span(span, hide)),
+                    // Frozen at the pause: its span ends at its newest point.
+                    Some(frozen) => frozen.view_span(span, i64::MIN, hide),
+                    None => {
+                        let now = feed.now.get();
+                        timed.with(|w| w.view_span(span, now, hide))
+                    }
                 }),
             }
         })
@@ -125,6 +130,7 @@ pub fn LiveChart(
         mapping: RwSignal::new(None),
         paused,
         unseen: RwSignal::new(0),
+        heard: RwSignal::new(0),
         view,
         meta,
         table: NodeRef::new(),
@@ -150,6 +156,24 @@ pub fn LiveChart(
         ..
     } = state;
     let away = move || paused.with(Option::is_some) || past.with(Option::is_some);
+    // "Live" only while data arrives: the badge measures the stream's silence against the
+    // page's clock (ticking once a second), and tells paused and past apart.
+    let badge = Memo::new({
+        let stream = stream.clone();
+        move |_| {
+            let (newest, spacing_ms) = points.with(|w| (w.latest().map(|p| p.ts), w.spacing_ms()));
+            Badge::of(&Seen {
+                conn: status.get(),
+                past: past.with(Option::is_some),
+                paused: paused.with(Option::is_some),
+                known: feed.catalog.with(|c| c.iter().any(|s| s.name == stream)),
+                now: feed.now.get(),
+                newest,
+                heard: state.heard.get(),
+                spacing_ms,
+            })
+        }
+    });
 
     // The pointer (mouse, pen or finger): a drag pans; otherwise the nearest point is hovered
     // and every chart of the page draws a line at its time.
@@ -394,6 +418,7 @@ pub fn LiveChart(
             class="chart"
             data-stream=stream.to_string()
             data-state=move || status.get().key()
+            data-badge=move || badge.with(Badge::key)
             data-hydrated=move || hydrated.get().to_string()
             data-count=move || view.with(|w| w.len())
             data-series=move || view.with(|w| w.series().filter(|(_, s)| !s.is_empty()).count())
@@ -416,8 +441,8 @@ pub fn LiveChart(
                         <span class="gap-note">" · gap: events were missed"</span>
                     }))}
                 </span>
-                <span class="status" role="status" data-state=move || status.get().key()>
-                    {move || status.get().label()}
+                <span class="status" role="status" data-state=move || badge.with(Badge::key)>
+                    {move || badge.with(Badge::label)}
                 </span>
             </figcaption>
             <div class="chart-controls">

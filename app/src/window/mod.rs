@@ -162,9 +162,12 @@ impl Window {
     }
 
     /// What a chart shows of a time window: every sample of the visible series within the
-    /// last `span` before the newest point, drawn over exactly that span.
-    pub fn view_span(&self, span: i64, hidden: impl Fn(&SeriesName) -> bool) -> Window {
-        let end = self.latest.as_ref().map_or(0, |p| p.ts);
+    /// last `span` before `now` (or before the newest point, when that is later), drawn over
+    /// exactly that span.
+    pub fn view_span(&self, span: i64, now: i64, hidden: impl Fn(&SeriesName) -> bool) -> Window {
+        // The span ends at now (or at a point from the future): a stream that stopped is
+        // seen to have stopped, and charts of one page share their time axis.
+        let end = self.latest.as_ref().map_or(0, |p| p.ts.max(now));
         let range = (end.saturating_sub(span), end);
         let mut w = self.view_within(range, hidden);
         if self.latest.is_some() {

@@ -156,8 +156,12 @@ fn a_time_window_keeps_its_span_and_reduces_instead_of_forgetting() {
         w.push(&p(i * 10, v));
         assert!(w.len() <= TIME_WINDOW_POINTS);
     }
-    let v = w.view_span(60_000, |_| false);
+    let v = w.view_span(60_000, 0, |_| false);
     assert_eq!(v.time_range(), Some((3_599_990 - 60_000, 3_599_990)));
+    // Ten seconds after the last point, the span ends at now: the line stops short of it.
+    let later = w.view_span(60_000, 3_609_990, |_| false);
+    assert_eq!(later.time_range(), Some((3_609_990 - 60_000, 3_609_990)));
+    assert_eq!(ts_of(&later, "a").last(), Some(&3_599_990));
     let kept = ts_of(&v, "a");
     assert!(kept.first().is_some_and(|&t| t >= 3_599_990 - 60_000));
     assert_eq!(kept.last(), Some(&3_599_990));
