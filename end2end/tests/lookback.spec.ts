@@ -132,8 +132,10 @@ test("dragging goes into the past, zoom narrows it, Back to live returns", async
   await expect(chart).toHaveAttribute("data-paused", "true");
   await chart.getByRole("button", { name: "Back to live" }).click();
   await expect(chart).toHaveAttribute("data-paused", "false");
+  // Live again: the window ends at now, which has moved on since.
   const [, backTo] = await range_of(page, "lb-pan");
-  expect(backTo).toBe(liveTo);
+  expect(backTo).toBeGreaterThanOrEqual(liveTo);
+  expect(Math.abs(backTo - Date.now())).toBeLessThan(5_000);
   expect(problems).toEqual([]);
 });
 
@@ -287,6 +289,7 @@ test("a plain wheel over a chart scrolls the page; Ctrl + wheel zooms the chart"
   await ctrlWheel(page, 0, -200);
   await expect(chart).toHaveAttribute("data-paused", "true");
   await expect(chart).toHaveAttribute("data-past", /^\d+-\d+$/);
-  expect(await page.evaluate(() => window.scrollY)).toBe(scrolled);
+  // Not scrolled by that wheel (up by 200 px it would have been).
+  expect(await page.evaluate(() => window.scrollY)).toBeGreaterThan(scrolled - 50);
   expect(problems).toEqual([]);
 });
