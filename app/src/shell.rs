@@ -126,7 +126,7 @@ fn HomePage() -> impl IntoView {
                 <header class="page-head">
                     <h1>"Livechart"</h1>
                     <p class="lede">"Live data from the server, drawn as it arrives. "
-                        {choice.is_none().then_some("Showing every stream; choose some to share a dashboard by its address.")}
+                        {choice.is_none().then(|| shown_note(catalog.len()))}
                     </p>
                 </header>
                 <Charts choice catalog snapshots window range single=false now=crate::feed::local_now()/>
@@ -147,6 +147,20 @@ fn shown_window(
     };
     let range = parse_range(query.get("from").as_deref(), query.get("to").as_deref())?;
     Ok((window, range))
+}
+
+/// What the dashboard says it shows when the address does not choose: every stream, or how
+/// many it leaves out and why.
+fn shown_note(streams: usize) -> String {
+    if streams <= MAX_DASHBOARD_CHARTS {
+        "Showing every stream; choose some to share a dashboard by its address.".to_owned()
+    } else {
+        format!(
+            "Showing the first {MAX_DASHBOARD_CHARTS} of {streams} streams (a page shows at most \
+             {MAX_DASHBOARD_CHARTS} unless its address chooses): show others from the list, and \
+             share the dashboard by its address."
+        )
+    }
 }
 
 /// The streams the dashboard shows: those chosen, or the first of all.
@@ -253,8 +267,11 @@ fn stream_list_html(catalog: &[StreamInfo], shown: &[StreamName]) -> String {
             format!("<span class=\"muted\"> · {}</span>", escape_html(t))
         });
         out += &format!(
-            "<li data-stream=\"{n}\" data-shown=\"{on}\"><a href=\"{href}\" class=\"toggle\" \
-             aria-pressed=\"{on}\">{label}</a> <a href=\"{page}\"><code>{n}</code></a>{title}</li>",
+            // A link, not a button: `aria-pressed` is not for links; the stream's name in the
+            // link's text tells the links apart for a screen reader.
+            "<li data-stream=\"{n}\" data-shown=\"{on}\"><a href=\"{href}\" class=\"toggle\">\
+             {label}<span class=\"visually-hidden\"> {n}</span></a> \
+             <a href=\"{page}\"><code>{n}</code></a>{title}</li>",
             n = escape_html(name.as_str()),
             href = escape_html(&dashboard_href(&next)),
             label = if on { "Hide" } else { "Show" },
@@ -318,6 +335,8 @@ fn bad_request(detail: String) -> impl IntoView {
 /// What Livechart is and how to read a stream without the page.
 #[component]
 fn AboutPage() -> impl IntoView {
+    let origin = page_origin();
+    let o = origin.as_str();
     view! {
         <header class="page-head">
             <h1>"About Livechart"</h1>
@@ -325,9 +344,9 @@ fn AboutPage() -> impl IntoView {
         </header>
         <section class="prose">
             <h2>"Publish"</h2>
-            <pre><code>{r#"curl -X POST http://127.0.0.1:3000/api/streams/robot/points \
+            <pre><code>{format!(r#"curl -X POST {o}/api/streams/robot/points \
     -H 'Content-Type: application/json' \
-    -d '[{"series": "temp", "value": 21.5}, {"series": "hum", "value": 40}]'"#}</code></pre>
+    -d '[{{"series": "temp", "value": 21.5}}, {{"series": "hum", "value": 40}}]'"#)}</code></pre>
             <p>"A point is " <code>r#"{"series": "temp", "ts": 1763700000123, "value": 21.5}"#</code>
                ": " <code>"ts"</code> " is milliseconds since the Unix epoch (the server's clock when left out), "
                <code>"series"</code> " may be left out on a stream with one series. Send one point, an array, or NDJSON ("
@@ -340,31 +359,61 @@ fn AboutPage() -> impl IntoView {
                <code>"LIVECHART_MQTT_TOPICS"</code> "): " <code>"robot/arm/temp"</code> " → stream "
                <code>"robot.arm"</code> ", series " <code>"temp"</code> ". The README has the details."</p>
             <h2>"Watch"</h2>
-            <pre><code>"curl -N http://127.0.0.1:3000/api/streams/robot/events"</code></pre>
+            <pre><code>{format!("curl -N {o}/api/streams/robot/events")}</code></pre>
             <p>"A new subscriber first gets a " <code>"snapshot"</code> " (the current window), then a "
                <code>"points"</code> " event per publish. Ids are " <code>"EPOCH-SEQ"</code>
                "; send the last one as " <code>"Last-Event-ID"</code> " (or " <code>"?last_event_id="</code>
                ") to resume without a gap. When that is impossible the server says so with a "
                <code>"reset"</code> " event, and the chart marks the gap."</p>
             <h2>"Look back"</h2>
-            <pre><code>{r#"curl 'http://127.0.0.1:3000/api/streams/robot/points?from=1764770000000&max_points=500'
-    curl -H 'Accept: text/csv' http://127.0.0.1:3000/api/streams/robot/points"#}</code></pre>
+            <pre><code>{format!("curl '{o}/api/streams/robot/points?from=1764770000000&max_points=500'
+    curl -H 'Accept: text/csv' {o}/api/streams/robot/points")}</code></pre>
             <p>"Every point of the last hour (" <code>"history.retention"</code> ") is kept. The JSON answer reduces each series above "
                <code>"max_points"</code> " to the first, last, minimum and maximum of each bucket of time, so no spike is lost; CSV gives the exact points. "
-               "On a chart, choose a time window (30 s to 1 h), drag to the right to see earlier times, turn the wheel to zoom, double-click to return to live."</p>
+               "On a chart, choose a time window (30 s to 1 h), drag to the right to see earlier times, hold Ctrl and turn the wheel (or pinch) to zoom, double-click to return to live."</p>
             <h2>"Several streams, one connection"</h2>
-            <pre><code>"curl -N 'http://127.0.0.1:3000/api/events?streams=robot,system'"</code></pre>
+            <pre><code>{format!("curl -N '{o}/api/events?streams=robot,system'")}</code></pre>
             <p>"Each event's data names its stream and id; a " <code>"streams"</code>
                " event lists every stream. The dashboard uses this: all its charts share one connection."</p>
             <h2>"Tasks"</h2>
-            <pre><code>{r#"curl -X POST http://127.0.0.1:3000/api/tasks \
-    -H 'Content-Type: application/json' -d '{"duration_ms": 5000, "steps": 10}'
-curl -N http://127.0.0.1:3000/api/tasks/<id>/events"#}</code></pre>
+            <pre><code>{format!(r#"curl -X POST {o}/api/tasks \
+    -H 'Content-Type: application/json' -d '{{"duration_ms": 5000, "steps": 10}}'
+curl -N {o}/api/tasks/<id>/events"#)}</code></pre>
             <h2>"Health and metrics"</h2>
             <p><code>"GET /healthz"</code> " lists every stream with its series, viewers and last event id; "
                <code>"GET /metrics"</code> " is Prometheus text."</p>
         </section>
     }
+}
+
+/// The address this page was asked for (`http://host:port`, from the request's `Host`), so
+/// that the examples run as written; the default address when there is none or it is odd.
+fn page_origin() -> String {
+    #[cfg(feature = "ssr")]
+    {
+        let parts = use_context::<http::request::Parts>();
+        let host = parts.as_ref().and_then(|p| {
+            p.headers
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .or_else(|| p.uri.authority().map(|a| a.as_str()))
+        });
+        let plain = |h: &&str| {
+            h.len() <= 255
+                && !h.is_empty()
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+        };
+        if let Some(host) = host.filter(plain) {
+            let tls = parts.as_ref().is_some_and(|p| {
+                p.headers
+                    .get("x-forwarded-proto")
+                    .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"))
+            });
+            return format!("{}://{host}", if tls { "https" } else { "http" });
+        }
+    }
+    "http://127.0.0.1:3000".to_owned()
 }
 
 #[component]

@@ -144,6 +144,19 @@ async fn a_page_naming_many_streams_is_refused_or_bounded() {
         page.len()
     );
 
+    // Without a choice the dashboard shows 12 and says how many it leaves out.
+    let page = client()
+        .get(server.url("/"))
+        .send()
+        .await
+        .expect("the dashboard")
+        .text()
+        .await
+        .expect("page");
+    assert!(
+        page.contains("Showing the first 12 of 42 streams"),
+        "the page says what it leaves out"
+    );
     // One more real stream than a page may show: refused the same way.
     let response = client()
         .get(server.url(&format!("/?streams={}", names[..33].join(","))))

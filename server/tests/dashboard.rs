@@ -336,3 +336,34 @@ async fn the_system_source_publishes_plausible_cpu_and_memory() {
         (Some("%"), Some((0.0, 100.0)))
     );
 }
+
+#[tokio::test]
+async fn the_about_pages_examples_use_the_address_it_was_asked_for() {
+    let server = TestServer::start(&[]);
+    let client = reqwest::Client::new();
+    let about = |host: &'static str, proto: Option<&'static str>| {
+        let mut request = client.get(server.url("/about")).header("host", host);
+        if let Some(p) = proto {
+            request = request.header("x-forwarded-proto", p);
+        }
+        async move {
+            request
+                .send()
+                .await
+                .expect("GET /about")
+                .text()
+                .await
+                .expect("the page")
+        }
+    };
+    let page = about("charts.example:8080", None).await;
+    assert!(page.contains("curl -N http://charts.example:8080/api/streams/robot/events"));
+    assert!(!page.contains("127.0.0.1:3000"));
+    let page = about("charts.example", Some("https")).await;
+    assert!(page.contains("curl -N https://charts.example/api/streams/robot/events"));
+    // A name that is not a plain host gives the default address, never itself.
+    let page = about("a<b>", None).await;
+    assert!(
+        page.contains("http://127.0.0.1:3000/api/streams/robot/events") && !page.contains("a<b>")
+    );
+}

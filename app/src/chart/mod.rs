@@ -178,22 +178,38 @@ pub fn LiveChart(
     // The pointer (mouse, pen or finger): a drag pans; otherwise the nearest point is hovered
     // and every chart of the page draws a line at its time.
     let drag = StoredValue::new(None::<Drag>);
-    let on_move = move |ev: leptos::ev::PointerEvent| {
-        let (x, y) = (f64::from(ev.offset_x()), f64::from(ev.offset_y()));
-        if ev.buttons() & 1 == 1 && moves::drag_to(state, feed, drag, x) {
-            return;
-        }
-        let Some(m) = mapping.get_untracked() else {
-            return;
-        };
+    // Where the pointer rests on the plot: when the axis moves on under a still pointer (a
+    // time window ends at now), the crosshair and the hovered point follow the pointer, not
+    // the instant it first pointed at.
+    let pointer = StoredValue::new(None::<(f64, f64)>);
+    let point_at = move |(x, y): (f64, f64), m: crate::window::Mapping| {
         let ts = m.ts_at(x);
         let nearest = view.with_untracked(|w| w.nearest(ts, Some(m.value_at(y))));
         if hover.get_untracked() != nearest {
             hover.set(nearest);
         }
-        feed.crosshair.set(Some(ts.round() as i64));
+        let ts = Some(ts.round() as i64);
+        if feed.crosshair.get_untracked() != ts {
+            feed.crosshair.set(ts);
+        }
+    };
+    Effect::new(move |_| {
+        if let (Some(m), Some(at)) = (mapping.get(), pointer.get_value()) {
+            point_at(at, m);
+        }
+    });
+    let on_move = move |ev: leptos::ev::PointerEvent| {
+        let (x, y) = (f64::from(ev.offset_x()), f64::from(ev.offset_y()));
+        if ev.buttons() & 1 == 1 && moves::drag_to(state, feed, drag, x) {
+            return;
+        }
+        pointer.set_value(Some((x, y)));
+        if let Some(m) = mapping.get_untracked() {
+            point_at((x, y), m);
+        }
     };
     let on_leave = move |_| {
+        pointer.set_value(None);
         drag.set_value(None);
         hover.set(None);
         feed.crosshair.set(None);
@@ -250,16 +266,26 @@ pub fn LiveChart(
         ((lo..=hi).contains(&(ts as f64))).then(|| m.to_screen(ts, m.v.0).0)
     };
     let tooltip_style = move || {
-        let at = match hovered() {
-            Some(p) => mapping.get().map(|m| m.to_screen(p.ts, p.value)),
-            // Near the top of the plot, clear of the controls above it.
-            None => crosshair_x()
-                .zip(mapping.get())
-                .map(|(x, m)| (x, m.y_px.0 + 40.0)),
-        };
-        at.map_or_else(String::new, |(x, y)| {
-            format!("left: {x:.0}px; top: {y:.0}px")
-        })
+        if let Some(p) = hovered() {
+            return mapping
+                .get()
+                .map(|m| m.to_screen(p.ts, p.value))
+                .map_or_else(String::new, |(x, y)| {
+                    format!("left: {x:.0}px; top: {y:.0}px")
+                });
+        }
+        // The read-out at the crosshair: at the top of the plot, on the side of the line with
+        // more room, so that it stays inside the chart however many series it lists.
+        crosshair_x()
+            .zip(mapping.get())
+            .map_or_else(String::new, |(x, m)| {
+                let top = m.y_px.0 + 4.0;
+                if x > (m.x_px.0 + m.x_px.1) / 2.0 {
+                    format!("right: calc(100% - {:.0}px); top: {top:.0}px", x - 10.0)
+                } else {
+                    format!("left: {:.0}px; top: {top:.0}px", x + 10.0)
+                }
+            })
     };
     let unit = move || meta.with(|m| m.unit.clone().map(|u| format!(" {u}")).unwrap_or_default());
     let clock = move |ts: i64| {
@@ -288,7 +314,10 @@ pub fn LiveChart(
                 .map(|(name, s)| format!("{name} {}", readable_value(s.value)))
                 .collect()
         });
-        (!values.is_empty()).then(|| format!("{} · {}{}", clock(ts), values.join(" · "), unit()))
+        // One line per series: every visible series at that instant, not only the nearest.
+        let unit = unit();
+        (!values.is_empty())
+            .then(|| format!("{}\n{}{unit}", clock(ts), values.join(&format!("{unit}\n"))))
     };
     let title = {
         let stream = stream.clone();
@@ -473,13 +502,6 @@ pub fn LiveChart(
                 >
                     {move || if away() { "Back to live" } else { "Pause" }}
                 </button>
-                <span class="unseen" aria-live="polite">
-                    {move || away().then(|| {
-                        let n = unseen.get();
-                        format!("Paused · {n} new point{}", if n == 1 { "" } else { "s" })
-                    })}
-                </span>
-                <span class="range-note">{range_note}</span>
                 <span class="loading" role="status" hidden=move || !loading.get()>"Loading…"</span>
                 <span class="export">
                     <a class="export-csv" href=csv_href download=csv_name>"CSV"</a>
@@ -487,6 +509,16 @@ pub fn LiveChart(
                 </span>
             </div>
             <div class="plot" node_ref=plot>
+                // Over the plot, not in the controls' row: pausing moves nothing.
+                <p class="plot-note">
+                    <span class="unseen" aria-live="polite">
+                        {move || away().then(|| {
+                            let n = unseen.get();
+                            format!("Paused · {n} new point{}", if n == 1 { "" } else { "s" })
+                        })}
+                    </span>
+                    <span class="range-note">{range_note}</span>
+                </p>
                 // The server's drawing: visible until the canvas paints over it.
                 <div class="first-paint" aria-hidden="true" inner_html=first_paint></div>
                 <canvas
@@ -512,7 +544,13 @@ pub fn LiveChart(
                 <p class="zoom-hint" aria-hidden="true" hidden=move || !zoom_hint.get()>
                     "Ctrl + wheel (⌘ on a Mac) or pinch to zoom"
                 </p>
-                <div class="tooltip" role="tooltip" hidden=move || tooltip_text().is_none() style=tooltip_style>
+                <div
+                    class="tooltip"
+                    role="tooltip"
+                    data-readout=move || hovered().is_none().then_some("true")
+                    hidden=move || tooltip_text().is_none()
+                    style=tooltip_style
+                >
                     {tooltip_text}
                 </div>
             </div>
