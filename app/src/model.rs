@@ -309,6 +309,10 @@ pub struct StreamMeta {
     /// default is three times the series' usual interval, so a dropout is seen as one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gap_ms: Option<u64>,
+    /// What its charts show unless the address says: points (`"100"`) or a time (`"5m"`), as
+    /// `?window=` writes it; so that a 50 Hz stream does not open on 0.4 s of data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<String>,
 }
 
 /// How a line joins two points.
@@ -349,6 +353,9 @@ impl StreamMeta {
                 ));
             }
         }
+        if let Some(window) = &self.window {
+            crate::choice::WindowChoice::parse(window).map_err(|e| format!("\"window\": {e}"))?;
+        }
         if let Some(gap) = self.gap_ms {
             if !(1..=MAX_GAP_MS).contains(&gap) {
                 return Err(format!(
@@ -364,6 +371,13 @@ impl StreamMeta {
             )),
             _ => Err("give both \"min\" and \"max\" for a fixed range, or neither".to_owned()),
         }
+    }
+
+    /// The window its charts open on, when the stream declares one.
+    pub fn window_choice(&self) -> Option<crate::choice::WindowChoice> {
+        self.window
+            .as_deref()
+            .and_then(|w| crate::choice::WindowChoice::parse(w).ok())
     }
 
     /// The fixed value range, when the stream declares one.
@@ -961,6 +975,7 @@ mod tests {
             max: Some(50.0),
             interpolation: Some(Interpolation::Step),
             gap_ms: Some(30_000),
+            window: Some("1h".into()),
         };
         assert_eq!(ok.validate(), Ok(()));
         assert_eq!(ok.range(), Some((-10.0, 50.0)));
@@ -984,5 +999,15 @@ mod tests {
             (Some(Interpolation::Step), Some(5000))
         );
         assert!(serde_json::from_str::<StreamMeta>(r#"{"interpolation":"spline"}"#).is_err());
+        assert!(bad(|m| m.window = Some("5 parsecs".into())).contains("\"window\""));
+        let windowed = StreamMeta {
+            window: Some("5m".into()),
+            ..StreamMeta::default()
+        };
+        assert_eq!(windowed.validate(), Ok(()));
+        assert_eq!(
+            windowed.window_choice(),
+            Some(crate::choice::WindowChoice::Time(300_000))
+        );
     }
 }

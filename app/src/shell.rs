@@ -6,7 +6,6 @@ use crate::markup::escape_html;
 use crate::model::{parse_stream_list, Snapshot, StreamInfo, StreamName, MAX_NAME_LEN};
 use crate::server_data;
 use crate::tasks::TaskPanel;
-use crate::window::DEFAULT_WINDOW;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, Link, MetaTags, Stylesheet, Title};
 use leptos_router::{
@@ -136,15 +135,17 @@ fn HomePage() -> impl IntoView {
     }
 }
 
-/// What the address asks the charts to show: `?window=` (points, or a time such as `5m`) and
-/// a fixed range in the past (`?from=&to=`, ms since the epoch).
-fn shown_window(
-    query: &leptos_router::params::ParamsMap,
-) -> Result<(WindowChoice, Option<(i64, i64)>), String> {
-    let window = match query.get("window") {
-        None => WindowChoice::Points(DEFAULT_WINDOW),
-        Some(w) => WindowChoice::parse(&w)?,
-    };
+/// The window the address chooses, if any, and the past range it shows, if any.
+type Shown = (Option<WindowChoice>, Option<(i64, i64)>);
+
+/// What the address asks the charts to show: `?window=` (points, or a time such as `5m`; when
+/// absent, each chart's stream may say, else the default) and a fixed range in the past
+/// (`?from=&to=`, ms since the epoch).
+fn shown_window(query: &leptos_router::params::ParamsMap) -> Result<Shown, String> {
+    let window = query
+        .get("window")
+        .map(|w| WindowChoice::parse(&w))
+        .transpose()?;
     let range = parse_range(query.get("from").as_deref(), query.get("to").as_deref())?;
     Ok((window, range))
 }
@@ -185,8 +186,9 @@ fn Charts(
     choice: Option<Vec<StreamName>>,
     catalog: Vec<StreamInfo>,
     snapshots: Vec<(StreamName, Snapshot)>,
-    /// What each chart shows at first.
-    window: WindowChoice,
+    /// What each chart shows at first (`None`: what its stream's description says, else the
+    /// default).
+    window: Option<WindowChoice>,
     /// A fixed range in the past each chart shows at first.
     range: Option<(i64, i64)>,
     /// A stream page: one chart, full width, and nothing beside it.

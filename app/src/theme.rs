@@ -16,8 +16,9 @@ pub struct Palette {
     pub grid: RGBColor,
     pub grid_bold: RGBColor,
     pub gap: RGBColor,
-    /// Series colours, in series-name order.
-    pub series: [RGBColor; 8],
+    /// Series colours, in series-name order: twelve, so that twelve series (a battery's cells,
+    /// a machine's cores) never share one.
+    pub series: [RGBColor; 12],
 }
 
 pub const LIGHT: Palette = Palette {
@@ -36,6 +37,10 @@ pub const LIGHT: Palette = Palette {
         RGBColor(13, 148, 136),
         RGBColor(180, 130, 0),
         RGBColor(219, 39, 119),
+        RGBColor(8, 145, 178),
+        RGBColor(101, 120, 15),
+        RGBColor(134, 25, 143),
+        RGBColor(146, 64, 14),
     ],
 };
 
@@ -55,6 +60,10 @@ pub const DARK: Palette = Palette {
         RGBColor(45, 212, 191),
         RGBColor(250, 204, 21),
         RGBColor(244, 114, 182),
+        RGBColor(103, 232, 249),
+        RGBColor(190, 242, 100),
+        RGBColor(240, 171, 252),
+        RGBColor(217, 170, 120),
     ],
 };
 

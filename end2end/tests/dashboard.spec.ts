@@ -406,3 +406,20 @@ test("a stream that stopped is shown stale, its time window ends at now, an unkn
   await expect(card(page, "nope-not-here").locator(".status")).toHaveText("No such stream (yet)");
   expect(problems).toEqual([]);
 });
+
+test("a stream's description chooses the window its charts open on, unless the address does", async ({ page, request }) => {
+  const problems = watchProblems(page);
+  const described = await request.put(`${MAIN}/api/streams/fast-arm`, { data: { title: "Fast arm", window: "1m" } });
+  expect(described.status()).toBe(200);
+  const refused = await request.put(`${MAIN}/api/streams/fast-arm`, { data: { window: "5 parsecs" } });
+  expect(refused.status()).toBe(400);
+  const t0 = Date.now() - 30_000;
+  await publish(request, MAIN, "fast-arm", range(0, 599).map((k) => ({ ts: t0 + k * 50, value: k % 7 })));
+  await page.goto("/?streams=fast-arm,demo");
+  await expect(card(page, "fast-arm")).toHaveAttribute("data-hydrated", "true");
+  await expect(card(page, "fast-arm")).toHaveAttribute("data-window", "1m");
+  await expect(card(page, "demo")).toHaveAttribute("data-window", "20");
+  await page.goto("/?streams=fast-arm&window=100");
+  await expect(card(page, "fast-arm")).toHaveAttribute("data-window", "100");
+  expect(problems).toEqual([]);
+});

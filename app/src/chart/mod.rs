@@ -39,9 +39,10 @@ pub(crate) fn connect_feed(catalog: Vec<StreamInfo>, server_now: i64) -> Feed {
 pub fn LiveChart(
     /// The stream to follow.
     stream: StreamName,
-    /// What to show at first: the last N points, or the last span of time.
-    #[prop(default = WindowChoice::Points(DEFAULT_WINDOW))]
-    window: WindowChoice,
+    /// What to show at first: the last N points, or the last span of time. `None`: what the
+    /// stream's description says (`"window"`), else the last [`DEFAULT_WINDOW`] points.
+    #[prop(default = None)]
+    window: Option<WindowChoice>,
     /// A fixed range in the past to show at first (ms since the epoch), instead of live.
     #[prop(default = None)]
     range: Option<(i64, i64)>,
@@ -53,6 +54,15 @@ pub fn LiveChart(
     let feed =
         use_context::<Feed>().unwrap_or_else(|| connect_feed(Vec::new(), crate::feed::local_now()));
     let initial = initial.unwrap_or_default();
+    let window = window
+        .or_else(|| {
+            feed.catalog.with_untracked(|c| {
+                c.iter()
+                    .find(|s| s.name == stream)
+                    .and_then(|s| s.meta.window_choice())
+            })
+        })
+        .unwrap_or(WindowChoice::Points(DEFAULT_WINDOW));
     let count = match window {
         WindowChoice::Points(n) => n,
         WindowChoice::Time(_) => DEFAULT_WINDOW,

@@ -129,5 +129,51 @@ fn the_dark_css_recolours_every_light_role_of_the_first_paint() {
         assert!(css.contains(&rule), "missing {rule}");
     }
     assert!(css.contains(&format!("--series-0:{}", hex(DARK.series[0]))));
-    assert_eq!(series_var(9), "var(--series-1)");
+    assert_eq!(series_var(9), "var(--series-9)");
+    assert_eq!(series_var(13), "var(--series-1)");
+}
+
+/// CIE L*a*b* of an sRGB colour (D65), for telling colours apart as the eye does.
+fn lab(RGBColor(r, g, b): RGBColor) -> (f64, f64, f64) {
+    let lin = |c: u8| {
+        let c = f64::from(c) / 255.0;
+        if c <= 0.04045 {
+            c / 12.92
+        } else {
+            ((c + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    let (r, g, b) = (lin(r), lin(g), lin(b));
+    let x = (0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.95047;
+    let y = 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    let z = (0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.08883;
+    let f = |t: f64| {
+        if t > 0.008856 {
+            t.cbrt()
+        } else {
+            7.787 * t + 16.0 / 116.0
+        }
+    };
+    (
+        116.0 * f(y) - 16.0,
+        500.0 * (f(x) - f(y)),
+        200.0 * (f(y) - f(z)),
+    )
+}
+
+#[test]
+fn twelve_series_colours_are_told_apart_in_both_themes() {
+    for (theme, _, palette) in themes() {
+        assert_eq!(palette.series.len(), 12);
+        for (i, a) in palette.series.iter().enumerate() {
+            for (j, b) in palette.series.iter().enumerate().skip(i + 1) {
+                let ((l1, a1, b1), (l2, a2, b2)) = (lab(*a), lab(*b));
+                let distance = ((l1 - l2).powi(2) + (a1 - a2).powi(2) + (b1 - b2).powi(2)).sqrt();
+                assert!(
+                    distance >= 20.0,
+                    "{theme}: series colours {i} and {j} are {distance:.1} apart (ΔE76 < 20)"
+                );
+            }
+        }
+    }
 }
