@@ -24,16 +24,18 @@ fn variables(selector: &str) -> HashMap<String, RGBColor> {
         .collect()
 }
 
+/// An sRGB channel as linear light.
+fn linear(c: u8) -> f64 {
+    let c = f64::from(c) / 255.0;
+    if c <= 0.04045 {
+        c / 12.92
+    } else {
+        ((c + 0.055) / 1.055).powf(2.4)
+    }
+}
+
 /// WCAG 2.x relative luminance and contrast ratio.
 fn luminance(RGBColor(r, g, b): RGBColor) -> f64 {
-    let linear = |c: u8| {
-        let c = f64::from(c) / 255.0;
-        if c <= 0.04045 {
-            c / 12.92
-        } else {
-            ((c + 0.055) / 1.055).powf(2.4)
-        }
-    };
     0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b)
 }
 
@@ -134,18 +136,10 @@ fn the_dark_css_recolours_every_light_role_of_the_first_paint() {
 }
 
 /// CIE L*a*b* of an sRGB colour (D65), for telling colours apart as the eye does.
-fn lab(RGBColor(r, g, b): RGBColor) -> (f64, f64, f64) {
-    let lin = |c: u8| {
-        let c = f64::from(c) / 255.0;
-        if c <= 0.04045 {
-            c / 12.92
-        } else {
-            ((c + 0.055) / 1.055).powf(2.4)
-        }
-    };
-    let (r, g, b) = (lin(r), lin(g), lin(b));
+fn lab(colour @ RGBColor(r, g, b): RGBColor) -> (f64, f64, f64) {
+    let (r, g, b) = (linear(r), linear(g), linear(b));
     let x = (0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.95047;
-    let y = 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    let y = luminance(colour);
     let z = (0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.08883;
     let f = |t: f64| {
         if t > 0.008856 {
