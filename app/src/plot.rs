@@ -2,9 +2,7 @@
 //! `<canvas>`, the server renders the same picture as SVG for the first paint, before (or
 //! without) WebAssembly. One drawing routine, so both look alike.
 
-use crate::axis::{
-    is_date_step, time_label, time_ticks, value_label, value_range, value_ticks, whole_ticks,
-};
+use crate::axis::{time_label, time_ticks, value_label, value_range, value_ticks, whole_ticks};
 use crate::model::{Interpolation, Point, StreamMeta};
 use crate::theme::Palette;
 use crate::window::{Mapping, Window};
@@ -76,10 +74,16 @@ pub fn draw<DB: DrawingBackend>(
     };
     let v_top = v0.abs().max(v1.abs());
     let (mut times, mut t_step) = time_ticks(t0, t1, f.utc_offset_min, 4);
-    if is_date_step(t_step) {
-        // Dates are wider than clock times: as many as fit, about 100 CSS pixels each.
-        let fit = (right - left) / s(100.0).max(1);
-        (times, t_step) = time_ticks(t0, t1, f.utc_offset_min, fit.clamp(1, 4) as usize);
+    // As many time labels as fit side by side (about 7 CSS pixels a character, and a gap), at
+    // any width: on a phone, or for dates, fewer.
+    let widest = times
+        .iter()
+        .map(|&t| time_label(t, f.utc_offset_min, t_step).chars().count())
+        .max()
+        .unwrap_or(8);
+    let fit = ((right - left) / s(7.0 * widest as f64 + 16.0).max(1)).clamp(1, 4) as usize;
+    if fit < times.len() {
+        (times, t_step) = time_ticks(t0, t1, f.utc_offset_min, fit);
     }
     for (v, bold) in grid(&ticks, |gap| gap / 2.0, (v0, v1)) {
         let y = at(t0, v).1;
@@ -362,6 +366,46 @@ mod tests {
                 let level = pair[0].1 == pair[1].1;
                 let upright = pair[0].0 == pair[1].0;
                 assert!(level || upright, "a ramp in a step line: {pair:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn time_labels_never_overlap_on_a_narrow_chart() {
+        let mut w = Window::new(100);
+        for k in 0..100 {
+            w.push(&pt("v", 1_764_770_000_000 + k * 100, k as f64));
+        }
+        for width in [200u32, 320, 880] {
+            let mut out = String::new();
+            {
+                let root = SVGBackend::with_string(&mut out, (width, 260)).into_drawing_area();
+                let meta = StreamMeta::default();
+                let frame = Frame {
+                    meta: &meta,
+                    hover: None,
+                    scale: 1.0,
+                    utc_offset_min: 0,
+                    now_ms: 0,
+                    palette: &crate::theme::LIGHT,
+                };
+                draw(&root, &w, &frame).unwrap();
+            }
+            // The time labels: the texts with a clock time, left to right.
+            let mut labels: Vec<(f64, usize)> = out
+                .split("<text")
+                .skip(1)
+                .filter_map(|t| {
+                    let x: f64 = t.split("x=\"").nth(1)?.split('"').next()?.parse().ok()?;
+                    let label = t.split('>').nth(1)?.split('<').next()?.trim();
+                    label.contains(':').then_some((x, label.chars().count()))
+                })
+                .collect();
+            labels.sort_by(|a, b| a.0.total_cmp(&b.0));
+            assert!(!labels.is_empty(), "{width}: no time label");
+            for pair in labels.windows(2) {
+                let room = 3.5 * (pair[0].1 + pair[1].1) as f64;
+                assert!(pair[1].0 - pair[0].0 >= room, "{width}: {pair:?} overlap");
             }
         }
     }

@@ -1,4 +1,5 @@
 import { test, expect, Page, APIRequestContext } from "@playwright/test";
+import fs from "node:fs";
 import path from "node:path";
 import { artifact, MAIN_PORT, publish, Server, watchProblems } from "./server";
 
@@ -421,5 +422,26 @@ test("a stream's description chooses the window its charts open on, unless the a
   await expect(card(page, "demo")).toHaveAttribute("data-window", "20");
   await page.goto("/?streams=fast-arm&window=100");
   await expect(card(page, "fast-arm")).toHaveAttribute("data-window", "100");
+  expect(problems).toEqual([]);
+});
+
+test("the PNG of a chart of twelve series holds its whole legend, on as many rows as it needs", async ({ page, request }) => {
+  const problems = watchProblems(page);
+  const t0 = Date.now() - 20_000;
+  const cells = range(1, 12).map((i) => `cell-${String(i).padStart(2, "0")}`);
+  await publish(request, MAIN, "battery", cells.flatMap((series, i) =>
+    range(0, 9).map((k) => ({ series, ts: t0 + k * 1000, value: 3.3 + i * 0.01 + k * 0.001 }))));
+  await page.goto("/?streams=battery");
+  const chart = card(page, "battery");
+  await expect(chart).toHaveAttribute("data-hydrated", "true");
+  await expect(chart).toHaveAttribute("data-series", "12");
+  const [png] = await Promise.all([page.waitForEvent("download"), chart.getByRole("button", { name: "PNG" }).click()]);
+  const bytes = fs.readFileSync((await png.path())!);
+  const [width, height] = [bytes.readUInt32BE(16), bytes.readUInt32BE(20)];
+  const [cw, ch] = await chart.locator("canvas").evaluate((c: HTMLCanvasElement) => [c.width, c.height]);
+  expect(width).toBe(cw);
+  // One row holds the title and the time range; twelve names need at least two more.
+  expect(height - ch).toBeGreaterThanOrEqual(16 + 3 * 24);
+  fs.copyFileSync((await png.path())!, test.info().outputPath("battery.png"));
   expect(problems).toEqual([]);
 });

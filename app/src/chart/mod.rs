@@ -435,8 +435,9 @@ pub fn LiveChart(
                         .collect()
                 });
                 let file = format!("{stream}.png");
+                let range = view.with_untracked(Window::time_range);
                 let saved =
-                    crate::browser::export::save_png(&el, &title(), &legend, palette, &file);
+                    crate::browser::export::save_png(&el, &title(), range, &legend, palette, &file);
                 if let Err(e) = saved {
                     leptos::logging::warn!("livechart: saving the chart failed: {e}");
                 }
