@@ -53,6 +53,8 @@ pub fn App() -> impl IntoView {
         <Link rel="icon" type_="image/svg+xml" href="/favicon.svg"/>
         <Title text="Livechart"/>
         <Router>
+            // The first stop of the keyboard: past the navigation to the page's content.
+            <a class="skip-link" href="#content">"Skip to the content"</a>
             <nav class="top-nav" aria-label="Main">
                 <A href="/">"Dashboard"</A>
                 <A href="/about">"About & API"</A>
@@ -60,7 +62,7 @@ pub fn App() -> impl IntoView {
                     "Dark theme"
                 </button>
             </nav>
-            <main>
+            <main id="content" tabindex="-1">
                 <Routes fallback=NotFound>
                     <Route path=StaticSegment("") view=HomePage/>
                     <Route path=StaticSegment("about") view=AboutPage/>

@@ -445,3 +445,22 @@ test("the PNG of a chart of twelve series holds its whole legend, on as many row
   fs.copyFileSync((await png.path())!, test.info().outputPath("battery.png"));
   expect(problems).toEqual([]);
 });
+
+test("the keyboard: a skip link first, and a focused chart shows its keys", async ({ page }) => {
+  const problems = watchProblems(page);
+  await page.goto("/?streams=demo");
+  await expect(card(page, "demo")).toHaveAttribute("data-hydrated", "true");
+  await page.keyboard.press("Tab");
+  const skip = page.getByRole("link", { name: "Skip to the content" });
+  await expect(skip).toBeFocused();
+  await expect(skip).toBeInViewport();
+  await page.keyboard.press("Enter");
+  await expect(page).toHaveURL(/#content$/);
+  const keys = card(page, "demo").locator(".chart-keys");
+  await expect(keys).toBeHidden();
+  await card(page, "demo").locator("canvas").focus();
+  await expect(keys).toBeVisible();
+  await expect(keys).toContainText("back to live");
+  await artifact(page, "chart-keys");
+  expect(problems).toEqual([]);
+});

@@ -572,6 +572,11 @@ pub fn LiveChart(
                 on:click=on_legend
                 inner_html=legend
             ></ul>
+            // Shown while the chart has the keyboard's focus: what its keys do.
+            <p class="chart-keys">
+                <kbd>"←"</kbd> " " <kbd>"→"</kbd> " pan · " <kbd>"+"</kbd> " " <kbd>"−"</kbd>
+                " zoom · " <kbd>"Home"</kbd> " back to live · Ctrl + wheel or pinch zooms, drag looks back"
+            </p>
             <p class="visually-hidden live-summary" aria-live="polite">{summary}</p>
             <table class="visually-hidden window-table">
                 <caption>{caption}</caption>
