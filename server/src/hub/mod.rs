@@ -583,15 +583,23 @@ impl Hub {
         let stream = self.declare(name)?;
         let result = stream.publish(batch, now_ms).await;
         if result.is_err() {
-            let mut streams = self.streams.write().unwrap_or_else(PoisonError::into_inner);
-            if streams
-                .get(name)
-                .is_some_and(|s| s.handed_out() == 0 && !s.is_pinned())
-            {
-                streams.remove(name);
-            }
+            self.forget_unused(&[stream]);
         }
         result
+    }
+
+    /// Takes streams created for a refused batch out of the registry again, each only if it
+    /// is still the one of its name and nothing was ever published to it.
+    fn forget_unused(&self, created: &[Arc<Stream>]) {
+        let mut all = self.streams.write().unwrap_or_else(PoisonError::into_inner);
+        for s in created {
+            if all
+                .get(s.name())
+                .is_some_and(|x| Arc::ptr_eq(x, s) && x.handed_out() == 0 && !x.is_pinned())
+            {
+                all.remove(s.name());
+            }
+        }
     }
 
     /// Publishes one event to each of several streams (distinct names), creating them when
@@ -634,17 +642,6 @@ impl Hub {
     ) -> Result<Vec<EventId>, (usize, PublishError)> {
         let mut streams = Vec::with_capacity(batches.len());
         let mut created = Vec::new();
-        let forget_created = |created: &[Arc<Stream>]| {
-            let mut all = self.streams.write().unwrap_or_else(PoisonError::into_inner);
-            for s in created {
-                if all
-                    .get(s.name())
-                    .is_some_and(|x| Arc::ptr_eq(x, s) && x.handed_out() == 0 && !x.is_pinned())
-                {
-                    all.remove(s.name());
-                }
-            }
-        };
         for (i, (name, batch)) in batches.iter().enumerate() {
             let stream = match self.get(name) {
                 Some(s) => Ok(s),
@@ -657,7 +654,7 @@ impl Hub {
             match stream {
                 Ok(s) => streams.push(s),
                 Err(e) => {
-                    forget_created(&created);
+                    self.forget_unused(&created);
                     return Err((i, e));
                 }
             }
@@ -665,7 +662,7 @@ impl Hub {
         let staged = match Self::stage_all(&streams, batches, now_ms) {
             Ok(staged) => staged,
             Err(e) => {
-                forget_created(&created);
+                self.forget_unused(&created);
                 return Err(e);
             }
         };
