@@ -282,10 +282,15 @@ pub(crate) struct ChartState {
     /// What is drawn: the chosen window of the visible series, live, paused or past.
     pub view: Memo<Window>,
     pub meta: Memo<StreamMeta>,
-    /// The body of the table of points shown. The table is for reading, not for watching:
-    /// rewriting a thousand rows on every event kept a core busy, so the browser rewrites it
-    /// at most once a second.
+    /// The body of the table of points shown, built only while the table is open (asked
+    /// for from the chart's Data menu). It is for reading, not for watching: rows for every
+    /// chart on every event made the page's DOM tens of thousands of nodes and kept a core
+    /// busy, so the browser rewrites an open table at most once a second.
     pub table: NodeRef<leptos::html::Tbody>,
+    pub table_shown: RwSignal<bool>,
+    /// The chart writes what it shows into the address under its own name (a dashboard's
+    /// chart), not as the page's.
+    pub own_address: bool,
 }
 
 /// Range queries of one chart: the time window's, whose answer live events must continue

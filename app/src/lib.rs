@@ -3,6 +3,7 @@
 //! for the server, `hydrate` for the browser; browser-only code lives in `browser` and runs in
 //! effects only.
 
+pub mod address;
 pub mod axis;
 pub mod choice;
 pub mod model;

@@ -1,4 +1,4 @@
-//! HTML written as text, on both sides: the legend and the table of a chart (a view per row
+//! HTML written as text: the legend and the table of a chart (a view per row
 //! or button cost the WASM far more), and escaping for anything put into HTML.
 
 use crate::axis::format_iso_utc;
@@ -16,8 +16,14 @@ pub(crate) fn legend_html(w: &Window, hidden: &BTreeSet<SeriesName>) -> String {
         let name = escape_html(series.as_str());
         out += &format!(
             "<li><button type=\"button\" data-series=\"{name}\" aria-pressed=\"{shown}\">\
-             <span class=\"swatch\" style=\"background: {}\"></span>{name}</button></li>",
-            series_var(i)
+             <span class=\"swatch{dashed}\" style=\"--swatch: {}\"></span>{name}</button></li>",
+            series_var(i),
+            // A colour an earlier series has: its line is dashed, and so is its swatch.
+            dashed = if crate::theme::LIGHT.series_repeats(i) {
+                " dashed"
+            } else {
+                ""
+            },
         );
     }
     out
@@ -26,11 +32,13 @@ pub(crate) fn legend_html(w: &Window, hidden: &BTreeSet<SeriesName>) -> String {
 /// The most rows per series the table of points holds: the newest ones. A time window may
 /// show 4,096 points a series, and thousands of rows rewritten every second cost the page more
 /// than a reader gains (export the CSV for all of them).
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
 pub const TABLE_ROWS_PER_SERIES: usize = 1000;
 
 /// The rows of the table of points shown (the newest [`TABLE_ROWS_PER_SERIES`] of each
 /// series): series, time (UTC) and value, with the same figures as `data-*` attributes for
-/// scripts.
+/// scripts. Built in the browser, when the table is asked for.
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
 pub(crate) fn table_html(w: &Window) -> String {
     let mut out = String::new();
     for (name, samples) in w.series() {

@@ -1,7 +1,7 @@
 //! The document shell and the pages.
 
+use crate::address::{self, PageShown};
 use crate::chart::{connect_feed, LiveChart};
-use crate::choice::{parse_range, WindowChoice};
 use crate::markup::escape_html;
 use crate::model::{parse_stream_list, Snapshot, StreamInfo, StreamName, MAX_NAME_LEN};
 use crate::server_data;
@@ -103,12 +103,6 @@ fn first_paint(names: Vec<StreamName>) -> Vec<(StreamName, Snapshot)> {
         .collect()
 }
 
-/// The dashboard's address showing `names`.
-fn dashboard_href(names: &[StreamName]) -> String {
-    let list: Vec<&str> = names.iter().map(StreamName::as_str).collect();
-    format!("/?streams={}", list.join(","))
-}
-
 /// The dashboard page: which streams to show comes from the address, checked here on the
 /// server; everything live is in the [`Charts`] island.
 #[component]
@@ -116,11 +110,11 @@ fn HomePage() -> impl IntoView {
     let query = use_query_map();
     let max = server_data::max_streams();
     move || match selection(query.read().get("streams").as_deref(), max).and_then(|choice| {
-        let (window, range) = shown_window(&query.read())?;
-        Ok((choice, window, range))
+        let asked = shown_by(&query.read())?;
+        Ok((choice, asked))
     }) {
         Err(e) => bad_request(e).into_any(),
-        Ok((choice, window, range)) => {
+        Ok((choice, asked)) => {
             let catalog = server_data::catalog();
             let snapshots = first_paint(shown(choice.as_deref(), &catalog));
             view! {
@@ -130,26 +124,16 @@ fn HomePage() -> impl IntoView {
                         {choice.is_none().then(|| shown_note(catalog.len()))}
                     </p>
                 </header>
-                <Charts choice catalog snapshots window range single=false now=crate::feed::local_now()/>
+                <Charts choice catalog snapshots asked single=false now=crate::feed::local_now()/>
             }
             .into_any()
         }
     }
 }
 
-/// The window the address chooses, if any, and the past range it shows, if any.
-type Shown = (Option<WindowChoice>, Option<(i64, i64)>);
-
-/// What the address asks the charts to show: `?window=` (points, or a time such as `5m`; when
-/// absent, each chart's stream may say, else the default) and a fixed range in the past
-/// (`?from=&to=`, ms since the epoch).
-fn shown_window(query: &leptos_router::params::ParamsMap) -> Result<Shown, String> {
-    let window = query
-        .get("window")
-        .map(|w| WindowChoice::parse(&w))
-        .transpose()?;
-    let range = parse_range(query.get("from").as_deref(), query.get("to").as_deref())?;
-    Ok((window, range))
+/// What the address asks the page and each chart to show (see [`address`]).
+fn shown_by(query: &leptos_router::params::ParamsMap) -> Result<PageShown, String> {
+    address::parse(query.latest_values().map(|(k, v)| (k.as_ref(), v)))
 }
 
 /// What the dashboard says it shows when the address does not choose: every stream, or how
@@ -188,11 +172,9 @@ fn Charts(
     choice: Option<Vec<StreamName>>,
     catalog: Vec<StreamInfo>,
     snapshots: Vec<(StreamName, Snapshot)>,
-    /// What each chart shows at first (`None`: what its stream's description says, else the
-    /// default).
-    window: Option<WindowChoice>,
-    /// A fixed range in the past each chart shows at first.
-    range: Option<(i64, i64)>,
+    /// What the page and each chart show at first (a window left open: what the stream's
+    /// description says, else the default).
+    asked: PageShown,
     /// A stream page: one chart, full width, and nothing beside it.
     single: bool,
     /// The server's clock when it rendered the page: the browser's is corrected by it.
@@ -231,7 +213,16 @@ fn Charts(
                                 r.iter().position(|(n, _)| *n == name).map(|i| r.swap_remove(i).1)
                             })
                             .flatten();
-                        view! { <LiveChart stream=name window range initial=initial/> }
+                        let first = asked.of(&name);
+                        view! {
+                            <LiveChart
+                                stream=name
+                                window=first.window
+                                range=first.range
+                                initial=initial
+                                own_address=!single
+                            />
+                        }
                     }
                 </For>
                 {move || shown.with(Vec::is_empty).then(|| view! {
@@ -242,7 +233,7 @@ fn Charts(
                 <aside class="side">
                     <section class="panel stream-list" aria-labelledby="streams-title">
                         <h2 id="streams-title">"Streams"</h2>
-                        <ul inner_html=stream_list></ul>
+                        <ul inner_html=stream_list on:click=keep_charts_as_they_are></ul>
                         <p class="muted">
                             <a href="/">"Show all"</a>
                             " · publish to a new name and it appears here (see " <a href="/about">"About & API"</a> ")."
@@ -253,6 +244,30 @@ fn Charts(
             })}
         </div>
     }
+}
+
+/// A Show/Hide link of the stream list, as it is followed: its address is made from the page's
+/// current one, so every chart still shown keeps its own window and pause (the charts write
+/// them into the address as they change, after the list was written).
+fn keep_charts_as_they_are(ev: leptos::ev::MouseEvent) {
+    #[cfg(feature = "hydrate")]
+    {
+        use leptos::wasm_bindgen::JsCast;
+        let link = ev
+            .target()
+            .and_then(|t| t.dyn_into::<leptos::web_sys::Element>().ok())
+            .and_then(|t| t.closest("a[data-streams]").ok().flatten());
+        let Some(link) = link else { return };
+        let list = link.get_attribute("data-streams").unwrap_or_default();
+        let Ok(streams) = parse_stream_list(&list, usize::MAX) else {
+            return;
+        };
+        let search = window().location().search().unwrap_or_default();
+        // The link is followed after this handler, with the address it has then.
+        let _ = link.set_attribute("href", &address::dashboard(&search, &streams));
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = ev;
 }
 
 /// The stream list's items: a Show/Hide link (the dashboard's address with the stream added
@@ -273,11 +288,19 @@ fn stream_list_html(catalog: &[StreamInfo], shown: &[StreamName]) -> String {
         out += &format!(
             // A link, not a button: `aria-pressed` is not for links; the stream's name in the
             // link's text tells the links apart for a screen reader.
-            "<li data-stream=\"{n}\" data-shown=\"{on}\"><a href=\"{href}\" class=\"toggle\">\
+            "<li data-stream=\"{n}\" data-shown=\"{on}\"><a href=\"{href}\" class=\"toggle\" \
+             data-streams=\"{list}\">\
              {label}<span class=\"visually-hidden\"> {n}</span></a> \
              <a href=\"{page}\"><code>{n}</code></a>{title}</li>",
             n = escape_html(name.as_str()),
-            href = escape_html(&dashboard_href(&next)),
+            href = escape_html(&address::dashboard("", &next)),
+            list = escape_html(
+                &next
+                    .iter()
+                    .map(StreamName::as_str)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
             label = if on { "Hide" } else { "Show" },
             page = escape_html(&crate::paths::page(name)),
         );
@@ -299,7 +322,7 @@ fn StreamPage() -> impl IntoView {
                 return bad_request(format!("{shown:?} is not a stream name: {e}.")).into_any();
             }
         };
-        let (window, range) = match shown_window(&query.read()) {
+        let asked = match shown_by(&query.read()) {
             Ok(shown) => shown,
             Err(e) => return bad_request(e).into_any(),
         };
@@ -313,9 +336,9 @@ fn StreamPage() -> impl IntoView {
             <header class="page-head">
                 <h1>{name.to_string()}</h1>
                 <p class="lede">"Stream " <code>{name.to_string()}</code> ", live. "
-                    <a href=dashboard_href(std::slice::from_ref(&name))>"On the dashboard"</a></p>
+                    <a href=address::dashboard("", std::slice::from_ref(&name))>"On the dashboard"</a></p>
             </header>
-            <Charts choice=Some(vec![name]) catalog=info snapshots window range single=true now=crate::feed::local_now()/>
+            <Charts choice=Some(vec![name]) catalog=info snapshots asked single=true now=crate::feed::local_now()/>
         }
         .into_any()
     }

@@ -73,6 +73,12 @@ impl Palette {
         self.series[i % self.series.len()]
     }
 
+    /// Whether the `i`-th series has a colour an earlier series of its chart has: it is drawn
+    /// dashed.
+    pub fn series_repeats(&self, i: usize) -> bool {
+        i >= self.series.len()
+    }
+
     /// The same, as CSS.
     pub fn series_css(&self, i: usize) -> String {
         hex(self.series_colour(i))

@@ -1,6 +1,9 @@
 import { test, expect, Page } from "@playwright/test";
-import { artifact, publish, Server } from "./server";
+import { artifact, openTables, publish, Server } from "./server";
 import { installed, Nginx, README, Redis } from "./cluster";
+
+// These tests read the points shown from each chart's table, which opens on request.
+test.beforeEach(({ page }) => openTables(page));
 
 // Two nodes sharing their streams through a real Redis, behind a real nginx configured as the
 // README says. The node the dashboard is connected to is killed: the page reconnects through

@@ -1,7 +1,11 @@
 import { test, expect, Page, APIRequestContext } from "@playwright/test";
+import { columns, longestHole } from "./pixels";
 import fs from "node:fs";
 import path from "node:path";
-import { artifact, MAIN_PORT, publish, Server, watchProblems } from "./server";
+import { artifact, dataMenu, MAIN_PORT, openTables, publish, Server, watchProblems } from "./server";
+
+// These tests read the points shown from each chart's table, which opens on request.
+test.beforeEach(({ page }) => openTables(page));
 
 const MAIN = `http://127.0.0.1:${MAIN_PORT}`;
 const card = (page: Page, stream: string) => page.locator(`figure.chart[data-stream='${stream}']`);
@@ -166,6 +170,10 @@ test("twelve charts: all live, each drawn at most once per frame, accessible", a
   // Accessible names, and the controls in the tab order.
   const first = card(page, names[0]);
   await expect(first.getByRole("img")).toHaveAttribute("aria-label", /twelve-01: line chart of the last 20 points/);
+  // The latest values are read aloud only on request: V on a chart.
+  await expect(first.locator(".live-summary")).toHaveText("");
+  await first.locator("canvas").focus();
+  await page.keyboard.press("v");
   await expect(first.locator(".live-summary")).toHaveText("Latest: value 21");
   await first.getByRole("combobox", { name: "Window" }).focus();
   await page.keyboard.press("Tab");
@@ -189,6 +197,8 @@ test.describe("on a server of its own", () => {
     await expect(page.locator(".stream-list li[data-stream='fresh']")).toBeVisible();
     await expect(card(page, "fresh")).toHaveAttribute("data-state", "live");
     await expect.poll(() => values(page, "fresh")).toEqual([7, 8]);
+    // Read aloud while asked to in the Data menu (at most every few seconds).
+    await (await dataMenu(card(page, "fresh"))).getByRole("button", { name: "Read the latest values aloud" }).click();
     await expect(card(page, "fresh").locator(".live-summary")).toHaveText("Latest: a 7, b 8");
     // Still one connection for both charts.
     await expect.poll(async () => (await health(request, server.url)).connections).toBe(1);
@@ -306,33 +316,6 @@ test("charts past the page's first-paint budget draw from their stream", async (
   expect(problems).toEqual([]);
 });
 
-/** For each canvas column, whether it holds a pixel close to `rgb` (the line of a series). */
-function columns(page: Page, stream: string, [r, g, b]: number[]): Promise<boolean[]> {
-  return card(page, stream).locator("canvas").evaluate((c: HTMLCanvasElement, [r, g, b]) => {
-    const d = c.getContext("2d")!.getImageData(0, 0, c.width, c.height).data;
-    const out: boolean[] = new Array(c.width).fill(false);
-    for (let i = 0; i < d.length; i += 4) {
-      if (Math.abs(d[i] - r) < 30 && Math.abs(d[i + 1] - g) < 30 && Math.abs(d[i + 2] - b) < 30) {
-        out[(i / 4) % c.width] = true;
-      }
-    }
-    return out;
-  }, [r, g, b]);
-}
-
-/** The longest run of columns without the line, between the first and the last with it. */
-function longestHole(cols: boolean[]): number {
-  const first = cols.indexOf(true);
-  const last = cols.lastIndexOf(true);
-  let longest = 0;
-  let run = 0;
-  for (let x = first; x <= last; x++) {
-    run = cols[x] ? 0 : run + 1;
-    longest = Math.max(longest, run);
-  }
-  return longest;
-}
-
 test("a dropout leaves a hole in the line, and a stream of states draws steps", async ({ page, request }) => {
   const problems = watchProblems(page);
   const blue = [37, 99, 235];
@@ -352,7 +335,7 @@ test("a dropout leaves a hole in the line, and a stream of states draws steps", 
   }
   // The hole spans about 30 of the 49 seconds drawn: well over a quarter of the line's width.
   await expect.poll(async () => {
-    const cols = await columns(page, "dropout", blue);
+    const cols = await columns(card(page, "dropout"), blue);
     return longestHole(cols) / (cols.lastIndexOf(true) - cols.indexOf(true));
   }).toBeGreaterThan(0.25);
   // A step line is level or upright: every column between two changes holds the line on one
@@ -435,7 +418,7 @@ test("the PNG of a chart of twelve series holds its whole legend, on as many row
   const chart = card(page, "battery");
   await expect(chart).toHaveAttribute("data-hydrated", "true");
   await expect(chart).toHaveAttribute("data-series", "12");
-  const [png] = await Promise.all([page.waitForEvent("download"), chart.getByRole("button", { name: "PNG" }).click()]);
+  const [png] = await Promise.all([page.waitForEvent("download"), (await dataMenu(chart)).getByRole("button", { name: "PNG" }).click()]);
   const bytes = fs.readFileSync((await png.path())!);
   const [width, height] = [bytes.readUInt32BE(16), bytes.readUInt32BE(20)];
   const [cw, ch] = await chart.locator("canvas").evaluate((c: HTMLCanvasElement) => [c.width, c.height]);

@@ -4,7 +4,10 @@
 import { test, expect, Page } from "@playwright/test";
 import fs from "node:fs";
 import path from "node:path";
-import { artifact, MAIN_PORT, publish, watchProblems } from "./server";
+import { artifact, dataMenu, MAIN_PORT, openTables, publish, watchProblems } from "./server";
+
+// These tests read the points shown from each chart's table, which opens on request.
+test.beforeEach(({ page }) => openTables(page));
 
 const MAIN = `http://127.0.0.1:${MAIN_PORT}`;
 const card = (page: Page, stream: string) => page.locator(`figure.chart[data-stream='${stream}']`);
@@ -224,7 +227,7 @@ test("CSV gives exactly the points of the range shown; PNG is the chart as drawn
   await expect(chart).toHaveAttribute("data-loading", "false");
   const [from, to] = await range_of(page, "lb-export");
 
-  const [csv] = await Promise.all([page.waitForEvent("download"), chart.getByRole("link", { name: "CSV" }).click()]);
+  const [csv] = await Promise.all([page.waitForEvent("download"), (await dataMenu(chart)).getByRole("link", { name: "CSV" }).click()]);
   expect(await csv.failure()).toBeNull();
   const text = fs.readFileSync((await csv.path())!, "utf8");
   const fmt = (v: number) => (Number.isInteger(v) ? `${v}.0` : String(v));
@@ -234,7 +237,7 @@ test("CSV gives exactly the points of the range shown; PNG is the chart as drawn
   expect(text).toBe(expected.join("\n") + "\n");
   expect(csv.suggestedFilename()).toBe(`lb-export-${from}-${to}.csv`);
 
-  const [png] = await Promise.all([page.waitForEvent("download"), chart.getByRole("button", { name: "PNG" }).click()]);
+  const [png] = await Promise.all([page.waitForEvent("download"), (await dataMenu(chart)).getByRole("button", { name: "PNG" }).click()]);
   const bytes = fs.readFileSync((await png.path())!);
   expect(bytes.subarray(1, 4).toString("latin1")).toBe("PNG");
   const width = bytes.readUInt32BE(16);
@@ -264,6 +267,10 @@ test("an address with a window and a range opens on them", async ({ page, reques
   const bad = await page.goto("/streams/lb-address?window=5x");
   expect(bad!.status()).toBe(400);
   await expect(page.locator(".error-detail")).toContainText("window");
+  // One chart's own key too, named in the answer.
+  const badChart = await page.goto("/?streams=lb-address&from:lb-address=5");
+  expect(badChart!.status()).toBe(400);
+  await expect(page.locator(".error-detail")).toContainText("from:lb-address, to:lb-address: give both");
 });
 
 test("a plain wheel over a chart scrolls the page; Ctrl + wheel zooms the chart", async ({ page, request }) => {

@@ -1,5 +1,8 @@
 import { test, expect } from "@playwright/test";
-import { artifact, Server } from "./server";
+import { artifact, openTables, Server } from "./server";
+
+// These tests read the points shown from each chart's table, which opens on request.
+test.beforeEach(({ page }) => openTables(page));
 
 // A server of its own, so that stopping it does not disturb the other tests; with the memory
 // store, so that a restart loses the history (restart.spec.ts: the embedded store keeps it).

@@ -1,5 +1,8 @@
 import { test, expect, Page } from "@playwright/test";
-import { artifact, publish, Server } from "./server";
+import { artifact, openTables, publish, Server } from "./server";
+
+// These tests read the points shown from each chart's table, which opens on request.
+test.beforeEach(({ page }) => openTables(page));
 
 // A server of its own with the embedded store (the default): restarting it on the same data
 // directory loses nothing, so an open dashboard resumes as if nothing happened.
@@ -52,7 +55,7 @@ test("a page opened after a restart shows the points published before it", async
   await server.start();
   // First paint (server-rendered, before any event) already has them.
   const html = await (await request.get(`${server.url}/streams/before`)).text();
-  expect(html).toContain('data-value="24"');
+  expect(html).toContain('data-count="12"');
   await page.goto(`${server.url}/streams/before`);
   await expect(page.locator("figure.chart")).toHaveAttribute("data-state", "live");
   await expect.poll(async () => page.locator("figure.chart table tbody tr").evaluateAll((trs) =>

@@ -1,5 +1,5 @@
 // Starting and stopping our own server instances, for tests that restart the server.
-import { test, APIRequestContext, Page } from "@playwright/test";
+import { test, APIRequestContext, Locator, Page } from "@playwright/test";
 import { spawn, ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import http from "node:http";
@@ -141,4 +141,29 @@ export function rawRequest(url: string, headers: Record<string, string> = {}, me
     req.on("error", reject);
     req.end();
   });
+}
+
+/** Opens the table of points of every chart the page shows, through its Data menu, as soon as
+ * the chart is hydrated (on every load of the page, charts that appear later included): for
+ * tests that read the points shown from the table. A test that closes a table keeps it closed. */
+export async function openTables(page: Page): Promise<void> {
+  await page.addInitScript(() => {
+    const opened = new WeakSet<Element>();
+    const open = () => {
+      for (const chart of document.querySelectorAll("figure.chart[data-hydrated='true']")) {
+        const button = chart.querySelector<HTMLButtonElement>("button.show-table");
+        if (!button || opened.has(chart)) continue;
+        opened.add(chart);
+        if (button.getAttribute("aria-pressed") !== "true") button.click();
+      }
+    };
+    new MutationObserver(open).observe(document, { subtree: true, attributes: true, attributeFilter: ["data-hydrated"] });
+  });
+}
+
+/** Opens a chart's Data menu (CSV, PNG, the table, values read aloud). */
+export async function dataMenu(chart: Locator): Promise<Locator> {
+  const menu = chart.locator("details.data-menu");
+  if ((await menu.getAttribute("open")) === null) await menu.locator("summary").click();
+  return menu;
 }

@@ -1,5 +1,8 @@
 import { test, expect, Page } from "@playwright/test";
-import { artifact } from "./server";
+import { artifact, openTables } from "./server";
+
+// These tests read the points shown from each chart's table, which opens on request.
+test.beforeEach(({ page }) => openTables(page));
 
 const card = (page: Page, stream: string) => page.locator(`figure.chart[data-stream='${stream}']`);
 const rows = (page: Page, stream: string, series: string) =>
@@ -22,6 +25,9 @@ test("the system stream shows plausible CPU and memory figures", async ({ page }
   }
   // Some memory is always in use.
   expect(Math.max(...(await valuesOf(page, "system", "mem")))).toBeGreaterThan(0);
+  // V on the chart reads its latest values aloud, with their unit.
+  await chart.locator("canvas").focus();
+  await page.keyboard.press("v");
   await expect(chart.locator(".live-summary")).toContainText("%");
   await artifact(page, "system");
 });

@@ -1,5 +1,5 @@
 //! A chart's canvas: registering with the feed, drawing with plotters at most once per
-//! animation frame, following the container's size, and the table of points.
+//! animation frame, following the container's size, and the table of points while it is open.
 
 use super::{history, local_offset_minutes, warn_js};
 use crate::feed::{ChartState, Feed};
@@ -14,7 +14,6 @@ use plotters_canvas::CanvasBackend;
 use send_wrapper::SendWrapper;
 use std::cell::Cell;
 use std::rc::Rc;
-use std::time::Duration;
 use wasm_bindgen::{closure::Closure, JsCast};
 use web_sys::{HtmlCanvasElement, ResizeObserver};
 
@@ -54,29 +53,25 @@ pub(crate) fn start_chart(
         on_cleanup(move || (teardown.take())());
     });
 
-    // The table of points follows the view at most once a second: at once after a quiet
-    // second, otherwise when the second is up. (It starts as rendered.)
-    let last_table = Rc::new(Cell::new(f64::NEG_INFINITY));
-    let table_due = Rc::new(Cell::new(false));
-    Effect::new(move |mounted: Option<()>| {
-        state.view.track();
-        if mounted.is_none() || table_due.replace(true) {
-            return;
-        }
-        let wait = (last_table.get() + TABLE_EVERY_MS - js_sys::Date::now()).max(0.0);
-        let (last_table, table_due) = (last_table.clone(), table_due.clone());
-        set_timeout(
-            move || {
-                table_due.set(false);
-                last_table.set(js_sys::Date::now());
-                let html = state.view.try_with_untracked(table_html);
-                if let (Some(html), Some(Some(body))) = (html, state.table.try_get_untracked()) {
-                    body.set_inner_html(&html);
-                }
-            },
-            Duration::from_millis(wait as u64),
-        );
-    });
+    // An open table of points follows the view at most once a second; a closed one is empty.
+    super::throttled(
+        TABLE_EVERY_MS,
+        move || {
+            if state.table_shown.get() {
+                state.view.track();
+            }
+        },
+        move || {
+            let html = match state.table_shown.try_get_untracked() {
+                Some(true) => state.view.try_with_untracked(table_html),
+                Some(false) => Some(String::new()),
+                None => None,
+            };
+            if let (Some(html), Some(Some(body))) = (html, state.table.try_get_untracked()) {
+                body.set_inner_html(&html);
+            }
+        },
+    );
 
     // However fast events arrive, draw at most once per animation frame (and not at all in a
     // background tab, where animation frames wait until the tab is shown again).

@@ -90,9 +90,16 @@ pub(crate) fn save_png(
         ctx.fill_text(when, when_at.0, middle(when_at.1))
             .map_err(js)?;
     }
-    for (x, line, name, colour) in placed {
+    for (i, (x, line, name, colour)) in placed.into_iter().enumerate() {
         ctx.set_fill_style_str(colour);
-        ctx.fill_rect(x, middle(line) - swatch / 2.0, swatch, swatch);
+        if palette.series_repeats(i) {
+            // Its line is dashed: two dashes, as on the page's legend.
+            let (w, h) = (swatch * 0.4, 3.0 * dpr);
+            ctx.fill_rect(x, middle(line) - h / 2.0, w, h);
+            ctx.fill_rect(x + swatch - w, middle(line) - h / 2.0, w, h);
+        } else {
+            ctx.fill_rect(x, middle(line) - swatch / 2.0, swatch, swatch);
+        }
         ctx.set_fill_style_str(&text);
         ctx.fill_text(name, x + swatch + 5.0 * dpr, middle(line))
             .map_err(js)?;

@@ -7,9 +7,10 @@
 //! and the others dropped. Events received before the query was sent are in the answer.
 
 use super::{api_call, warn_js};
+use crate::address;
 use crate::choice::WindowChoice;
 use crate::feed::ChartState;
-use crate::model::{EventId, Point};
+use crate::model::{EventId, Point, StreamName};
 use crate::range::{PointsRange, RangeQuery};
 use crate::window::{Window, TIME_WINDOW_POINTS};
 use leptos::logging::warn;
@@ -33,8 +34,17 @@ pub(super) fn start(state: ChartState, canvas: NodeRef<leptos::html::Canvas>) {
     });
     Effect::new(move |first: Option<()>| {
         let (choice, past) = (state.choice.get(), state.past.get());
+        // A paused chart is kept as the range it froze on.
+        let range = past.or_else(|| {
+            state
+                .paused
+                .with(Option::is_some)
+                .then(|| state.view.with_untracked(Window::time_range))
+                .flatten()
+        });
         if first.is_some() {
-            remember_in_address(choice, past);
+            let stream = state.own_address.then(|| state.stream.get_value());
+            remember_in_address(stream.as_ref(), choice, range);
         }
     });
 }
@@ -243,28 +253,21 @@ fn ask_past(state: ChartState, canvas: NodeRef<leptos::html::Canvas>) {
     });
 }
 
-/// Writes what is shown into the page's address (`window`, `from`, `to`), keeping its other
-/// parameters, so that the address shares the view.
-fn remember_in_address(choice: WindowChoice, past: Option<(i64, i64)>) {
+/// Writes what a chart shows into the page's address (its own keys, or the page's: see
+/// [`crate::address`]), keeping the other parameters, so that the address shares the view.
+fn remember_in_address(
+    stream: Option<&StreamName>,
+    choice: WindowChoice,
+    range: Option<(i64, i64)>,
+) {
     let location = window().location();
     let (Ok(path), Ok(search)) = (location.pathname(), location.search()) else {
         return;
     };
-    let mut params: Vec<String> = search
-        .trim_start_matches('?')
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .filter(|p| {
-            let key = p.split('=').next().unwrap_or_default();
-            !matches!(key, "window" | "from" | "to")
-        })
-        .map(str::to_owned)
-        .collect();
-    params.push(format!("window={}", choice.key()));
-    if let Some((from, to)) = past {
-        params.push(format!("from={from}&to={to}"));
-    }
-    let url = format!("{path}?{}", params.join("&"));
+    let url = format!(
+        "{path}{}",
+        address::with_chart(&search, stream, choice, range)
+    );
     if let Ok(history) = window().history() {
         if let Err(e) = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&url))
         {

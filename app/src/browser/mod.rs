@@ -15,8 +15,38 @@ pub(crate) use connection::start_feed;
 pub(crate) use tasks::{follow_task, start_task};
 
 use leptos::logging::warn;
+use leptos::prelude::*;
 use serde::de::DeserializeOwned;
+use std::cell::Cell;
+use std::rc::Rc;
 use web_sys::MessageEvent;
+
+/// Runs `act` after what `track` reads changes, at most once every `every_ms`: at once after
+/// a quiet spell, otherwise when the spell is up (so the last change is never left out).
+pub(crate) fn throttled(
+    every_ms: f64,
+    track: impl Fn() + 'static,
+    act: impl Fn() + Clone + 'static,
+) {
+    let last = Rc::new(Cell::new(f64::NEG_INFINITY));
+    let due = Rc::new(Cell::new(false));
+    Effect::new(move |_| {
+        track();
+        if due.replace(true) {
+            return;
+        }
+        let wait = (last.get() + every_ms - js_sys::Date::now()).max(0.0);
+        let (last, due, act) = (last.clone(), due.clone(), act.clone());
+        set_timeout(
+            move || {
+                due.set(false);
+                last.set(js_sys::Date::now());
+                act();
+            },
+            std::time::Duration::from_millis(wait as u64),
+        );
+    });
+}
 
 /// Minutes east of UTC in the viewer's time zone.
 pub(crate) fn local_offset_minutes() -> i32 {

@@ -2,12 +2,13 @@
 //! side (`crate::browser`) that draws, follows the mouse and asks for history. Events reach
 //! it through the page's [`Feed`]; moving through time is in [`moves`].
 
+mod data;
 mod moves;
 
 use crate::axis::{format_clock, readable_value, time_decimals};
 use crate::choice::{WindowChoice, TIME_CHOICES};
 use crate::feed::{Badge, ChartState, Feed, Fetching, Seen};
-use crate::markup::{legend_html, table_html};
+use crate::markup::legend_html;
 use crate::model::{SeriesName, Snapshot, StreamInfo, StreamName};
 use crate::range::{RangeFormat, RangeQuery};
 use crate::window::{Window, DEFAULT_WINDOW, KEPT_POINTS, WINDOW_CHOICES};
@@ -33,8 +34,8 @@ pub(crate) fn connect_feed(catalog: Vec<StreamInfo>, server_now: i64) -> Feed {
 /// filled from the retained history), pause / back to live, export, and the legend (click a
 /// series to hide or show it). On the canvas: drag to pan into the past, Ctrl + wheel or pinch to
 /// zoom, double-click to return to live; arrows, + and −, Home do the same from the keyboard.
-/// The points shown are also in a visually-hidden table, and the latest values in a live
-/// region, for screen readers.
+/// The Data menu offers, on request, a table of the points shown and the latest values read
+/// aloud (a live region, at most every few seconds).
 #[component]
 pub fn LiveChart(
     /// The stream to follow.
@@ -50,6 +51,10 @@ pub fn LiveChart(
     /// it to the browser, so both sides start from the same points and the same last id.
     #[prop(default = None)]
     initial: Option<Snapshot>,
+    /// Whether the chart keeps its window, pause and past in the address under its own name
+    /// (a dashboard's charts); otherwise they are the page's (a stream page).
+    #[prop(default = false)]
+    own_address: bool,
 ) -> impl IntoView {
     let feed =
         use_context::<Feed>().unwrap_or_else(|| connect_feed(Vec::new(), crate::feed::local_now()));
@@ -144,6 +149,8 @@ pub fn LiveChart(
         view,
         meta,
         table: NodeRef::new(),
+        table_shown: RwSignal::new(false),
+        own_address,
     };
     let canvas = NodeRef::<leptos::html::Canvas>::new();
     let plot = NodeRef::<leptos::html::Div>::new();
@@ -162,6 +169,7 @@ pub fn LiveChart(
         mapping,
         unseen,
         table,
+        table_shown,
         loading,
         ..
     } = state;
@@ -208,8 +216,27 @@ pub fn LiveChart(
             point_at(at, m);
         }
     });
+    // Fingers on the chart (pointer id, x): two of them pinch.
+    let touches = StoredValue::new(Vec::<(i32, f64)>::new());
     let on_move = move |ev: leptos::ev::PointerEvent| {
         let (x, y) = (f64::from(ev.offset_x()), f64::from(ev.offset_y()));
+        if ev.pointer_type() == "touch" {
+            let before = touches.get_value();
+            if let [a, b] = before[..] {
+                touches.update_value(|t| {
+                    if let Some(p) = t.iter_mut().find(|(id, _)| *id == ev.pointer_id()) {
+                        p.1 = x;
+                    }
+                });
+                if let [c, d] = touches.get_value()[..] {
+                    let (was, now) = ((a.1 - b.1).abs(), (c.1 - d.1).abs());
+                    if was > 10.0 && now > 10.0 {
+                        moves::pinch(state, feed, (c.1 + d.1) / 2.0, was / now);
+                    }
+                }
+                return;
+            }
+        }
         if ev.buttons() & 1 == 1 && moves::drag_to(state, feed, drag, x) {
             return;
         }
@@ -218,13 +245,39 @@ pub fn LiveChart(
             point_at((x, y), m);
         }
     };
-    let on_leave = move |_| {
+    let lift = move |ev: &leptos::ev::PointerEvent| {
+        drag.set_value(None);
+        touches.update_value(|t| t.retain(|(id, _)| *id != ev.pointer_id()));
+    };
+    let on_leave = move |ev: leptos::ev::PointerEvent| {
+        lift(&ev);
+        if ev.pointer_type() == "touch" {
+            // A finger lifted: the read-out it asked for stays until the next touch.
+            return;
+        }
         pointer.set_value(None);
         drag.set_value(None);
         hover.set(None);
         feed.crosshair.set(None);
     };
     let on_down = move |ev: leptos::ev::PointerEvent| {
+        if ev.pointer_type() == "touch" {
+            touches.update_value(|t| {
+                t.retain(|(id, _)| *id != ev.pointer_id());
+                t.push((ev.pointer_id(), f64::from(ev.offset_x())));
+            });
+            if touches.with_value(Vec::len) >= 2 {
+                // A second finger: a pinch, not a drag.
+                drag.set_value(None);
+                return;
+            }
+            // A tap shows the read-out where the finger is.
+            let at = (f64::from(ev.offset_x()), f64::from(ev.offset_y()));
+            pointer.set_value(Some(at));
+            if let Some(m) = mapping.get_untracked() {
+                point_at(at, m);
+            }
+        }
         if ev.button() == 0 {
             moves::press(state, drag, f64::from(ev.offset_x()));
             // The drag goes on when the pointer leaves the chart, until it is released.
@@ -260,11 +313,6 @@ pub fn LiveChart(
         ev.prevent_default();
         moves::wheel(state, feed, f64::from(ev.offset_x()), ev.delta_y());
     };
-    let on_key = move |ev: leptos::ev::KeyboardEvent| {
-        if moves::key(state, feed, &ev.key()) {
-            ev.prevent_default();
-        }
-    };
 
     // The tooltip: the hovered point on this chart; on the others, each series' value at
     // the crosshair's time.
@@ -275,59 +323,64 @@ pub fn LiveChart(
         let (lo, hi) = m.t;
         ((lo..=hi).contains(&(ts as f64))).then(|| m.to_screen(ts, m.v.0).0)
     };
-    let tooltip_style = move || {
-        if let Some(p) = hovered() {
-            return mapping
-                .get()
-                .map(|m| m.to_screen(p.ts, p.value))
-                .map_or_else(String::new, |(x, y)| {
-                    format!("left: {x:.0}px; top: {y:.0}px")
-                });
+    let multi = move || view.with(|w| w.series_count() > 1);
+    // The read-out of every series at an instant (x): at the top of the plot, on the side of
+    // the line with more room, so that it stays inside the chart however many it lists.
+    let readout_style = move |x: f64, m: crate::window::Mapping| {
+        let top = m.y_px.0 + 4.0;
+        if x > (m.x_px.0 + m.x_px.1) / 2.0 {
+            format!("right: calc(100% - {:.0}px); top: {top:.0}px", x - 10.0)
+        } else {
+            format!("left: {:.0}px; top: {top:.0}px", x + 10.0)
         }
-        // The read-out at the crosshair: at the top of the plot, on the side of the line with
-        // more room, so that it stays inside the chart however many series it lists.
-        crosshair_x()
-            .zip(mapping.get())
-            .map_or_else(String::new, |(x, m)| {
-                let top = m.y_px.0 + 4.0;
-                if x > (m.x_px.0 + m.x_px.1) / 2.0 {
-                    format!("right: calc(100% - {:.0}px); top: {top:.0}px", x - 10.0)
-                } else {
-                    format!("left: {:.0}px; top: {top:.0}px", x + 10.0)
-                }
-            })
+    };
+    let tooltip_style = move || {
+        let Some(m) = mapping.get() else {
+            return String::new();
+        };
+        if let Some(p) = hovered() {
+            let (x, y) = m.to_screen(p.ts, p.value);
+            return if multi() {
+                readout_style(x, m)
+            } else {
+                format!("left: {x:.0}px; top: {y:.0}px")
+            };
+        }
+        crosshair_x().map_or_else(String::new, |x| readout_style(x, m))
     };
     let unit = move || meta.with(|m| m.unit.clone().map(|u| format!(" {u}")).unwrap_or_default());
     let clock = move |ts: i64| {
         let decimals = view.with(|w| time_decimals(w.spacing_ms().unwrap_or(1000.0)));
         format_clock(ts, local_offset_minutes(), decimals)
     };
-    let tooltip_text = move || {
-        if let Some(p) = hovered() {
-            let multi = view.with(|w| w.series_count() > 1);
-            let unit = unit();
-            return Some(if multi {
-                format!(
-                    "{} · {} · {}{unit}",
-                    p.series,
-                    clock(p.ts),
-                    readable_value(p.value)
-                )
-            } else {
-                format!("{} · {}{unit}", clock(p.ts), readable_value(p.value))
-            });
-        }
-        crosshair_x()?;
-        let ts = feed.crosshair.get()?;
-        let values: Vec<String> = view.with(|w| {
+    // One line per series: every visible series at that instant, not only the nearest (which
+    // is marked when the pointer is on this chart).
+    let readout_text = move |ts: i64, nearest: Option<&SeriesName>| {
+        let unit = unit();
+        let lines: Vec<String> = view.with(|w| {
             w.values_at(ts)
-                .map(|(name, s)| format!("{name} {}", readable_value(s.value)))
+                .map(|(name, s)| {
+                    let mark = if Some(name) == nearest { "▸ " } else { "" };
+                    format!("{mark}{name} {}{unit}", readable_value(s.value))
+                })
                 .collect()
         });
-        // One line per series: every visible series at that instant, not only the nearest.
-        let unit = unit();
-        (!values.is_empty())
-            .then(|| format!("{}\n{}{unit}", clock(ts), values.join(&format!("{unit}\n"))))
+        (!lines.is_empty()).then(|| format!("{}\n{}", clock(ts), lines.join("\n")))
+    };
+    let tooltip_text = move || {
+        if let Some(p) = hovered() {
+            if multi() {
+                return readout_text(p.ts, Some(&p.series));
+            }
+            return Some(format!(
+                "{} · {}{}",
+                clock(p.ts),
+                readable_value(p.value),
+                unit()
+            ));
+        }
+        crosshair_x()?;
+        readout_text(feed.crosshair.get()?, None)
     };
     let title = {
         let stream = stream.clone();
@@ -353,7 +406,10 @@ pub fn LiveChart(
         let title = title.clone();
         move || format!("{}: the points shown", title())
     };
-    // The latest value of each series, for screen readers (announced politely).
+    // The latest value of each series, read aloud on request: once (key V), or at most every
+    // few seconds while asked to in the Data menu.
+    let announce = RwSignal::new(false);
+    let spoken = RwSignal::new(String::new());
     let summary = move || {
         let unit = unit();
         let values: Vec<String> = points.with(|w| {
@@ -367,6 +423,32 @@ pub fn LiveChart(
             format!("Latest: {}", values.join(", "))
         }
     };
+    let on_key = move |ev: leptos::ev::KeyboardEvent| {
+        let key = ev.key();
+        if key == "v" || key == "V" {
+            spoken.set(summary());
+        } else if moves::key(state, feed, &key) {
+            ev.prevent_default();
+        }
+    };
+    #[cfg(feature = "hydrate")]
+    crate::browser::throttled(
+        data::ANNOUNCE_EVERY_MS,
+        move || {
+            if announce.get() {
+                points.track();
+            }
+        },
+        move || match announce.try_get_untracked() {
+            Some(true) => {
+                spoken.try_set(summary());
+            }
+            Some(false) => {
+                spoken.try_set(String::new());
+            }
+            None => {}
+        },
+    );
     let mut choices: Vec<WindowChoice> = WINDOW_CHOICES
         .iter()
         .map(|&n| WindowChoice::Points(n))
@@ -481,7 +563,8 @@ pub fn LiveChart(
                         <span class="gap-note">" · gap: events were missed"</span>
                     }))}
                 </span>
-                <span class="status" role="status" data-state=move || badge.with(Badge::key)>
+                // Not a live region: its age ticks every second. Read aloud on request instead.
+                <span class="status" data-state=move || badge.with(Badge::key)>
                     {move || badge.with(Badge::label)}
                 </span>
             </figcaption>
@@ -514,15 +597,12 @@ pub fn LiveChart(
                     {move || if away() { "Back to live" } else { "Pause" }}
                 </button>
                 <span class="loading" role="status" hidden=move || !loading.get()>"Loading…"</span>
-                <span class="export">
-                    <a class="export-csv" href=csv_href download=csv_name>"CSV"</a>
-                    <button type="button" class="export-png" on:click=on_png>"PNG"</button>
-                </span>
+                {data::data_menu(csv_href, csv_name, on_png, table_shown, announce)}
             </div>
             <div class="plot" node_ref=plot>
                 // Over the plot, not in the controls' row: pausing moves nothing.
                 <p class="plot-note">
-                    <span class="unseen" aria-live="polite">
+                    <span class="unseen">
                         {move || away().then(|| {
                             let n = unseen.get();
                             format!("Paused · {n} new point{}", if n == 1 { "" } else { "s" })
@@ -540,8 +620,8 @@ pub fn LiveChart(
                     on:pointermove=on_move
                     on:pointerleave=on_leave
                     on:pointerdown=on_down
-                    on:pointerup=move |_| drag.set_value(None)
-                    on:pointercancel=move |_| drag.set_value(None)
+                    on:pointerup=move |ev| lift(&ev)
+                    on:pointercancel=move |ev| lift(&ev)
                     on:wheel=on_wheel
                     on:dblclick=move |_| moves::back_to_live(state, feed)
                     on:keydown=on_key
@@ -552,13 +632,20 @@ pub fn LiveChart(
                     hidden=move || crosshair_x().is_none()
                     style=move || crosshair_x().map(|x| format!("left: {x:.0}px")).unwrap_or_default()
                 ></div>
+                // Over the plot while the chart has the keyboard's focus: what its keys do
+                // (over it, so that showing it moves nothing under the pointer).
+                <p class="chart-keys">
+                    <kbd>"←"</kbd> " " <kbd>"→"</kbd> " pan · " <kbd>"+"</kbd> " " <kbd>"−"</kbd>
+                    " zoom · " <kbd>"Home"</kbd> " back to live · " <kbd>"V"</kbd>
+                    " reads the latest values · Ctrl + wheel or pinch zooms, drag looks back"
+                </p>
                 <p class="zoom-hint" aria-hidden="true" hidden=move || !zoom_hint.get()>
                     "Ctrl + wheel (⌘ on a Mac) or pinch to zoom"
                 </p>
                 <div
                     class="tooltip"
                     role="tooltip"
-                    data-readout=move || hovered().is_none().then_some("true")
+                    data-readout=move || (hovered().is_none() || multi()).then_some("true")
                     hidden=move || tooltip_text().is_none()
                     style=tooltip_style
                 >
@@ -572,23 +659,14 @@ pub fn LiveChart(
                 on:click=on_legend
                 inner_html=legend
             ></ul>
-            // Shown while the chart has the keyboard's focus: what its keys do.
-            <p class="chart-keys">
-                <kbd>"←"</kbd> " " <kbd>"→"</kbd> " pan · " <kbd>"+"</kbd> " " <kbd>"−"</kbd>
-                " zoom · " <kbd>"Home"</kbd> " back to live · Ctrl + wheel or pinch zooms, drag looks back"
-            </p>
-            <p class="visually-hidden live-summary" aria-live="polite">{summary}</p>
-            <table class="visually-hidden window-table">
-                <caption>{caption}</caption>
-                <thead>
-                    <tr>
-                        <th scope="col">"Series"</th>
-                        <th scope="col">"Time (UTC)"</th>
-                        <th scope="col">"Value"</th>
-                    </tr>
-                </thead>
-                <tbody node_ref=table inner_html=view.with_untracked(table_html)></tbody>
-            </table>
+            // Set as a property, not rendered: empty until asked for, and an empty text node
+            // rendered by the server would not be there for hydration to find.
+            <p
+                class="visually-hidden live-summary"
+                aria-live="polite"
+                prop:textContent=move || spoken.get()
+            ></p>
+            {data::points_table(caption, table_shown, table)}
         </figure>
     };
     crate::erased_on_server(markup)

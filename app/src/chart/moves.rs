@@ -145,6 +145,23 @@ pub(super) fn wheel(state: ChartState, feed: Feed, x: f64, delta_y: f64) {
     go_past(state, feed, zoom(range, at, factor));
 }
 
+/// Two fingers moved apart or together on the chart: zooms by `factor` (the distance between
+/// them before over after: apart narrows the range) around the instant under `x`, from the
+/// range asked for last (frames lag behind a fast pinch).
+pub(super) fn pinch(state: ChartState, feed: Feed, x: f64, factor: f64) {
+    let (Some(m), Some(range)) = (
+        state.mapping.get_untracked(),
+        state.past.get_untracked().or_else(|| shown_range(&state)),
+    ) else {
+        return;
+    };
+    if !factor.is_finite() || factor <= 0.0 {
+        return;
+    }
+    let at = m.ts_at(x).round() as i64;
+    go_past(state, feed, zoom(range, at, factor.clamp(0.5, 2.0)));
+}
+
 /// Arrows pan, + and − zoom around the middle, Home returns to live. Says whether the key
 /// was one of these.
 pub(super) fn key(state: ChartState, feed: Feed, key: &str) -> bool {
