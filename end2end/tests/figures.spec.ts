@@ -15,8 +15,8 @@ import { Scene, SCENE_STREAMS } from "./scene";
 // budget: it carries the charts' data (a server-drawn SVG each), which depends on the streams
 // and on the machine (the system stream has a series per core). gzip -9, what a browser without
 // brotli gets, is recorded too.
-// 2 % above the code measured after issue 35's first parts (184,895 B; BENCHMARKS.md, First load).
-const BUDGET_BR: Record<string, number> = { stream: 188_600, dashboard: 188_600 };
+// 2 % above the code measured after issue 35 (198,727 B; BENCHMARKS.md, First load).
+const BUDGET_BR: Record<string, number> = { stream: 202_700, dashboard: 202_700 };
 
 const FIGURES = path.join(ROOT, "target", "bench");
 

@@ -53,6 +53,12 @@ for (const theme of ["light", "dark"]) {
     await expect(card(page, "arm")).toHaveAttribute("data-window", "1m");
     await expect(card(page, "pump")).toHaveAttribute("data-window", "20");
     await expect(card(page, "arm")).toHaveAttribute("data-loading", "false");
+    // Few Tab stops a chart: its window, pause, Data menu and plot, then a legend button a
+    // series (the pump has two).
+    const stops = await card(page, "pump").evaluate((f) =>
+      [...f.querySelectorAll<HTMLElement>("a[href], button, select, summary, [tabindex='0']")]
+        .filter((e) => e.checkVisibility() && e.tabIndex >= 0).map((e) => e.tagName.toLowerCase()));
+    expect(stops).toEqual(["select", "button", "summary", "canvas", "button", "button"]);
     // A small DOM whatever the charts hold: no table of points until one is asked for.
     const nodes = await page.evaluate(() => document.getElementsByTagName("*").length);
     expect(nodes).toBeLessThan(5000);
@@ -205,11 +211,11 @@ test("at phone width: nothing wider than the screen, a tap shows the read-out, a
   await context.close();
 });
 
-test("no axe-core violation on the stream page, About, and a paused chart with its table open", async ({ page }) => {
-  for (const address of ["/streams/cells", "/about", "/?streams=arm,cells"]) {
+test("no axe-core violation on the stream page, About, a refused address, and a paused chart with its table open", async ({ page }) => {
+  for (const address of ["/streams/cells", "/about", "/?window=7x", "/?streams=arm,cells"]) {
     await page.goto(`${scene.url}${address}`);
     await allHydrated(page);
-    if (address.startsWith("/?")) {
+    if (address.includes("streams=")) {
       const cells: Locator = card(page, "cells");
       await cells.getByRole("button", { name: "Pause" }).click();
       await (await dataMenu(cells)).getByRole("button", { name: "Table of the points" }).click();

@@ -26,8 +26,13 @@ use web_sys::MessageEvent;
 pub(crate) fn throttled(
     every_ms: f64,
     track: impl Fn() + 'static,
-    act: impl Fn() + Clone + 'static,
+    act: impl Fn() + 'static,
 ) {
+    // Behind pointers: one copy of the timer's code for every use.
+    throttled_dyn(every_ms, Box::new(track), Rc::new(act));
+}
+
+fn throttled_dyn(every_ms: f64, track: Box<dyn Fn()>, act: Rc<dyn Fn()>) {
     let last = Rc::new(Cell::new(f64::NEG_INFINITY));
     let due = Rc::new(Cell::new(false));
     Effect::new(move |_| {
