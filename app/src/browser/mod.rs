@@ -23,11 +23,7 @@ use web_sys::MessageEvent;
 
 /// Runs `act` after what `track` reads changes, at most once every `every_ms`: at once after
 /// a quiet spell, otherwise when the spell is up (so the last change is never left out).
-pub(crate) fn throttled(
-    every_ms: f64,
-    track: impl Fn() + 'static,
-    act: impl Fn() + 'static,
-) {
+pub(crate) fn throttled(every_ms: f64, track: impl Fn() + 'static, act: impl Fn() + 'static) {
     // Behind pointers: one copy of the timer's code for every use.
     throttled_dyn(every_ms, Box::new(track), Rc::new(act));
 }
