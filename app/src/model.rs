@@ -618,6 +618,12 @@ pub struct MqttHealth {
     pub refused: u64,
     /// The latest problem: a lost connection, or a message that was not published.
     pub last_error: Option<String>,
+    /// Messages read from the broker and not yet published, and how long the oldest has
+    /// waited (ms): a count that stays up with a growing age is a stalled intake.
+    #[serde(default)]
+    pub waiting: u64,
+    #[serde(default)]
+    pub oldest_waiting_ms: Option<u64>,
 }
 
 /// The longest stream or series name accepted.

@@ -242,6 +242,8 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
             unreadable: m.unreadable.get(),
             refused: m.refused.get(),
             last_error: m.last_error(),
+            waiting: m.waiting() as u64,
+            oldest_waiting_ms: m.oldest_waiting().map(|d| d.as_millis() as u64),
         }),
     };
     let status = if shutting_down || broker_down {

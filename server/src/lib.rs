@@ -307,7 +307,7 @@ pub async fn serve(
     let tasks = tasks::Tasks::new(settings.tasks.clone(), shutdown.clone());
     let state = AppState {
         leptos_options: config.leptos,
-        metrics: Arc::new(Metrics::new(hub.clone(), tasks.clone(), mqtt.as_deref())),
+        metrics: Arc::new(Metrics::new(hub.clone(), tasks.clone(), mqtt.clone())),
         hub,
         tasks,
         mqtt,

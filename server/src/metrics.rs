@@ -53,7 +53,7 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new(hub: Arc<Hub>, tasks: Arc<Tasks>, mqtt: Option<&MqttStatus>) -> Self {
+    pub fn new(hub: Arc<Hub>, tasks: Arc<Tasks>, mqtt: Option<Arc<MqttStatus>>) -> Self {
         let mut registry = Registry::default();
         let rejected = Family::<ReasonLabel, Counter>::default();
         registry.register(
@@ -79,6 +79,7 @@ impl Metrics {
         );
         registry.register_collector(Box::new(HubCollector(hub, tasks)));
         if let Some(m) = mqtt {
+            registry.register_collector(Box::new(MqttCollector(m.clone())));
             for (name, help, counter) in [
                 (
                     "livechart_mqtt_connections",
@@ -136,6 +137,31 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+/// Reads the MQTT intake at scrape time: what waits, and for how long.
+#[derive(Debug)]
+struct MqttCollector(Arc<MqttStatus>);
+
+impl Collector for MqttCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let gauge = ConstGauge::new(self.0.waiting() as i64);
+        gauge.encode(encoder.encode_descriptor(
+            "livechart_mqtt_messages_waiting",
+            "MQTT messages read from the broker and not yet published",
+            None,
+            gauge.metric_type(),
+        )?)?;
+        let age = self.0.oldest_waiting().map_or(0.0, |d| d.as_secs_f64());
+        let gauge = ConstGauge::new(age);
+        gauge.encode(encoder.encode_descriptor(
+            "livechart_mqtt_oldest_waiting_seconds",
+            "How long the oldest waiting MQTT message has waited (0: none waits)",
+            None,
+            gauge.metric_type(),
+        )?)?;
+        Ok(())
     }
 }
 

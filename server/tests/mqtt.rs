@@ -226,3 +226,114 @@ async fn bad_mqtt_settings_stop_the_start_with_the_key_named() {
         assert!(stderr.contains(says), "{env:?}: {stderr}");
     }
 }
+
+/// The points of `stream`'s series `series` the server holds, in order.
+async fn held(server: &TestServer, stream: &str, series: &str) -> Vec<f64> {
+    let range: serde_json::Value = reqwest::get(server.url(&format!(
+        "/api/streams/{stream}/points?series={series}&max_points=100000"
+    )))
+    .await
+    .expect("GET points")
+    .json()
+    .await
+    .expect("JSON");
+    range["series"][0]["values"]
+        .as_array()
+        .map(|v| v.iter().filter_map(serde_json::Value::as_f64).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_burst_of_messages_drains_once_each_and_an_oversize_one_blocks_nothing() {
+    // The broker holds the whole backlog (mosquitto drops what is past 1,000 queued messages
+    // a client by default: README, "MQTT").
+    let Some(broker) = Mosquitto::start_with("max_queued_messages 100000") else {
+        return;
+    };
+    let url = broker.url();
+    let env = [
+        ("LIVECHART_MQTT_URL", url.as_str()),
+        ("LIVECHART_MQTT_TOPICS", "burst/#"),
+        ("LIVECHART_MQTT_CLIENT_ID", "livechart-burst"),
+        ("LIVECHART_STREAMS_DECLARED", "burst"),
+        ("LIVECHART_INGEST_MAX_BODY_BYTES", "65536"),
+    ];
+    // The durable store (each publish waits for its commit): the hub is the slow side.
+    let server = TestServer::start(&env);
+    wait_for_health(&server, WAIT, |h| {
+        h.mqtt
+            .as_ref()
+            .is_some_and(|m| m.connected && m.subscribed == 1)
+    })
+    .await;
+
+    // A device flushing its buffer: 5,000 messages as fast as the broker takes them.
+    let n = 5000;
+    let lines: String = (1..=n).map(|i| format!("{i}\n")).collect();
+    broker.publish_lines("burst/v", &lines);
+    let started = std::time::Instant::now();
+    let deadline = started + Duration::from_secs(90);
+    loop {
+        let values = held(&server, "burst", "v").await;
+        if values.len() >= n {
+            // Each message once, in the order sent.
+            let expected: Vec<f64> = (1..=n).map(|i| i as f64).collect();
+            assert_eq!(values, expected);
+            eprintln!("{n} messages drained in {:?}", started.elapsed());
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the burst stalled at {} of {n} messages",
+            values.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let health = wait_for_health(&server, WAIT, |h| {
+        h.mqtt.as_ref().is_some_and(|m| m.published == n as u64)
+    })
+    .await;
+    let mqtt = health.mqtt.expect("mqtt health");
+    assert_eq!(
+        (mqtt.waiting, mqtt.oldest_waiting_ms),
+        (0, None),
+        "{mqtt:?}"
+    );
+
+    // A message over ingest.max-body-bytes is counted and acknowledged; the next one flows.
+    broker.publish("burst/big", &"1".repeat(100_000));
+    broker.publish("burst/after", "7");
+    let deadline = std::time::Instant::now() + WAIT;
+    while held(&server, "burst", "after").await != [7.0] {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a message after an oversize one never came"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let health = wait_for_health(&server, WAIT, |h| {
+        h.mqtt.as_ref().is_some_and(|m| m.unreadable == 1)
+    })
+    .await;
+    let mqtt = health.mqtt.expect("mqtt health");
+    assert!(
+        mqtt.last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("burst/big"),
+        "{mqtt:?}"
+    );
+    // Acknowledged: a new server with the same session gets nothing again.
+    drop(server);
+    let server = TestServer::start(&env);
+    wait_for_health(&server, WAIT, |h| {
+        h.mqtt
+            .as_ref()
+            .is_some_and(|m| m.connected && m.subscribed == 1)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let health = wait_for_health(&server, WAIT, |h| h.mqtt.is_some()).await;
+    let mqtt = health.mqtt.expect("mqtt health");
+    assert_eq!((mqtt.published, mqtt.unreadable), (0, 0), "{mqtt:?}");
+}

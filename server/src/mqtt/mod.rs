@@ -3,29 +3,42 @@
 //!
 //! Messages arrive with QoS 1 on a persistent session (`clean session` off, the configured
 //! client id), and each is acknowledged only once the hub has it (durable, with a durable
-//! store): a message the server did not take is sent again by the broker after a
-//! reconnection, so nothing acknowledged is lost, and a message may arrive twice after a
-//! crash. The connection is re-established with backoff (100 ms doubling to 10 s) and the
-//! filters subscribed again on every connection. An unreadable message is counted, logged
-//! with its topic and reason, and acknowledged: it is never retried, and never fatal.
+//! store), in the order received: a message the server did not take is sent again by the
+//! broker after a reconnection, so nothing acknowledged is lost, and a message may arrive
+//! twice after a crash. The connection is re-established with backoff (100 ms doubling to
+//! 10 s) and the filters subscribed again on every connection. An unreadable or oversize
+//! message is counted, logged with its topic and reason, and acknowledged: it is never
+//! retried, never fatal, and holds up nothing behind it.
+//!
+//! Two tasks: [`read`] drives the connection and puts messages in the [`Intake`]; [`take`]
+//! publishes them and acknowledges. Neither ever waits on the other (see `intake`).
 
+mod intake;
 pub mod mapping;
+
+use intake::{Intake, Waiting};
 
 use crate::config::MqttSettings;
 use crate::hub::{Hub, PublishError};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, Publish, QoS, Transport};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
-use tokio::sync::mpsc;
+use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-/// Messages read from the broker and waiting for the hub. While it is full, reading stops
-/// and the broker holds the rest.
-const QUEUE: usize = 256;
+/// Requests to the connection (acknowledgements, subscriptions) it has not sent yet; an
+/// acknowledgement that finds it full waits in [`take`]'s own list instead.
+const REQUESTS: usize = 4096;
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// The largest message read at all: up to it, a message over `ingest.max-body-bytes` is read,
+/// counted and acknowledged; a larger one ends the connection (the broker's own
+/// `message_size_limit` should keep such messages out).
+const READ_LIMIT: usize = 16 << 20;
+/// Acknowledgements held while the connection's queue is full: at most one per packet id.
+const MAX_UNSENT_ACKS: usize = 65_535;
 
 /// The connection's state and counts, for `/healthz` and `/metrics`.
 #[derive(Debug, Default)]
@@ -40,6 +53,8 @@ pub struct MqttStatus {
     pub unreadable: Counter,
     pub refused: Counter,
     last_error: Mutex<Option<String>>,
+    /// Messages read and not yet published.
+    intake: Intake,
 }
 
 impl MqttStatus {
@@ -65,6 +80,16 @@ impl MqttStatus {
             .clone()
     }
 
+    /// Messages read from the broker and not yet published.
+    pub fn waiting(&self) -> usize {
+        self.intake.len()
+    }
+
+    /// How long the oldest of them has waited: a growing age is a stalled intake.
+    pub fn oldest_waiting(&self) -> Option<Duration> {
+        self.intake.oldest()
+    }
+
     fn set_error(&self, e: String) {
         *self
             .last_error
@@ -82,12 +107,10 @@ pub fn spawn(
     status: Arc<MqttStatus>,
     shutdown: CancellationToken,
 ) -> Result<(), String> {
-    let options = options(&settings, limits.max_message_bytes)?;
-    let (client, eventloop) = AsyncClient::new(options, 2 * QUEUE + 64);
-    let (tx, rx) = mpsc::channel(QUEUE);
+    let options = options(&settings, limits.max_message_bytes.max(READ_LIMIT))?;
+    let (client, eventloop) = AsyncClient::new(options, REQUESTS);
     let settings = Arc::new(settings);
     tokio::spawn(take(
-        rx,
         client.clone(),
         hub,
         settings.clone(),
@@ -95,7 +118,7 @@ pub fn spawn(
         status.clone(),
         shutdown.clone(),
     ));
-    tokio::spawn(read(eventloop, client, tx, settings, status, shutdown));
+    tokio::spawn(read(eventloop, client, settings, limits, status, shutdown));
     Ok(())
 }
 
@@ -161,18 +184,29 @@ fn tls_config(ca_cert: Option<&std::path::Path>) -> Result<rustls::ClientConfig,
 }
 
 /// Drives the connection: reconnects with backoff, subscribes on every connection, and
-/// hands messages to [`take`].
+/// hands messages to [`take`] through the intake, never waiting for it: while the intake is
+/// over its bound it stops reading (the broker holds the rest), and only then.
 async fn read(
     mut eventloop: EventLoop,
     client: AsyncClient,
-    tx: mpsc::Sender<Publish>,
     settings: Arc<MqttSettings>,
+    limits: Publishing,
     status: Arc<MqttStatus>,
     shutdown: CancellationToken,
 ) {
     let mut backoff = Duration::from_millis(100);
     let mut failing = false;
     loop {
+        if status.intake.is_full() {
+            tracing::warn!(
+                waiting = status.intake.len(),
+                "MQTT: the hub is behind; reading paused until half the waiting messages are published"
+            );
+            tokio::select! {
+                () = status.intake.has_room() => {}
+                () = shutdown.cancelled() => break,
+            }
+        }
         let event = tokio::select! {
             event = eventloop.poll() => event,
             () = shutdown.cancelled() => break,
@@ -202,10 +236,18 @@ async fn read(
                     }
                 }
             }
-            Ok(Event::Incoming(Packet::Publish(message))) => {
-                if tx.send(message).await.is_err() {
-                    break;
+            Ok(Event::Incoming(Packet::Publish(mut message))) => {
+                let size = message.payload.len();
+                let oversize = (size > limits.max_message_bytes).then_some(size);
+                if oversize.is_some() {
+                    // Counted and acknowledged by `take`, in its turn; not kept.
+                    message.payload = bytes::Bytes::new();
                 }
+                status.intake.push(Waiting {
+                    message,
+                    since: Instant::now(),
+                    oversize,
+                });
             }
             Ok(_) => {}
             Err(e) => {
@@ -233,7 +275,6 @@ async fn read(
 /// Publishes each message to the hub, then acknowledges it to the broker. A message the hub
 /// cannot take now (storage or Redis away) is retried until it can, holding the rest back.
 async fn take(
-    mut rx: mpsc::Receiver<Publish>,
     client: AsyncClient,
     hub: Arc<Hub>,
     settings: Arc<MqttSettings>,
@@ -241,53 +282,116 @@ async fn take(
     status: Arc<MqttStatus>,
     shutdown: CancellationToken,
 ) {
-    while let Some(message) = rx.recv().await {
-        let now = app::model::now_ms();
-        let parsed = mapping::points(
-            &settings.subscribe,
-            &message.topic,
-            &message.payload,
-            now,
-            limits.max_points,
-        );
-        match parsed {
-            Err(reason) => {
-                status.unreadable.inc();
-                tracing::warn!(topic = %shown(&message.topic), "MQTT message skipped: {reason}");
-                status.set_error(format!("topic {}: {reason}", shown(&message.topic)));
-            }
-            Ok((stream, points)) => {
-                let mut delay = Duration::from_millis(100);
-                loop {
-                    match hub.publish(&stream, &points, limits.auto_create, now).await {
-                        Ok(_) => {
-                            status.published.inc();
-                            status.points.inc_by(points.len() as u64);
-                            break;
-                        }
-                        Err(e @ (PublishError::Storage(_) | PublishError::Broker(_))) => {
-                            tracing::warn!(topic = %shown(&message.topic), "MQTT message waits: {e}");
-                            tokio::select! {
-                                () = tokio::time::sleep(delay) => {}
-                                // Not acknowledged: the broker sends it again next time.
-                                () = shutdown.cancelled() => return,
-                            }
-                            delay = (delay * 2).min(MAX_BACKOFF);
-                        }
-                        Err(e) => {
-                            status.refused.inc();
-                            tracing::warn!(topic = %shown(&message.topic), %stream, "MQTT message refused: {e}");
-                            status.set_error(format!("topic {}: {e}", shown(&message.topic)));
-                            break;
-                        }
-                    }
-                }
-            }
+    let mut acks = Acks::default();
+    loop {
+        acks.send(&client);
+        // While acknowledgements wait, come back for them soon.
+        let wait = if acks.unsent.is_empty() { 1000 } else { 20 };
+        let next = tokio::select! {
+            next = status.intake.take(Duration::from_millis(wait)) => next,
+            () = shutdown.cancelled() => return,
+        };
+        let Some(Waiting {
+            message, oversize, ..
+        }) = next
+        else {
+            continue;
+        };
+        if let Some(size) = oversize {
+            status.unreadable.inc();
+            let reason = format!(
+                "a message of {size} bytes, over ingest.max-body-bytes ({})",
+                limits.max_message_bytes
+            );
+            tracing::warn!(topic = %shown(&message.topic), "MQTT message skipped: {reason}");
+            status.set_error(format!("topic {}: {reason}", shown(&message.topic)));
+        } else if !publish(&message, &hub, &settings, limits, &status, &shutdown).await {
+            // Shutting down: not acknowledged, so the broker sends it again next time.
+            return;
         }
         if message.qos != QoS::AtMostOnce {
-            if let Err(e) = client.ack(&message).await {
-                tracing::debug!("MQTT ack: {e}");
+            acks.push(&client, message);
+        }
+    }
+}
+
+/// Publishes one message's points; `false` when shutdown came first.
+async fn publish(
+    message: &Publish,
+    hub: &Hub,
+    settings: &MqttSettings,
+    limits: Publishing,
+    status: &MqttStatus,
+    shutdown: &CancellationToken,
+) -> bool {
+    let now = app::model::now_ms();
+    let parsed = mapping::points(
+        &settings.subscribe,
+        &message.topic,
+        &message.payload,
+        now,
+        limits.max_points,
+    );
+    let (stream, points) = match parsed {
+        Ok(parsed) => parsed,
+        Err(reason) => {
+            status.unreadable.inc();
+            tracing::warn!(topic = %shown(&message.topic), "MQTT message skipped: {reason}");
+            status.set_error(format!("topic {}: {reason}", shown(&message.topic)));
+            return true;
+        }
+    };
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match hub.publish(&stream, &points, limits.auto_create, now).await {
+            Ok(_) => {
+                status.published.inc();
+                status.points.inc_by(points.len() as u64);
+                return true;
             }
+            Err(e @ (PublishError::Storage(_) | PublishError::Broker(_))) => {
+                tracing::warn!(topic = %shown(&message.topic), "MQTT message waits: {e}");
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = shutdown.cancelled() => return false,
+                }
+                delay = (delay * 2).min(MAX_BACKOFF);
+            }
+            Err(e) => {
+                status.refused.inc();
+                tracing::warn!(topic = %shown(&message.topic), %stream, "MQTT message refused: {e}");
+                status.set_error(format!("topic {}: {e}", shown(&message.topic)));
+                return true;
+            }
+        }
+    }
+}
+
+/// Acknowledgements, in the order the messages came. Handing one to the connection never
+/// waits: one that finds its queue full waits here, and the ones after it behind it (the
+/// broker expects them in order), until the connection has taken them.
+#[derive(Default)]
+struct Acks {
+    unsent: VecDeque<Publish>,
+}
+
+impl Acks {
+    fn push(&mut self, client: &AsyncClient, mut message: Publish) {
+        message.payload = bytes::Bytes::new();
+        self.unsent.push_back(message);
+        if self.unsent.len() > MAX_UNSENT_ACKS {
+            // More than packet ids exist: the oldest belong to a connection long gone.
+            self.unsent.pop_front();
+        }
+        self.send(client);
+    }
+
+    fn send(&mut self, client: &AsyncClient) {
+        while let Some(message) = self.unsent.front() {
+            if client.try_ack(message).is_err() {
+                return;
+            }
+            self.unsent.pop_front();
         }
     }
 }

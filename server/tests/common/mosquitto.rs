@@ -101,6 +101,25 @@ impl Mosquitto {
     }
 }
 
+impl Mosquitto {
+    /// Publishes each line of `lines` as one message at QoS 1, as fast as the broker takes
+    /// them (`mosquitto_pub -l`: a device flushing its buffer).
+    pub fn publish_lines(&self, topic: &str, lines: &str) {
+        use std::io::Write;
+        let mut child = Command::new("mosquitto_pub")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-q", "1"])
+            .args(["-t", topic, "-l"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("run mosquitto_pub -l");
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(lines.as_bytes()).expect("write the lines");
+        drop(stdin);
+        let status = child.wait().expect("wait for mosquitto_pub");
+        assert!(status.success(), "mosquitto_pub -l {topic}: {status}");
+    }
+}
+
 impl Drop for Mosquitto {
     fn drop(&mut self) {
         self.stop();
