@@ -113,6 +113,8 @@ pub fn publish_error(e: &PublishError, stream: &StreamName, place: Option<&str>)
         E::Removed => (StatusCode::SERVICE_UNAVAILABLE, "stream_removed"),
         E::Storage(_) => (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable"),
         E::Broker(_) => (StatusCode::SERVICE_UNAVAILABLE, "broker_unavailable"),
+        // Not a 503: retrying blindly may publish twice.
+        E::OutcomeUnknown(_) => (StatusCode::GATEWAY_TIMEOUT, "outcome_unknown"),
     };
     let detail = match place {
         Some(at) => format!("{at}: {e}"),

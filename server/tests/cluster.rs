@@ -642,3 +642,109 @@ async fn series_limits_and_unnamed_points_hold_across_nodes() {
     let next = publish(&b, "lim", r#"{"series": "x", "value": 5}"#).await;
     assert_eq!(next, 2);
 }
+
+#[tokio::test]
+async fn every_answer_to_a_publish_is_the_truth_while_redis_stalls() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    // Redis keeps every event, so that a node started afterwards reads all of them.
+    let env = [("LIVECHART_HISTORY_RING_EVENTS", "100000")];
+    let a = node(&redis, "a", &env);
+    ready(&a).await;
+    publish(&a, "stall", r#"{"value": 0}"#).await;
+
+    // Four publishers, one value per request, for as long as the test lasts; Redis freezes
+    // for 8 s (longer than a command's 5 s) in the middle of it.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut publishers = Vec::new();
+    for p in 0..4u32 {
+        let (url, stop) = (a.url("/api/streams/stall/points"), stop.clone());
+        publishers.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut answers = Vec::new();
+            let mut i = 1;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let value = f64::from(p * 100_000 + i);
+                let sent = std::time::Instant::now();
+                let r = client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(format!(r#"{{"value": {value}}}"#))
+                    .timeout(Duration::from_secs(60))
+                    .send()
+                    .await
+                    .expect("an answer");
+                let status = r.status().as_u16();
+                let body: serde_json::Value = r.json().await.unwrap_or_default();
+                let kind = body["error"].as_str().unwrap_or("").to_owned();
+                answers.push((value, status, kind, sent.elapsed()));
+                i += 1;
+            }
+            answers
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    redis.freeze(true);
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    redis.freeze(false);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut answers = Vec::new();
+    for p in publishers {
+        answers.extend(p.await.expect("a publisher"));
+    }
+    ready(&a).await;
+
+    // What Redis holds, through a node that has followed it.
+    let b = node(&redis, "b", &env);
+    ready(&b).await;
+    let held: serde_json::Value =
+        reqwest::get(b.url("/api/streams/stall/points?max_points=100000"))
+            .await
+            .expect("GET points")
+            .json()
+            .await
+            .expect("JSON");
+    let mut count = std::collections::BTreeMap::<u64, usize>::new();
+    for v in held["series"][0]["values"]
+        .as_array()
+        .unwrap_or_else(|| panic!("values in {held}"))
+    {
+        *count
+            .entry(v.as_f64().expect("a number") as u64)
+            .or_default() += 1;
+    }
+    let (mut ok, mut refused, mut unknown) = (0, 0, 0);
+    for (value, status, kind, _) in &answers {
+        let n = count.get(&(*value as u64)).copied().unwrap_or(0);
+        match (status, kind.as_str()) {
+            (200, _) => {
+                ok += 1;
+                assert_eq!(n, 1, "{value} was answered 200 and is there {n} times");
+            }
+            (503, "broker_unavailable") => {
+                refused += 1;
+                assert_eq!(
+                    n, 0,
+                    "{value} was answered 503 \"nothing was published\" and is there"
+                );
+            }
+            (504, "outcome_unknown") => {
+                unknown += 1;
+                assert!(n <= 1, "{value} is there {n} times");
+            }
+            other => panic!("{value}: an unexpected answer {other:?}"),
+        }
+    }
+    eprintln!("answers: {ok} published, {refused} refused, {unknown} unknown");
+    // The stall was met: publishes were held past a command's 5 s, and then answered with
+    // what had become of them (applied when Redis woke: 200; never: 503).
+    let longest = answers.iter().map(|a| a.3).max().unwrap_or_default();
+    eprintln!("the longest answer took {longest:?}");
+    assert!(
+        longest >= Duration::from_secs(5),
+        "no publish met the stall"
+    );
+    assert!(ok > 0);
+}

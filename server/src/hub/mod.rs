@@ -108,6 +108,13 @@ pub enum PublishError {
     /// Redis could not be reached: nothing was published, publish again later.
     #[error("{0}; nothing was published, try again")]
     Broker(String),
+    /// Redis took the call and then stayed silent past every wait: the batch may have been
+    /// published or not. Publishing it again may publish it twice; reading the stream
+    /// (`GET /api/streams/{name}/points`) tells which.
+    #[error(
+        "{0}: the points may or may not have been published; read the stream before publishing them again"
+    )]
+    OutcomeUnknown(String),
 }
 
 /// Why a stream could not be removed.

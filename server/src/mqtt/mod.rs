@@ -349,7 +349,12 @@ async fn publish(
                 status.points.inc_by(points.len() as u64);
                 return true;
             }
-            Err(e @ (PublishError::Storage(_) | PublishError::Broker(_))) => {
+            // (A message whose outcome is unknown is published again: at least once.)
+            Err(
+                e @ (PublishError::Storage(_)
+                | PublishError::Broker(_)
+                | PublishError::OutcomeUnknown(_)),
+            ) => {
                 tracing::warn!(topic = %shown(&message.topic), "MQTT message waits: {e}");
                 tokio::select! {
                     () = tokio::time::sleep(delay) => {}

@@ -96,6 +96,21 @@ impl RedisServer {
         }
     }
 
+    /// Freezes the process (SIGSTOP: it holds its connections and answers nothing, as a
+    /// stalled host) or lets it go on (SIGCONT).
+    pub fn freeze(&self, frozen: bool) {
+        if let Some(child) = &self.child {
+            let status = Command::new("kill")
+                .args([
+                    if frozen { "-STOP" } else { "-CONT" },
+                    &child.id().to_string(),
+                ])
+                .status()
+                .expect("run kill");
+            assert!(status.success(), "kill: {status}");
+        }
+    }
+
     fn try_cmd(&self, args: &[&str]) -> redis::RedisResult<redis::Value> {
         let client = redis::Client::open(self.url.as_str())?;
         let mut conn = client.get_connection_with_timeout(Duration::from_secs(2))?;

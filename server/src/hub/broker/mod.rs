@@ -72,6 +72,32 @@ enum Link {
 
 /// How long after a failed connection attempt commands fail without another one.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// Whether a command failed before Redis could have received it: the connection was refused
+/// or already closed when it was written. Anything else (a timeout, a connection lost while
+/// waiting for the answer) leaves the outcome open.
+fn not_sent(e: &redis::RedisError) -> bool {
+    use std::error::Error;
+    // (redis keeps the I/O error behind an `Arc`.)
+    type Shared = std::sync::Arc<dyn Error + Send + Sync>;
+    let io = e.source().and_then(|s| {
+        s.downcast_ref::<std::io::Error>().or_else(|| {
+            s.downcast_ref::<Shared>()
+                .and_then(|a| (**a).downcast_ref::<std::io::Error>())
+        })
+    });
+    io.is_some_and(|io| {
+        matches!(
+            io.kind(),
+            std::io::ErrorKind::BrokenPipe
+                | std::io::ErrorKind::ConnectionRefused
+                | std::io::ErrorKind::NotConnected
+                | std::io::ErrorKind::NotFound
+        )
+    })
+}
+
+/// How long a node keeps asking what became of a publish call that went unanswered.
+const SETTLE_FOR: Duration = Duration::from_secs(10);
 
 /// How a removal through Redis ended.
 #[derive(Debug, PartialEq)]
@@ -228,6 +254,9 @@ impl Broker {
             None => (BTreeSet::new(), EventId { epoch: 0, seq: 0 }),
         };
         let mut conn = self.manager().await?;
+        // Names this call in Redis: if its answer never comes, `settle` finds out what
+        // became of it.
+        let token = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
         for _ in 0..3 {
             let Resolved {
                 points, unnamed, ..
@@ -257,9 +286,16 @@ impl Broker {
             for (series, blob) in &windows {
                 call.arg(series.as_str()).arg(blob.as_slice());
             }
+            call.arg(&token);
             let reply: redis::Value = match call.invoke_async(&mut conn).await {
                 Ok(r) => r,
-                Err(e) => return Err(self.failed(e).await.into()),
+                // Never written (the connection was gone): nothing was published.
+                Err(e) if not_sent(&e) => return Err(self.failed(e).await.into()),
+                // Sent, perhaps run, perhaps still waiting in Redis: find out before answering.
+                Err(e) => {
+                    let e = self.failed(e).await;
+                    return self.settle(&token, e).await;
+                }
             };
             match Reply::parse(&reply).map_err(|e| self.error(e))? {
                 Reply::Position(id) => return Ok(id),
@@ -282,6 +318,45 @@ impl Broker {
         Err(self
             .error("the stream's series changed three times during one publish")
             .into())
+    }
+
+    /// What became of a publish call whose answer never came (`first`: why), asked until
+    /// Redis answers or [`SETTLE_FOR`] has passed: applied (its id), or not, and then never
+    /// (the call is cancelled in the same step). Only when Redis stays silent that long is
+    /// the outcome unknown, and the publisher is told so.
+    async fn settle(&self, token: &str, first: BrokerError) -> Result<EventId, PublishError> {
+        let deadline = Instant::now() + SETTLE_FOR;
+        let mut last = first.clone();
+        loop {
+            if let Ok(mut conn) = self.manager().await {
+                let mut call = scripts::OUTCOME_SCRIPT.prepare_invoke();
+                call.arg(&self.prefix).arg(token);
+                match call.invoke_async::<redis::Value>(&mut conn).await {
+                    Ok(reply) => {
+                        return match replies::outcome(&reply) {
+                            Ok(replies::Outcome::Cancelled) => Err(first.into()),
+                            Ok(replies::Outcome::Applied(id)) => Ok(id),
+                            Ok(replies::Outcome::Unknown(what)) => {
+                                Err(PublishError::OutcomeUnknown(format!(
+                                    "{first}; then Redis said the call is {what:?}"
+                                )))
+                            }
+                            Err(e) => Err(PublishError::OutcomeUnknown(format!(
+                                "{first}; then Redis answered {e}"
+                            ))),
+                        };
+                    }
+                    Err(e) => last = self.failed(e).await,
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(PublishError::OutcomeUnknown(format!(
+                    "{first}; Redis did not say within {} s whether it was applied ({last})",
+                    SETTLE_FOR.as_secs()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     /// Sets a stream's description in Redis (creating the stream when `create` allows);

@@ -37,6 +37,36 @@ impl Reply {
     }
 }
 
+/// What became of a publish call, as `OUTCOME` says.
+pub(super) enum Outcome {
+    /// It had not applied, and now never will.
+    Cancelled,
+    Applied(EventId),
+    /// Something else (a call that failed halfway): what the key holds.
+    Unknown(String),
+}
+
+pub(super) fn outcome(v: &Value) -> Result<Outcome, String> {
+    let items = array(v)?;
+    match (
+        items.first().map(text).transpose()?.as_deref(),
+        items.get(1),
+    ) {
+        (Some("cancelled"), None) => Ok(Outcome::Cancelled),
+        (Some("was"), Some(what)) => {
+            let what = text(what)?;
+            let id = what.split_once('-').and_then(|(e, s)| {
+                Some(EventId {
+                    epoch: e.parse().ok()?,
+                    seq: s.parse().ok()?,
+                })
+            });
+            Ok(id.map_or(Outcome::Unknown(what), Outcome::Applied))
+        }
+        _ => Err("an outcome of the wrong shape".to_owned()),
+    }
+}
+
 /// One entry of a Redis stream: its id and its fields.
 pub(super) struct Entry {
     pub(super) id: String,

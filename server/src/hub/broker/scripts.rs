@@ -13,6 +13,10 @@
 //!   and `p` (the points, `store::codec`), trimmed to about `ring-events`.
 //! - `P:series:NAME`: the stream's series; `P:w:NAME:SERIES`: its window, a list of 16-byte
 //!   points (i64 ts, f64 value, little-endian), trimmed to `window`.
+//! - `P:pub:TOKEN`: what became of one publish call, for a minute: `EPOCH-SEQ` once applied,
+//!   `cancelled` when the node that sent it gave up first (then it never applies). A node
+//!   whose call went unanswered (a stall, a lost connection) asks with `OUTCOME` and answers
+//!   its publisher with the truth, never a guess.
 //!
 //! Numbers go in and out as decimal strings (`fmt`): Lua's own formatting of a large number
 //! would lose digits.
@@ -65,10 +69,13 @@ end
 /// events kept, the epoch and last sequence number this node has seen (0 0 if none),
 /// the series unnamed points were given ('' if none), the default series, this node's
 /// instance mark, now (ms), the encoded points, the number of series, then per series its
-/// name and its points as 16-byte records.
-/// Returns `{'ok', epoch, seq}`, `{word}`, or `{word, series...}` for series problems.
+/// name and its points as 16-byte records, and last the call's token.
+/// Returns `{'ok', epoch, seq}`, `{word}`, or `{word, series...}` for series problems;
+/// `{'cancelled'}` when `OUTCOME` ran first for this token.
 const PUBLISH: &str = r"
 local name = ARGV[2]
+local n = tonumber(ARGV[15])
+local token_key = p .. ':pub:' .. ARGV[16 + 2 * n]
 local epoch, seq = ensure(name, ARGV[3] == '1', tonumber(ARGV[4]), ARGV[12])
 if not epoch then return {seq} end
 local meta = p .. ':s:' .. name
@@ -90,7 +97,6 @@ if ARGV[10] ~= '' then
     return out
   end
 end
-local n = tonumber(ARGV[15])
 local fresh = 0
 for i = 0, n - 1 do
   if redis.call('SISMEMBER', sk, ARGV[16 + 2 * i]) == 0 then fresh = fresh + 1 end
@@ -100,6 +106,8 @@ if count + fresh > tonumber(ARGV[5]) then
   for _, s in ipairs(redis.call('SMEMBERS', sk)) do out[#out + 1] = s end
   return out
 end
+-- Every check passed: from here the call applies, unless its node gave up on it first.
+if not redis.call('SET', token_key, '-', 'NX', 'PX', '60000') then return {'cancelled'} end
 seq = seq + 1
 local ek = p .. ':e:' .. name
 local added = redis.pcall('XADD', ek, 'MAXLEN', '~', ARGV[7], fmt(seq) .. '-0',
@@ -133,7 +141,17 @@ for i = 0, n - 1 do
   if #items > 0 then redis.call('RPUSH', wk, unpack(items)) end
   redis.call('LTRIM', wk, -window, -1)
 end
+redis.call('SET', token_key, fmt(epoch) .. '-' .. fmt(seq), 'PX', '60000')
 return {'ok', epoch, seq}
+";
+
+/// What became of a publish call whose answer never came. ARGV: prefix, the call's token.
+/// Atomically: if the call has not applied, it never will (`{'cancelled'}`); else
+/// `{'was', 'EPOCH-SEQ'}` (or `{'was', 'cancelled'}` when asked before).
+const OUTCOME: &str = r"
+local key = p .. ':pub:' .. ARGV[2]
+if redis.call('SET', key, 'cancelled', 'NX', 'PX', '60000') then return {'cancelled'} end
+return {'was', redis.call('GET', key)}
 ";
 
 /// Sets a stream's description. ARGV: prefix, name, create (0/1), max streams, the
@@ -228,6 +246,7 @@ fn script(body: &str) -> Script {
 }
 
 pub(super) static PUBLISH_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(PUBLISH));
+pub(super) static OUTCOME_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(OUTCOME));
 pub(super) static DESCRIBE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(DESCRIBE));
 pub(super) static PIN_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(PIN));
 pub(super) static REMOVE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(REMOVE));
