@@ -595,8 +595,11 @@ pub struct StreamStatus {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Health {
     /// `ok` while serving, `shutting_down` once a shutdown has begun, `broker_unavailable`
-    /// while a node sharing its streams through Redis is not following it.
+    /// while a node sharing its streams through Redis is not following it, `degraded` while
+    /// history writes fail (publishes are refused; `problem` says why).
     pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
     /// Event-stream connections open (a multiplexed one counts once).
     #[serde(default)]
     pub connections: usize,

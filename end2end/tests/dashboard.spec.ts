@@ -4,8 +4,10 @@ import fs from "node:fs";
 import path from "node:path";
 import { artifact, dataMenu, MAIN_PORT, openTables, publish, Server, watchProblems } from "./server";
 
-// These tests read the points shown from each chart's table, which opens on request.
-test.beforeEach(({ page }) => openTables(page));
+// These tests read the points shown from each chart's table, which opens on request (not the
+// one of six charts of 8,000 points each: what it checks is their count, and 48,000 rows are
+// no part of it).
+test.beforeEach(({ page }, info) => info.title.includes("first-paint budget") ? undefined : openTables(page));
 
 const MAIN = `http://127.0.0.1:${MAIN_PORT}`;
 const card = (page: Page, stream: string) => page.locator(`figure.chart[data-stream='${stream}']`);
@@ -310,7 +312,7 @@ test("charts past the page's first-paint budget draw from their stream", async (
     await expect(card(page, name)).toHaveAttribute("data-state", "live");
     // Every chart has its whole window: the first two from the page, the others from the
     // snapshot their stream sent.
-    await expect.poll(() => rowsOf(page, name).count()).toBe(8000);
+    await expect(card(page, name)).toHaveAttribute("data-count", "8000");
   }
   await artifact(page, "first-paint-budget");
   expect(problems).toEqual([]);

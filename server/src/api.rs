@@ -220,19 +220,26 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 }
 
 /// `GET /healthz`: 200 with every stream's counters while serving; 503 once shutting down,
-/// or while a node sharing its streams through Redis is not following it.
+/// while a node sharing its streams through Redis is not following it, or while history
+/// writes fail (publishes are refused: the node is not healthy, whatever else works).
 pub async fn healthz(State(state): State<AppState>) -> Response {
     let shutting_down = state.shutdown.is_cancelled();
     let broker_down = state.hub.broker().is_some_and(|b| !b.is_up());
+    let failing = state.hub.commit_stats().and_then(|c| c.failing());
     let body = Health {
         status: if shutting_down {
             "shutting_down"
         } else if broker_down {
             "broker_unavailable"
+        } else if failing.is_some() {
+            "degraded"
         } else {
             "ok"
         }
         .to_owned(),
+        problem: failing
+            .as_ref()
+            .map(|e| format!("history writes fail, publishes are refused: {e}")),
         connections: state.hub.viewers(),
         streams: state.hub.status(),
         mqtt: state.mqtt.as_ref().map(|m| app::model::MqttHealth {
@@ -246,7 +253,7 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
             oldest_waiting_ms: m.oldest_waiting().map(|d| d.as_millis() as u64),
         }),
     };
-    let status = if shutting_down || broker_down {
+    let status = if shutting_down || broker_down || failing.is_some() {
         StatusCode::SERVICE_UNAVAILABLE
     } else {
         StatusCode::OK

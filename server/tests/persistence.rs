@@ -424,10 +424,31 @@ async fn a_full_disk_refuses_publishes_with_503_and_recovers() {
         .find_map(|l| l.strip_prefix("livechart_history_commit_failures_total "))
         .expect("the failures are counted");
     assert!(failures.trim().parse::<u64>().unwrap() >= 1, "{failures}");
+    // The node says it is not healthy while writes fail, and why.
+    let health = reqwest::get(server.url("/healthz")).await.unwrap();
+    assert_eq!(health.status(), 503);
+    let health: app::model::Health = health.json().await.unwrap();
+    assert_eq!(health.status, "degraded");
+    assert!(
+        health
+            .problem
+            .as_deref()
+            .unwrap_or("")
+            .contains("history writes fail"),
+        "{:?}",
+        health.problem
+    );
 
     // Room again: publishing works, with the next id (nothing was half-written).
     limit_file_size(server.pid(), libc::RLIM_INFINITY);
     let again = publish_ok(&server, "disk", serde_json::json!({"value": 7})).await;
+    let health: app::model::Health = reqwest::get(server.url("/healthz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!((health.status.as_str(), health.problem), ("ok", None));
     assert_eq!((again.epoch, again.seq), (before.epoch, last_good.seq + 1));
     loop {
         let e = viewer.next_event(PATIENCE).await;
@@ -645,4 +666,142 @@ async fn a_stream_named_dot_dot_in_an_older_file_is_left_out_not_the_file() {
     )
     .await;
     assert_ne!(status, 200, "`..` is not a stream name");
+}
+
+/// A history file left by a run of this server, with one stream of five events, stopped
+/// cleanly; `spoil` then changes it with SQL.
+async fn spoiled_file(label: &str, spoil: &str) -> (TempDir, TempDir, EventId) {
+    let (dir, log) = (TempDir::new(label), TempDir::new(&format!("{label}-log")));
+    let mut server = start(&dir, &log, &[]);
+    let mut last = None;
+    for v in 1..=5 {
+        last = Some(publish_ok(&server, "kept", serde_json::json!({"value": v})).await);
+    }
+    server.terminate(PATIENCE).expect("stops on SIGTERM");
+    let file = livechart_server::hub::store::Embedded::file_name(dir.path());
+    let db = rusqlite::Connection::open(&file).expect("the history file");
+    db.execute_batch(spoil).expect("spoil the file");
+    drop(db);
+    (dir, log, last.expect("an id"))
+}
+
+fn moved_aside(dir: &TempDir) -> Vec<String> {
+    std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| {
+            n.starts_with("history.sqlite3.unreadable-")
+                && !n.ends_with("-wal")
+                && !n.ends_with("-shm")
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn every_kind_of_unusable_history_file_is_moved_aside_and_the_server_serves() {
+    let kinds = [
+        (
+            "another program's database",
+            "DROP TABLE events; DROP TABLE streams; DROP TABLE meta;
+             CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT);
+             INSERT INTO users (name) VALUES ('ada');",
+        ),
+        (
+            "a table more",
+            "CREATE TABLE notes (text TEXT); INSERT INTO notes VALUES ('hello');",
+        ),
+        (
+            "a column more",
+            "ALTER TABLE streams ADD COLUMN created TEXT;",
+        ),
+        (
+            "a required column more in events",
+            "ALTER TABLE events ADD COLUMN extra TEXT NOT NULL DEFAULT '';",
+        ),
+        (
+            "a value of another type",
+            "UPDATE streams SET epoch = 'not a number';",
+        ),
+        (
+            "a trigger that refuses every write",
+            "CREATE TRIGGER refuse BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'no'); END;",
+        ),
+        (
+            "an index that refuses new writes",
+            "CREATE UNIQUE INDEX one_more ON events ((1)) WHERE seq > 5;",
+        ),
+        (
+            "a description that is not JSON",
+            "UPDATE streams SET meta = '{not json';",
+        ),
+    ];
+    for (kind, spoil) in kinds {
+        let (dir, log, _) = spoiled_file("spoiled", spoil).await;
+        let server = start(&dir, &log, &[]);
+        // It serves, and takes publishes: into a new file.
+        let id = publish_ok(&server, "fresh", serde_json::json!({"value": 1})).await;
+        assert_eq!(id.seq, 1, "{kind}");
+        let aside = moved_aside(&dir);
+        assert_eq!(aside.len(), 1, "{kind}: {aside:?}");
+        let text = log_text(&log);
+        assert!(
+            text.contains(&aside[0]),
+            "{kind}: the log names the file it moved: {text}"
+        );
+        // And it starts again on the new file as it left it.
+        drop(server);
+        let server = start(&dir, &log, &[]);
+        let again = publish_ok(&server, "fresh", serde_json::json!({"value": 2})).await;
+        assert_eq!(again.seq, 2, "{kind}");
+        assert_eq!(moved_aside(&dir).len(), 1, "{kind}");
+    }
+}
+
+#[tokio::test]
+async fn a_truncated_history_file_is_moved_aside() {
+    let (dir, log, _) = spoiled_file("truncated", "").await;
+    // Enough events for several pages, then cut the file short.
+    let server = start(&dir, &log, &[]);
+    for v in 0..300 {
+        publish_ok(
+            &server,
+            "big",
+            serde_json::json!([{"value": v}, {"value": v}]),
+        )
+        .await;
+    }
+    drop(server);
+    let file = livechart_server::hub::store::Embedded::file_name(dir.path());
+    let db = rusqlite::Connection::open(&file).expect("the history file");
+    db.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+        .expect("checkpoint");
+    drop(db);
+    let len = std::fs::metadata(&file).expect("the file").len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .and_then(|f| f.set_len(len / 2))
+        .expect("truncate");
+    let server = start(&dir, &log, &[]);
+    publish_ok(&server, "fresh", serde_json::json!({"value": 1})).await;
+    assert_eq!(moved_aside(&dir).len(), 1);
+}
+
+#[tokio::test]
+async fn events_missing_from_the_file_start_a_new_epoch_and_a_viewer_gets_a_reset() {
+    let (dir, log, last) = spoiled_file("holey", "DELETE FROM events WHERE seq = 3;").await;
+    let server = start(&dir, &log, &[]);
+    // A viewer resuming from before the hole does not cross it silently.
+    let url = server.url("/api/streams/kept/events");
+    let resume = EventId {
+        epoch: last.epoch,
+        seq: 2,
+    };
+    let mut reader = EventReader::open_with(&url, &[("Last-Event-ID", &resume.to_string())]).await;
+    let first = reader.next_event(PATIENCE).await;
+    assert_eq!(first.event, "reset", "{first:?}");
+    let id = publish_ok(&server, "kept", serde_json::json!({"value": 6})).await;
+    assert_ne!(id.epoch, last.epoch, "a new epoch after the hole");
+    assert!(log_text(&log).contains("events are missing"));
+    assert!(moved_aside(&dir).is_empty(), "the file is kept");
 }

@@ -73,6 +73,25 @@ pub struct CommitStats {
     pub failures: AtomicU64,
     /// Events made durable.
     pub events: AtomicU64,
+    /// The last write failed (publishes are refused until one works): what it said.
+    pub failing: std::sync::Mutex<Option<String>>,
+}
+
+impl CommitStats {
+    /// Why history writes fail now, if they do.
+    pub fn failing(&self) -> Option<String> {
+        self.failing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set_failing(&self, why: Option<String>) {
+        *self
+            .failing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = why;
+    }
 }
 
 /// The committer thread and the queue to it.
@@ -235,6 +254,7 @@ impl Thread {
                 if self.failing {
                     tracing::info!("history writes work again");
                     self.failing = false;
+                    self.stats.set_failing(None);
                 }
                 self.removals.clear();
                 let mut touched = Vec::new();
@@ -274,6 +294,7 @@ impl Thread {
                     );
                     self.failing = true;
                 }
+                self.stats.set_failing(Some(e.to_string()));
                 for job in live {
                     match job {
                         Job::Event { stream, reply, .. } => {

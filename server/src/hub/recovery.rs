@@ -25,29 +25,38 @@ impl Hub {
                  may be lost, so its streams continue in a new epoch"
             );
         }
+        for s in streams.iter().filter(|s| s.gap) {
+            tracing::warn!(
+                stream = %s.name,
+                "events are missing from the history file: the stream continues in a new epoch, \
+                 and its viewers get a reset"
+            );
+        }
         let checkpoints: HashMap<StreamName, u64> = streams
             .iter()
-            .map(|s| match (&s.checkpoint, unclean) {
+            .map(|s| match (&s.checkpoint, unclean || s.gap) {
                 (_, true) => (s.name.clone(), s.last_seq()),
                 (Some((seq, _)), false) => (s.name.clone(), *seq),
                 (None, false) => (s.name.clone(), 0),
             })
             .collect();
-        let recovered: Vec<Stream> = streams
+        let recovered: Vec<(bool, Stream)> = streams
             .into_iter()
             .map(|s| {
-                Stream::recovered(
+                let fresh = unclean || s.gap;
+                let stream = Stream::recovered(
                     s,
-                    unclean.then_some(epoch),
+                    fresh.then_some(epoch),
                     hub.limits.clone(),
                     hub.catalog.clone(),
                     None,
-                )
+                );
+                (fresh, stream)
             })
             .collect();
         // The new epochs start from the recovered windows, and nothing of the old ids stays.
-        for stream in &recovered {
-            if unclean {
+        for (fresh, stream) in &recovered {
+            if *fresh {
                 let (seq, window) = stream.window_points();
                 store.commit(&[store::Change::Rebase {
                     stream: stream.name(),
@@ -62,7 +71,7 @@ impl Hub {
         let queue = committer.queue();
         let count = recovered.len();
         let mut map = BTreeMap::new();
-        for stream in recovered {
+        for (_, stream) in recovered {
             let stream = stream.with_commits(queue.clone());
             map.insert(stream.name().clone(), Arc::new(stream));
         }

@@ -3,8 +3,11 @@
 //! deleted in order as they leave the ring, so the file stays bounded.
 //!
 //! The directory is locked for the life of the process (a second server on it is refused).
-//! A file that is corrupt or written by an incompatible version is moved aside, named in the
-//! log, and a new one started: a bad file never stops the server from starting.
+//! A file this version cannot use (corrupt, truncated, not a database, another program's, or
+//! with tables, columns or values this version does not write) is moved aside, named in the
+//! log, and a new one started: a bad file never stops the server from starting, and never
+//! leaves it refusing every publish. Events missing from a stream's kept sequence make that
+//! stream continue in a new epoch (its viewers get a `reset`).
 
 use super::{codec, Change, Durability, OpenError, Recovered, RecoveredStream, Store, StoreError};
 use app::model::{StreamMeta, StreamName};
@@ -82,12 +85,121 @@ impl std::fmt::Display for Bad {
     }
 }
 
+/// The system's failures (the disk, permissions, memory) stop the start; anything else the
+/// file says (corrupt, not a database, a schema or a value this version does not write, a
+/// constraint) makes the file unusable, to be moved aside.
 fn classify(e: rusqlite::Error) -> Bad {
-    use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase};
+    use rusqlite::ErrorCode as C;
     match e.sqlite_error_code() {
-        Some(DatabaseCorrupt | NotADatabase) => Bad::Unreadable(e.to_string()),
-        _ => Bad::Io(e.to_string()),
+        Some(
+            C::SystemIoFailure
+            | C::DiskFull
+            | C::CannotOpen
+            | C::PermissionDenied
+            | C::ReadOnly
+            | C::DatabaseBusy
+            | C::DatabaseLocked
+            | C::OutOfMemory
+            | C::FileLockingProtocolFailed
+            | C::NoLargeFileSupport,
+        ) => Bad::Io(e.to_string()),
+        _ => Bad::Unreadable(e.to_string()),
     }
+}
+
+/// Each table this version writes, with its columns: (name, type, not null, primary key
+/// position).
+const TABLES: [(&str, &[(&str, &str, bool, u32)]); 3] = [
+    (
+        "meta",
+        &[("key", "TEXT", false, 1), ("value", "TEXT", true, 0)],
+    ),
+    (
+        "streams",
+        &[
+            ("name", "TEXT", false, 1),
+            ("epoch", "INTEGER", true, 0),
+            ("meta", "TEXT", false, 0),
+            ("checkpoint_seq", "INTEGER", false, 0),
+            ("checkpoint", "BLOB", false, 0),
+        ],
+    ),
+    (
+        "events",
+        &[
+            ("stream", "TEXT", true, 1),
+            ("seq", "INTEGER", true, 2),
+            ("data", "BLOB", true, 0),
+        ],
+    ),
+];
+
+/// Whether the file holds only this version's tables: no other table, view, trigger or index
+/// (another program's database, or one whose rules would refuse every write). Checked before
+/// anything is written to it.
+fn check_objects(conn: &Connection) -> Result<(), Bad> {
+    let mut objects = conn
+        .prepare("SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")
+        .map_err(classify)?;
+    let objects = objects
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .map_err(classify)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(classify)?;
+    for (kind, name) in &objects {
+        if kind != "table" || !TABLES.iter().any(|(t, _)| t == name) {
+            return Err(Bad::Unreadable(format!(
+                "it holds a {kind} {name:?} this server does not write"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Whether each of this version's tables has its columns as written here.
+fn check_columns(conn: &Connection) -> Result<(), Bad> {
+    for (table, expected) in TABLES {
+        let mut columns = conn
+            .prepare(&format!("PRAGMA table_info({table})"))
+            .map_err(classify)?;
+        let columns = columns
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, bool>(3)?,
+                    r.get::<_, u32>(5)?,
+                ))
+            })
+            .map_err(classify)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(classify)?;
+        let same = columns.len() == expected.len()
+            && columns.iter().zip(expected).all(|(c, e)| {
+                c.0 == e.0 && c.1.eq_ignore_ascii_case(e.1) && c.2 == e.2 && c.3 == e.3
+            });
+        if !same {
+            let found: Vec<String> = columns.iter().map(|c| format!("{} {}", c.0, c.1)).collect();
+            return Err(Bad::Unreadable(format!(
+                "its table {table} has columns ({}), not the ones this server writes",
+                found.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Whether events are missing: a hole between two kept events, or between the checkpoint and
+/// the first event after it (every event after the checkpoint is kept).
+fn has_gap(checkpoint: Option<u64>, events: &[(u64, codec::Columns)]) -> bool {
+    let holes = events.windows(2).any(|w| w[1].0 != w[0].0 + 1);
+    let after_checkpoint = checkpoint.is_some_and(|cp| {
+        events
+            .iter()
+            .find(|e| e.0 > cp)
+            .is_some_and(|first| first.0 != cp + 1)
+    });
+    holes || after_checkpoint
 }
 
 fn lock_dir(dir: &Path) -> Result<File, OpenError> {
@@ -157,6 +269,7 @@ fn open_file(path: &Path, durability: Durability) -> Result<(Connection, Recover
     if check != "ok" {
         return Err(Bad::Unreadable(format!("integrity check: {check}")));
     }
+    check_objects(&conn)?;
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
          CREATE TABLE IF NOT EXISTS streams (
@@ -167,6 +280,7 @@ fn open_file(path: &Path, durability: Durability) -> Result<(Connection, Recover
              PRIMARY KEY (stream, seq)) WITHOUT ROWID;",
     )
     .map_err(classify)?;
+    check_columns(&conn)?;
     let get = |key: &str| -> Result<Option<String>, Bad> {
         conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
             .optional()
@@ -251,12 +365,14 @@ fn read_streams(conn: &Connection) -> Result<Vec<RecoveredStream>, Bad> {
                 .map_err(|e| bad(format!("stream {name}: event {seq}: {e}")))?;
             events.push((seq, points));
         }
+        let gap = has_gap(checkpoint.as_ref().map(|c| c.0), &events);
         streams.push(RecoveredStream {
             name,
             epoch,
             meta,
             checkpoint,
             events,
+            gap,
         });
     }
     Ok(streams)

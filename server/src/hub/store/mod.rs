@@ -71,6 +71,9 @@ pub struct RecoveredStream {
     /// The events kept, oldest first: at least the ring's, every one after the checkpoint,
     /// and those with retained points.
     pub events: Vec<(u64, codec::Columns)>,
+    /// Events are missing from the file (a hole in the sequence, or after the checkpoint):
+    /// the stream continues in a new epoch, so no viewer resumes across the hole.
+    pub gap: bool,
 }
 
 impl RecoveredStream {
