@@ -107,9 +107,11 @@ fn classify(e: rusqlite::Error) -> Bad {
     }
 }
 
-/// Each table this version writes, with its columns: (name, type, not null, primary key
-/// position).
-const TABLES: [(&str, &[(&str, &str, bool, u32)]); 3] = [
+/// A column as `PRAGMA table_info` describes it: name, type, not null, primary key position.
+type Column = (&'static str, &'static str, bool, u32);
+
+/// Each table this version writes, with its columns.
+const TABLES: [(&str, &[Column]); 3] = [
     (
         "meta",
         &[("key", "TEXT", false, 1), ("value", "TEXT", true, 0)],
