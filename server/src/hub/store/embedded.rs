@@ -503,8 +503,8 @@ fn apply(tx: &rusqlite::Transaction<'_>, change: &Change<'_>) -> rusqlite::Resul
                 "UPDATE streams SET epoch = ?2, checkpoint_seq = ?3, checkpoint = ?4 WHERE name = ?1",
             )?
             .execute((stream.as_str(), epoch, seq, codec::encode(window)))?;
-            tx.prepare_cached("DELETE FROM events WHERE stream = ?1")?
-                .execute([stream.as_str()])?;
+            // The events stay: their points are what the range query shows (before and after
+            // the next restart alike); only their ids are not resumed across the new epoch.
         }
         Change::Remove { stream } => {
             tx.prepare_cached("DELETE FROM events WHERE stream = ?1")?

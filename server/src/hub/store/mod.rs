@@ -39,8 +39,9 @@ pub enum Change<'a> {
         seq: u64,
         window: &'a [Point],
     },
-    /// The stream starts over in `epoch` after `seq`, with `window`: its events so far are
-    /// dropped (their ids could not be trusted, see [`Recovered::unclean`]).
+    /// The stream goes on in `epoch` after `seq`, with `window`: no id of the old epoch is
+    /// resumed (they could not be trusted, see [`Recovered::unclean`]), while the points
+    /// kept stay, as the range query shows them.
     Rebase {
         stream: &'a StreamName,
         epoch: u64,
