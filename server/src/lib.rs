@@ -236,7 +236,8 @@ pub async fn serve(
     let hub = match settings.history.store {
         StoreKind::Redis => {
             let r = &settings.redis;
-            let broker = Broker::new(&r.url, r.shown_url(), &r.prefix, limits.clone())
+            let seen_dir = Some(settings.history.data_dir.as_path());
+            let broker = Broker::new(&r.url, r.shown_url(), &r.prefix, limits.clone(), seen_dir)
                 .map_err(std::io::Error::other)?;
             tracing::info!(url = %broker.url(), prefix = %r.prefix, "streams shared through Redis");
             Hub::shared(limits, broker)

@@ -748,3 +748,97 @@ async fn every_answer_to_a_publish_is_the_truth_while_redis_stalls() {
     );
     assert!(ok > 0);
 }
+
+/// The id a publish was answered with; once more after a 503 that published nothing (the
+/// first command after Redis came back finds the old connection gone).
+async fn publish_id(server: &TestServer, stream: &str, value: f64) -> EventId {
+    let body = format!(r#"{{"value": {value}}}"#);
+    let mut answer =
+        publish_raw(server, stream, Some("application/json"), body.clone(), None).await;
+    if answer.0 == 503 && answer.1["error"] == "broker_unavailable" {
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        answer = publish_raw(server, stream, Some("application/json"), body, None).await;
+    }
+    let (status, answer) = answer;
+    assert_eq!(status, 200, "{answer}");
+    answer["id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("an id")
+}
+
+#[tokio::test]
+async fn a_redis_restored_while_every_node_was_down_never_reuses_an_id() {
+    let Some(mut redis) = RedisServer::start() else {
+        return;
+    };
+    let data = common::TempDir::new("node-data");
+    let log = redis.dir.path().join("node.log");
+    let url = redis.url.clone();
+    let env = [
+        ("LIVECHART_HISTORY_STORE", "redis"),
+        ("LIVECHART_REDIS_URL", url.as_str()),
+        ("LIVECHART_DEMO_ENABLED", "false"),
+        ("RUST_LOG", "info"),
+    ];
+    let node = TestServer::start_in(&data, &env, &log);
+    ready(&node).await;
+    for v in 1..=3 {
+        publish_id(&node, "r", f64::from(v)).await;
+    }
+    // A snapshot of Redis' files, taken with Redis stopped cleanly.
+    redis.stop();
+    let snapshot = common::TempDir::new("redis-snapshot");
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(redis.dir.path().join("appendonlydir"))
+        .arg(snapshot.path())
+        .status()
+        .expect("cp");
+    assert!(copied.success());
+    redis.start_again();
+    ready(&node).await;
+    let mut last = publish_id(&node, "r", 4.0).await;
+    for v in 5..=6 {
+        last = publish_id(&node, "r", f64::from(v)).await;
+    }
+    // The node keeps what it saw in its data directory (within a second).
+    let kept = data.path().join("redis-seen.json");
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while !std::fs::read_to_string(&kept)
+        .unwrap_or_default()
+        .contains(&last.to_string())
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the node never kept {last}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Every node down; Redis back from the snapshot (it holds 3 of the stream's 6 events).
+    drop(node);
+    redis.stop();
+    let restored = redis.dir.path().join("appendonlydir");
+    std::fs::remove_dir_all(&restored).expect("remove the newer files");
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(snapshot.path().join("appendonlydir"))
+        .arg(redis.dir.path())
+        .status()
+        .expect("cp");
+    assert!(copied.success());
+    redis.start_again();
+    let node = TestServer::start_in(&data, &env, &log);
+    ready(&node).await;
+
+    // The next event is not (epoch, 4) again with other content: a new epoch.
+    let next = publish_id(&node, "r", 7.0).await;
+    assert_ne!(next.epoch, last.epoch, "{next} after {last}: an id reused");
+    // A viewer that saw up to 6 gets a reset, not 7 as if it followed on.
+    let mut resumed = viewer(&node, "r", Some(last)).await;
+    let first = resumed.next_event(PATIENCE).await;
+    assert_eq!(first.event, "reset", "{first:?}");
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(text.contains("starts a new epoch"), "{text}");
+}

@@ -142,6 +142,7 @@ impl Follower<'_> {
             .collect();
         for stream in self.hub.streams() {
             if !names.contains(stream.name()) {
+                self.broker.seen.forget(stream.name());
                 self.hub.drop_local(stream.name());
             }
         }
@@ -192,11 +193,18 @@ impl Follower<'_> {
                     self.pin(name).await?;
                     continue;
                 }
+                self.broker.seen.forget(name);
                 self.hub.drop_local(name);
                 return Ok(());
             };
             let stream = self.hub.adopt(name, loaded.epoch);
-            let seen = stream.position();
+            // What this node has of it, or what a run before it on this data directory saw:
+            // after every node restarted, only the latter knows Redis went back in time.
+            let here = stream.position();
+            let seen = match self.broker.seen.of(name) {
+                Some(kept) if kept.epoch == loaded.epoch && kept.seq > here.seq => kept,
+                _ => here,
+            };
             if loaded.epoch == seen.epoch && loaded.seq < seen.seq {
                 tracing::warn!(
                     stream = %name,
@@ -312,6 +320,13 @@ impl Follower<'_> {
         for name in &to_sync {
             self.sync(name).await?;
         }
+        // Kept on disk: what this node saw outlives it.
+        self.broker.seen.note(
+            self.hub
+                .streams()
+                .iter()
+                .map(|s| (s.name().clone(), s.position())),
+        );
         Ok(())
     }
 }

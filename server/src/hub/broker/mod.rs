@@ -15,6 +15,7 @@
 mod follow;
 mod replies;
 mod scripts;
+mod seen;
 
 pub(super) use follow::spawn as spawn_follower;
 
@@ -59,6 +60,8 @@ pub struct Broker {
     /// The follower is connected and has read everything.
     up: tokio::sync::watch::Sender<bool>,
     pub stats: BrokerStats,
+    /// The furthest position of each stream this node saw, kept in its data directory.
+    seen: seen::Seen,
 }
 
 /// The shared connection, or why there is none.
@@ -116,11 +119,13 @@ pub(super) const APPLY_WAIT: Duration = Duration::from_secs(2);
 impl Broker {
     /// A broker for the Redis at `url` (checked when the configuration was validated); it
     /// connects when first used, and again whenever the connection is lost.
+    /// `seen_dir`: where this node keeps the positions it saw (its data directory).
     pub fn new(
         url: &str,
         shown_url: String,
         prefix: &str,
         limits: Limits,
+        seen_dir: Option<&std::path::Path>,
     ) -> Result<Self, BrokerError> {
         let client = redis::Client::open(url).map_err(|e| BrokerError {
             url: shown_url.clone(),
@@ -136,6 +141,7 @@ impl Broker {
             pinned: Mutex::new(BTreeSet::new()),
             up: tokio::sync::watch::Sender::new(false),
             stats: BrokerStats::default(),
+            seen: seen::Seen::open(seen_dir),
         })
     }
 
