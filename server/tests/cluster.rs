@@ -842,3 +842,50 @@ async fn a_redis_restored_while_every_node_was_down_never_reuses_an_id() {
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(text.contains("starts a new epoch"), "{text}");
 }
+
+#[tokio::test]
+async fn a_publish_redis_never_answers_is_504_outcome_unknown_not_a_guess() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let env = [("LIVECHART_HISTORY_RING_EVENTS", "100000")];
+    let a = node(&redis, "a", &env);
+    ready(&a).await;
+    publish(&a, "silent", r#"{"value": 0}"#).await;
+    // Frozen past the command's 5 s and the 10 s of asking what became of it.
+    redis.freeze(true);
+    let started = std::time::Instant::now();
+    let (status, body) = publish_raw(
+        &a,
+        "silent",
+        Some("application/json"),
+        r#"{"value": 1}"#.to_owned(),
+        None,
+    )
+    .await;
+    let took = started.elapsed();
+    redis.freeze(false);
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (504, Some("outcome_unknown")),
+        "{body}"
+    );
+    assert!(took >= Duration::from_secs(15), "answered after {took:?}");
+    let detail = body["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("may or may not have been published"),
+        "{detail}"
+    );
+    // Whatever became of it, it is there at most once.
+    ready(&a).await;
+    let held: serde_json::Value = reqwest::get(a.url("/api/streams/silent/points"))
+        .await
+        .expect("GET points")
+        .json()
+        .await
+        .expect("JSON");
+    let ones = held["series"][0]["values"]
+        .as_array()
+        .map_or(0, |v| v.iter().filter(|x| x.as_f64() == Some(1.0)).count());
+    assert!(ones <= 1, "{held}");
+}
