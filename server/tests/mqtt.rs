@@ -14,6 +14,17 @@ fn row(stream: &str, series: &str, value: f64) -> (String, String, f64) {
     (stream.into(), series.into(), value)
 }
 
+/// Waits until the server is connected and the broker granted its `filters` (publishing
+/// before that would lose the messages: QoS 1 keeps nothing for a subscription not yet made).
+async fn subscribed(server: &TestServer, filters: usize) {
+    wait_for_health(server, WAIT, |h| {
+        h.mqtt
+            .as_ref()
+            .is_some_and(|m| m.connected && m.subscribed == filters)
+    })
+    .await;
+}
+
 fn without_ts(rows: &[(String, String, i64, f64)]) -> Vec<(String, String, f64)> {
     rows.iter()
         .map(|(s, n, _, v)| (s.clone(), n.clone(), *v))
@@ -37,12 +48,7 @@ async fn messages_of_every_kind_arrive_and_survive_a_broker_restart() {
     let server = TestServer::start(&env);
     // Publishing before the broker has the subscriptions would lose the messages (QoS 1
     // keeps nothing for a subscription not yet made): wait until both are granted.
-    wait_for_health(&server, WAIT, |h| {
-        h.mqtt
-            .as_ref()
-            .is_some_and(|m| m.connected && m.subscribed == 2)
-    })
-    .await;
+    subscribed(&server, 2).await;
     let mut reader = EventReader::open(&server.url("/api/events?streams=robot.arm,lab")).await;
 
     broker.publish("robot/arm/temp", "21.5");
@@ -109,12 +115,7 @@ async fn messages_of_every_kind_arrive_and_survive_a_broker_restart() {
     .await;
     assert!(metrics_text(&server).await.contains("livechart_mqtt_up 0"));
     broker.start_again();
-    wait_for_health(&server, WAIT, |h| {
-        h.mqtt
-            .as_ref()
-            .is_some_and(|m| m.connected && m.subscribed == 2)
-    })
-    .await;
+    subscribed(&server, 2).await;
     broker.publish("robot/arm/temp", "23");
     let got = tagged_points(&mut reader, 1, WAIT).await;
     assert_eq!(without_ts(&got), [row("robot.arm", "temp", 23.0)]);
@@ -170,12 +171,7 @@ async fn mqtts_with_a_private_ca() {
         ("LIVECHART_MQTT_CA_CERT", &ca),
         ("LIVECHART_STREAMS_DECLARED", "robot"),
     ]);
-    wait_for_health(&server, WAIT, |h| {
-        h.mqtt
-            .as_ref()
-            .is_some_and(|m| m.connected && m.subscribed == 1)
-    })
-    .await;
+    subscribed(&server, 1).await;
     let mut reader = EventReader::open(&server.url("/api/events?streams=robot")).await;
     broker.publish_with(&["-h", "localhost", "--cafile", &ca], "robot/temp", "5");
     let got = tagged_points(&mut reader, 1, WAIT).await;
@@ -260,12 +256,7 @@ async fn a_burst_of_messages_drains_once_each_and_an_oversize_one_blocks_nothing
     ];
     // The durable store (each publish waits for its commit): the hub is the slow side.
     let server = TestServer::start(&env);
-    wait_for_health(&server, WAIT, |h| {
-        h.mqtt
-            .as_ref()
-            .is_some_and(|m| m.connected && m.subscribed == 1)
-    })
-    .await;
+    subscribed(&server, 1).await;
 
     // A device flushing its buffer: 5,000 messages as fast as the broker takes them.
     let n = 5000;
@@ -326,12 +317,7 @@ async fn a_burst_of_messages_drains_once_each_and_an_oversize_one_blocks_nothing
     // Acknowledged: a new server with the same session gets nothing again.
     drop(server);
     let server = TestServer::start(&env);
-    wait_for_health(&server, WAIT, |h| {
-        h.mqtt
-            .as_ref()
-            .is_some_and(|m| m.connected && m.subscribed == 1)
-    })
-    .await;
+    subscribed(&server, 1).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let health = wait_for_health(&server, WAIT, |h| h.mqtt.is_some()).await;
     let mqtt = health.mqtt.expect("mqtt health");
