@@ -699,21 +699,9 @@ async fn every_answer_to_a_publish_is_the_truth_while_redis_stalls() {
     // What Redis holds, through a node that has followed it.
     let b = node(&redis, "b", &env);
     ready(&b).await;
-    let held: serde_json::Value =
-        reqwest::get(b.url("/api/streams/stall/points?max_points=100000"))
-            .await
-            .expect("GET points")
-            .json()
-            .await
-            .expect("JSON");
     let mut count = std::collections::BTreeMap::<u64, usize>::new();
-    for v in held["series"][0]["values"]
-        .as_array()
-        .unwrap_or_else(|| panic!("values in {held}"))
-    {
-        *count
-            .entry(v.as_f64().expect("a number") as u64)
-            .or_default() += 1;
+    for v in common::held_values(&b, "stall", None).await {
+        *count.entry(v as u64).or_default() += 1;
     }
     let (mut ok, mut refused, mut unknown) = (0, 0, 0);
     for (value, status, kind, _) in &answers {
@@ -878,14 +866,7 @@ async fn a_publish_redis_never_answers_is_504_outcome_unknown_not_a_guess() {
     );
     // Whatever became of it, it is there at most once.
     ready(&a).await;
-    let held: serde_json::Value = reqwest::get(a.url("/api/streams/silent/points"))
-        .await
-        .expect("GET points")
-        .json()
-        .await
-        .expect("JSON");
-    let ones = held["series"][0]["values"]
-        .as_array()
-        .map_or(0, |v| v.iter().filter(|x| x.as_f64() == Some(1.0)).count());
-    assert!(ones <= 1, "{held}");
+    let held = common::held_values(&a, "silent", None).await;
+    let ones = held.iter().filter(|&&x| x == 1.0).count();
+    assert!(ones <= 1, "{held:?}");
 }

@@ -5,7 +5,7 @@
 mod common;
 
 use common::mosquitto::Mosquitto;
-use common::{metrics_text, tagged_points, wait_for_health, EventReader, TestServer};
+use common::{held_values, metrics_text, tagged_points, wait_for_health, EventReader, TestServer};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -223,22 +223,6 @@ async fn bad_mqtt_settings_stop_the_start_with_the_key_named() {
     }
 }
 
-/// The points of `stream`'s series `series` the server holds, in order.
-async fn held(server: &TestServer, stream: &str, series: &str) -> Vec<f64> {
-    let range: serde_json::Value = reqwest::get(server.url(&format!(
-        "/api/streams/{stream}/points?series={series}&max_points=100000"
-    )))
-    .await
-    .expect("GET points")
-    .json()
-    .await
-    .expect("JSON");
-    range["series"][0]["values"]
-        .as_array()
-        .map(|v| v.iter().filter_map(serde_json::Value::as_f64).collect())
-        .unwrap_or_default()
-}
-
 #[tokio::test]
 async fn a_burst_of_messages_drains_once_each_and_an_oversize_one_blocks_nothing() {
     // The broker holds the whole backlog (mosquitto drops what is past 1,000 queued messages
@@ -265,7 +249,7 @@ async fn a_burst_of_messages_drains_once_each_and_an_oversize_one_blocks_nothing
     let started = std::time::Instant::now();
     let deadline = started + Duration::from_secs(90);
     loop {
-        let values = held(&server, "burst", "v").await;
+        let values = held_values(&server, "burst", Some("v")).await;
         if values.len() >= n {
             // Each message once, in the order sent.
             let expected: Vec<f64> = (1..=n).map(|i| i as f64).collect();
@@ -295,7 +279,7 @@ async fn a_burst_of_messages_drains_once_each_and_an_oversize_one_blocks_nothing
     broker.publish("burst/big", &"1".repeat(100_000));
     broker.publish("burst/after", "7");
     let deadline = std::time::Instant::now() + WAIT;
-    while held(&server, "burst", "after").await != [7.0] {
+    while held_values(&server, "burst", Some("after")).await != [7.0] {
         assert!(
             std::time::Instant::now() < deadline,
             "a message after an oversize one never came"

@@ -496,23 +496,16 @@ async fn relaxed_durability_starts_a_new_epoch_after_an_unclean_stop_only() {
     assert_ne!(third.epoch, first.epoch);
     assert!(log_text(&log).contains("new epoch"), "the log says why");
     // What the range query shows is what the file holds: the same after a clean restart.
-    let shown = |server: &TestServer| {
-        let url = server.url("/api/streams/r/points");
-        async move {
-            let range: serde_json::Value = reqwest::get(url).await.unwrap().json().await.unwrap();
-            range["series"][0]["values"].clone()
-        }
-    };
     assert_eq!(
-        shown(&server).await,
-        serde_json::json!([1.0, 2.0, 3.0, 4.0])
+        common::held_values(&server, "r", None).await,
+        [1.0, 2.0, 3.0, 4.0]
     );
     let mut server = server;
     assert_eq!(server.terminate(PATIENCE).and_then(|s| s.code()), Some(0));
     let server = start(&dir, &log, &relaxed);
     assert_eq!(
-        shown(&server).await,
-        serde_json::json!([1.0, 2.0, 3.0, 4.0])
+        common::held_values(&server, "r", None).await,
+        [1.0, 2.0, 3.0, 4.0]
     );
 }
 

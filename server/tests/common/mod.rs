@@ -443,6 +443,24 @@ pub async fn wait_for_health(
     }
 }
 
+/// The values the server holds of `stream` (its `series`, or its first), in order, from the
+/// range query, unreduced up to 100,000 points.
+pub async fn held_values(server: &TestServer, stream: &str, series: Option<&str>) -> Vec<f64> {
+    let only = series.map_or_else(String::new, |s| format!("&series={s}"));
+    let range: serde_json::Value = reqwest::get(server.url(&format!(
+        "/api/streams/{stream}/points?max_points=100000{only}"
+    )))
+    .await
+    .expect("GET points")
+    .json()
+    .await
+    .expect("JSON");
+    range["series"][0]["values"]
+        .as_array()
+        .map(|v| v.iter().filter_map(serde_json::Value::as_f64).collect())
+        .unwrap_or_default()
+}
+
 /// `GET /metrics`, as text.
 pub async fn metrics_text(server: &TestServer) -> String {
     reqwest::get(server.url("/metrics"))
