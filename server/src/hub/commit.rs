@@ -61,7 +61,7 @@ pub(super) async fn answer<T>(
 }
 
 fn shutting_down() -> StoreError {
-    StoreError("the server is shutting down".into())
+    StoreError::Failed("the server is shutting down".into())
 }
 
 /// What the committer has done, for `/metrics`.
@@ -194,7 +194,7 @@ impl Thread {
                     reply,
                     ..
                 } if generation != stream.generation() => {
-                    let _ = reply.send(Err(StoreError(
+                    let _ = reply.send(Err(StoreError::Failed(
                         "an earlier write of this stream failed; publish again".into(),
                     )));
                 }

@@ -130,7 +130,12 @@ pub enum RemoveError {
 
 impl From<StoreError> for PublishError {
     fn from(e: StoreError) -> Self {
-        PublishError::Storage(e.0)
+        match e {
+            StoreError::Failed(why) => PublishError::Storage(why),
+            StoreError::Unknown(why) => PublishError::OutcomeUnknown(format!(
+                "the history file could not be written ({why}), and could not be read back"
+            )),
+        }
     }
 }
 

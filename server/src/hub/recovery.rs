@@ -67,7 +67,7 @@ impl Hub {
             }
         }
         let committer = Committer::start(store, hub.limits.ring_events, checkpoints)
-            .map_err(|e| StoreError(format!("cannot start the commit thread: {e}")))?;
+            .map_err(|e| StoreError::Failed(format!("cannot start the commit thread: {e}")))?;
         let queue = committer.queue();
         let count = recovered.len();
         let mut map = BTreeMap::new();

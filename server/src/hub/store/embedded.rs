@@ -21,7 +21,14 @@ const FORMAT: &str = "livechart-history-1";
 const FILE_NAME: &str = "history.sqlite3";
 
 pub struct Embedded {
-    conn: Connection,
+    /// `None` once a failed commit closed it, until the next commit opens the file again.
+    conn: Option<Connection>,
+    path: PathBuf,
+    durability: Durability,
+    /// The number of the last commit tried. Each commit writes its number into the file in
+    /// its own transaction, so after one that failed, reading the number back says whether
+    /// the file holds it (see [`Embedded::settle`]).
+    attempts: u64,
     recovered: Option<Recovered>,
     /// Streams that have their row: an event of any other one inserts it first.
     known: HashSet<StreamName>,
@@ -39,7 +46,7 @@ impl Embedded {
         std::fs::create_dir_all(dir).map_err(|e| unusable(format!("cannot create it: {e}")))?;
         let lock = lock_dir(dir)?;
         let path = dir.join(FILE_NAME);
-        let (conn, recovered) = match open_file(&path, durability) {
+        let (conn, recovered, attempts) = match open_file(&path, durability) {
             Ok(opened) => opened,
             Err(Bad::Unreadable(problem)) => {
                 let aside = move_aside(&path).map_err(|e| {
@@ -59,7 +66,10 @@ impl Embedded {
             Err(Bad::Io(e)) => return Err(unusable(e)),
         };
         Ok(Embedded {
-            conn,
+            conn: Some(conn),
+            path,
+            durability,
+            attempts,
             known: recovered.streams.iter().map(|s| s.name.clone()).collect(),
             recovered: Some(recovered),
             _lock: lock,
@@ -249,8 +259,9 @@ fn move_aside(path: &Path) -> std::io::Result<PathBuf> {
     Ok(aside)
 }
 
-fn open_file(path: &Path, durability: Durability) -> Result<(Connection, Recovered), Bad> {
-    let conn = Connection::open(path).map_err(classify)?;
+/// Opens the file with the settings every connection to it has.
+fn connect(path: &Path, durability: Durability) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
     let sync = match durability {
         Durability::Commit => "FULL",
         Durability::Relaxed => "NORMAL",
@@ -263,8 +274,22 @@ fn open_file(path: &Path, durability: Durability) -> Result<(Connection, Recover
          PRAGMA journal_mode = WAL;
          PRAGMA synchronous = {sync};
          PRAGMA journal_size_limit = 67108864;"
-    ))
-    .map_err(classify)?;
+    ))?;
+    Ok(conn)
+}
+
+/// The number of the last commit the file holds (0: none).
+fn last_attempt(conn: &Connection) -> rusqlite::Result<u64> {
+    let held: Option<String> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'commit'", [], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    Ok(held.and_then(|n| n.parse().ok()).unwrap_or(0))
+}
+
+fn open_file(path: &Path, durability: Durability) -> Result<(Connection, Recovered, u64), Bad> {
+    let conn = connect(path, durability).map_err(classify)?;
     let check: String = conn
         .query_row("PRAGMA quick_check", [], |r| r.get(0))
         .map_err(classify)?;
@@ -300,6 +325,7 @@ fn open_file(path: &Path, durability: Durability) -> Result<(Connection, Recover
     let unclean =
         get("clean")?.as_deref() == Some("0") && get("durability")?.as_deref() == Some("relaxed");
     let streams = read_streams(&conn)?;
+    let attempts = last_attempt(&conn).map_err(classify)?;
     let durability = match durability {
         Durability::Commit => "commit",
         Durability::Relaxed => "relaxed",
@@ -310,7 +336,7 @@ fn open_file(path: &Path, durability: Durability) -> Result<(Connection, Recover
                                             ('durability', '{durability}');"
     ))
     .map_err(classify)?;
-    Ok((conn, Recovered { streams, unclean }))
+    Ok((conn, Recovered { streams, unclean }, attempts))
 }
 
 fn read_streams(conn: &Connection) -> Result<Vec<RecoveredStream>, Bad> {
@@ -390,8 +416,16 @@ impl Store for Embedded {
     }
 
     fn commit(&mut self, changes: &[Change<'_>]) -> Result<(), StoreError> {
-        let err = |e: rusqlite::Error| StoreError(e.to_string());
-        let tx = self.conn.transaction().map_err(err)?;
+        let err = |e: rusqlite::Error| StoreError::Failed(e.to_string());
+        if self.conn.is_none() {
+            self.conn = Some(connect(&self.path, self.durability).map_err(err)?);
+        }
+        let Some(conn) = self.conn.as_mut() else {
+            return Err(StoreError::Failed("the history file is not open".into()));
+        };
+        self.attempts += 1;
+        let attempt = self.attempts;
+        let tx = conn.transaction().map_err(err)?;
         // Per stream, once per group: its row when it is new, and the events it no longer needs.
         // What this group does to the set of rows (true: has one, false: removed), merged into
         // `known` once it commits: copying `known` every commit would cost as many streams.
@@ -436,7 +470,14 @@ impl Store for Embedded {
                     .map_err(err)?;
             }
         }
-        tx.commit().map_err(err)?;
+        tx.prepare_cached("INSERT OR REPLACE INTO meta VALUES ('commit', ?1)")
+            .and_then(|mut st| st.execute([attempt.to_string()]))
+            .map_err(err)?;
+        // Only the commit itself can fail after writing the transaction's last frame (its
+        // sync failed): then the file may hold it although SQLite says it does not.
+        if let Err(e) = tx.commit() {
+            self.settle(attempt, &e)?;
+        }
         for (stream, has_row) in rows {
             if has_row {
                 self.known.insert(stream.clone());
@@ -448,12 +489,55 @@ impl Store for Embedded {
     }
 
     fn close(&mut self) {
-        let closed = self.conn.execute_batch(
-            "UPDATE meta SET value = '1' WHERE key = 'clean'; PRAGMA wal_checkpoint(TRUNCATE);",
-        );
+        let conn = match self.conn.take() {
+            Some(conn) => Ok(conn),
+            None => connect(&self.path, self.durability),
+        };
+        let closed = conn.and_then(|conn| {
+            conn.execute_batch(
+                "UPDATE meta SET value = '1' WHERE key = 'clean'; PRAGMA wal_checkpoint(TRUNCATE);",
+            )
+        });
         if let Err(e) = closed {
             tracing::error!("closing the history file: {e}");
         }
+    }
+}
+
+impl Embedded {
+    /// After commit `attempt` failed: finds out whether the file holds it, as the next start
+    /// would read it. A commit whose sync fails has written its last frame to the log:
+    /// SQLite rolls it back in memory, but a start after a crash would find it committed.
+    /// So the connection is closed and the file opened again (which reads the log the way a
+    /// start does); if it holds the commit, one more synced write must work for it to count.
+    /// `Ok`: the file holds the commit, on disk. `Failed`: it does not, and no start will
+    /// find it. `Unknown`: this could not be found out.
+    fn settle(&mut self, attempt: u64, failure: &rusqlite::Error) -> Result<(), StoreError> {
+        if let Some(conn) = self.conn.take() {
+            // A failure to close leaves the handle to SQLite to free; the file is read anew.
+            let _ = conn.close();
+        }
+        let unknown = |step: &str, e: rusqlite::Error| {
+            StoreError::Unknown(format!("{failure}; then {step}: {e}"))
+        };
+        let conn = connect(&self.path, self.durability)
+            .map_err(|e| unknown("opening the file again to read it back failed", e))?;
+        let held = last_attempt(&conn).map_err(|e| unknown("reading it back failed", e))?;
+        if held != attempt {
+            self.conn = Some(conn);
+            return Err(StoreError::Failed(failure.to_string()));
+        }
+        conn.execute(
+            "INSERT OR REPLACE INTO meta VALUES ('settled', ?1)",
+            [attempt.to_string()],
+        )
+        .map_err(|e| unknown("the file holds the write, but writing it to disk failed", e))?;
+        tracing::warn!(
+            "a history write reported a failure ({failure}), yet the file holds it, on disk: \
+             it stands"
+        );
+        self.conn = Some(conn);
+        Ok(())
     }
 }
 

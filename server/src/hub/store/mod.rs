@@ -96,10 +96,18 @@ pub enum Durability {
     Relaxed,
 }
 
-/// The store could not make a group durable. Nothing of the group was applied.
+/// The store could not make a group durable.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{0}")]
-pub struct StoreError(pub String);
+pub enum StoreError {
+    /// Nothing of the group is in the store, nor will any later start find it there:
+    /// doing it again is safe.
+    #[error("{0}")]
+    Failed(String),
+    /// The write failed in a way that may have left the group in the store, and the store
+    /// could not find out: a later start may or may not show it.
+    #[error("{0}")]
+    Unknown(String),
+}
 
 /// Why a store could not be opened at start-up (the server exits with status 2).
 #[derive(Debug, thiserror::Error)]
