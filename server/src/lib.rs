@@ -177,17 +177,21 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(4096)
 }
 
-/// The store the configuration asks for, opened (and its directory locked). A write that
-/// would pass the process's file-size limit fails as a write error instead of killing the
-/// server (`SIGXFSZ` is ignored), like a full disk.
+/// A write (of the history, of the log) that would pass the process's file-size limit fails
+/// as a write error, as on a full disk, instead of killing the process: `SIGXFSZ` is ignored.
+/// Called first, before anything is logged.
+pub fn survive_file_size_limit() {
+    // SAFETY: setting a signal's disposition to "ignore" touches no memory of this process.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+}
+
+/// The store the configuration asks for, opened (and its directory locked).
 pub fn open_store(history: &HistorySettings) -> Result<Box<dyn Store>, OpenError> {
     if history.store == StoreKind::Redis {
         // Nothing is kept on this machine: Redis holds it (see `serve`).
         return Ok(Box::new(Memory));
-    }
-    // SAFETY: setting a signal's disposition to "ignore" touches no memory of this process.
-    unsafe {
-        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
     Ok(match history.store {
         StoreKind::Memory | StoreKind::Redis => Box::new(Memory),

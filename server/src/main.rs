@@ -39,10 +39,15 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    livechart_server::survive_file_size_limit();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // A log that cannot be written (a full disk under a redirected standard error) is lost,
+    // never a reason to stop: without this, the write error is reported with `eprintln!`,
+    // whose own failure panics.
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .log_internal_errors(false)
         .init();
     let cli = Cli::parse();
     match cli.command {
@@ -55,7 +60,7 @@ async fn main() -> ExitCode {
     let mut config = match config::load(cli.config.as_deref()) {
         Ok(config) => config,
         Err(e) => {
-            eprintln!("livechart: {e}");
+            complain(&format!("livechart: {e}"));
             return ExitCode::from(2);
         }
     };
@@ -74,14 +79,14 @@ async fn main() -> ExitCode {
     let site = match site::Site::for_options(&config.leptos) {
         Ok(site) => site,
         Err(e) => {
-            eprintln!("livechart: {e}");
+            complain(&format!("livechart: {e}"));
             return ExitCode::from(2);
         }
     };
     let store = match open_store(&config.settings.history) {
         Ok(store) => store,
         Err(e) => {
-            eprintln!("livechart: {e}");
+            complain(&format!("livechart: {e}"));
             return ExitCode::from(2);
         }
     };
@@ -89,14 +94,16 @@ async fn main() -> ExitCode {
     let listener = match bind(addr) {
         Ok(listener) => listener,
         Err(e) => {
-            eprintln!("livechart: cannot listen on {addr}: {e}");
+            complain(&format!("livechart: cannot listen on {addr}: {e}"));
             return ExitCode::FAILURE;
         }
     };
     // Tests and scripts read this line to learn the port when LEPTOS_SITE_ADDR asks for port 0.
     match listener.local_addr() {
-        Ok(local) => println!("livechart listening on http://{local}"),
-        Err(e) => eprintln!("livechart: listening, but the local address is unknown: {e}"),
+        Ok(local) => say(&format!("livechart listening on http://{local}")),
+        Err(e) => complain(&format!(
+            "livechart: listening, but the local address is unknown: {e}"
+        )),
     }
     let auth = &config.settings.auth;
     if !addr.ip().is_loopback() && !auth.publish_token.is_set() && auth.allowed_hosts.is_empty() {
@@ -110,8 +117,21 @@ async fn main() -> ExitCode {
     match serve(config, site, store, listener, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("livechart: server error: {e}");
+            complain(&format!("livechart: server error: {e}"));
             ExitCode::FAILURE
         }
     }
+}
+
+/// A line on standard output; lost, not a panic, when it cannot be written.
+fn say(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+}
+
+/// A line on standard error; lost, not a panic, when it cannot be written.
+fn complain(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }

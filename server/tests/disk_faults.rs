@@ -5,7 +5,8 @@
 
 mod common;
 
-use common::{held_values, TempDir, TestServer};
+use app::model::{ErrorBody, Health, PublishReceipt};
+use common::{held_values, limit_file_size, wait_for_health, TempDir, TestServer};
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -75,28 +76,6 @@ impl FailingSync {
         } else {
             let _ = std::fs::remove_file(trigger);
         }
-    }
-}
-
-/// `prlimit(RLIMIT_FSIZE)` of another process: no file may grow past `bytes`.
-fn limit_file_size(pid: u32, bytes: u64) -> std::io::Result<()> {
-    let limit = libc::rlimit {
-        rlim_cur: bytes,
-        rlim_max: libc::RLIM_INFINITY,
-    };
-    // SAFETY: plain system call on a pid this test started; the struct outlives the call.
-    let rc = unsafe {
-        libc::prlimit(
-            pid as libc::pid_t,
-            libc::RLIMIT_FSIZE,
-            &limit,
-            std::ptr::null_mut(),
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
     }
 }
 
@@ -277,5 +256,72 @@ async fn a_kill_while_fsync_fails_keeps_no_publish_answered_503() {
     let env = sync.env();
     for flips in [3, 5] {
         publish_through_faults("eio", &env, |_, _, failing| sync.fail(failing), flips).await;
+    }
+}
+
+const PATIENCE: Duration = Duration::from_secs(10);
+
+async fn publish(server: &TestServer, value: f64) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(server.url("/api/streams/disk/points"))
+        .json(&serde_json::json!({ "value": value }))
+        .send()
+        .await
+        .expect("publish")
+}
+
+async fn health(server: &TestServer) -> (u16, Health) {
+    let r = reqwest::get(server.url("/healthz"))
+        .await
+        .expect("GET /healthz");
+    (r.status().as_u16(), r.json().await.expect("health JSON"))
+}
+
+/// A start on a disk with no room: the server serves what the file holds, says it is degraded
+/// and why, refuses publishes with 503, and takes them once there is room; on a new data
+/// directory too, where the file itself cannot be made yet.
+#[tokio::test]
+async fn a_start_on_a_full_disk_serves_and_refuses_publishes_until_there_is_room() {
+    let (dir, log) = (TempDir::new("start-full"), TempDir::new("start-full-log"));
+    let mut server = start(&dir, &log, &[]);
+    for v in 1..=3 {
+        assert_eq!(publish(&server, f64::from(v)).await.status(), 200);
+    }
+    server.terminate(PATIENCE).expect("stops on SIGTERM");
+    let fresh = TempDir::new("start-full-new");
+    for (dir, held) in [(&dir, vec![1.0, 2.0, 3.0]), (&fresh, vec![])] {
+        let env = [
+            ("LIVECHART_DATA_DIR", dir.str()),
+            ("LIVECHART_DEMO_ENABLED", "false"),
+        ];
+        // The log file cannot grow either: lost lines, not a reason to stop.
+        std::fs::write(log.path().join("full.log"), "an earlier line\n").unwrap();
+        let mut server =
+            TestServer::start_with_file_size_limit(&env, 1, &log.path().join("full.log"));
+        let (status, h) = health(&server).await;
+        assert_eq!((status, h.status.as_str()), (503, "degraded"));
+        let problem = h.problem.unwrap_or_default();
+        assert!(
+            problem.contains("history writes fail") && problem.contains("history.sqlite3"),
+            "{problem}"
+        );
+        assert_eq!(held_values(&server, "disk", None).await, held);
+        let refused = publish(&server, 4.0).await;
+        assert_eq!(refused.status(), 503);
+        let body: ErrorBody = refused.json().await.expect("error JSON");
+        assert_eq!(body.error, "storage_unavailable", "{}", body.detail);
+
+        limit_file_size(server.pid(), libc::RLIM_INFINITY).expect("prlimit");
+        let taken = publish(&server, 4.0).await;
+        assert_eq!(taken.status(), 200);
+        let id = taken.json::<PublishReceipt>().await.expect("receipt").id;
+        assert_eq!(id.seq, held.len() as u64 + 1, "the ids go on");
+        wait_for_health(&server, PATIENCE, |h| h.status == "ok").await;
+        server.terminate(PATIENCE).expect("stops on SIGTERM");
+
+        let server = start(dir, &log, &[]);
+        let mut all = held.clone();
+        all.push(4.0);
+        assert_eq!(held_values(&server, "disk", None).await, all);
     }
 }

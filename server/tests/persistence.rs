@@ -5,7 +5,10 @@
 mod common;
 
 use app::model::{ErrorBody, EventId, PublishReceipt, StreamInfo};
-use common::{id, points, run_to_exit, snapshot, EventReader, TempDir, TestServer};
+use common::{
+    id, limit_file_size, points, run_to_exit, snapshot, wait_for_health, EventReader, TempDir,
+    TestServer,
+};
 use livechart_server::sse::{SseEvent, SseItem};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -329,24 +332,6 @@ async fn limits_changed_between_runs_are_honoured() {
     assert!(reset.data.contains("too_old"), "{}", reset.data);
 }
 
-/// `prlimit(RLIMIT_FSIZE)` of another process: a file-size limit stands in for a full disk.
-fn limit_file_size(pid: u32, bytes: u64) {
-    let limit = libc::rlimit {
-        rlim_cur: bytes,
-        rlim_max: libc::RLIM_INFINITY,
-    };
-    // SAFETY: plain system call on a pid this test started; the struct outlives the call.
-    let rc = unsafe {
-        libc::prlimit(
-            pid as libc::pid_t,
-            libc::RLIMIT_FSIZE,
-            &limit,
-            std::ptr::null_mut(),
-        )
-    };
-    assert_eq!(rc, 0, "prlimit: {}", std::io::Error::last_os_error());
-}
-
 #[tokio::test]
 async fn a_full_disk_refuses_publishes_with_503_and_recovers() {
     let (dir, log) = (TempDir::new("full"), TempDir::new("full-log"));
@@ -360,7 +345,8 @@ async fn a_full_disk_refuses_publishes_with_503_and_recovers() {
     limit_file_size(
         server.pid(),
         size("history.sqlite3").max(size("history.sqlite3-wal")),
-    );
+    )
+    .expect("prlimit");
     let batch: Vec<serde_json::Value> =
         (0..2000).map(|i| serde_json::json!({"value": i})).collect();
     let mut refused = None;
@@ -439,21 +425,43 @@ async fn a_full_disk_refuses_publishes_with_503_and_recovers() {
         health.problem
     );
 
-    // Room again: publishing works, with the next id (nothing was half-written).
-    limit_file_size(server.pid(), libc::RLIM_INFINITY);
+    // A disk with a little room takes small writes and refuses big ones: the log says that
+    // writes fail once, not once per commit, and the node stays degraded through it.
+    let mut last_good = last_good;
+    let mut small_taken = 0;
+    for _ in 0..10 {
+        let r = publish(&server, "disk", serde_json::json!({"value": 5})).await;
+        if r.status() == 200 {
+            small_taken += 1;
+            last_good = r.json::<PublishReceipt>().await.expect("receipt").id;
+        }
+        let r = publish(&server, "disk", serde_json::json!(batch)).await;
+        assert_eq!(r.status(), 503, "the big ones are refused");
+        let health = reqwest::get(server.url("/healthz")).await.unwrap();
+        assert_eq!(health.status(), 503, "degraded throughout");
+    }
+    let lines = |text: &str| log_text(&log).matches(text).count();
+    assert_eq!(
+        (lines("publishes are refused while"), lines("work again")),
+        (1, 0),
+        "one error for the whole spell ({small_taken} small writes worked in it)"
+    );
+
+    // Room again: publishing works, with the next id (nothing was half-written), and after
+    // a few seconds of writes that work, the node is healthy again and the log says so.
+    limit_file_size(server.pid(), libc::RLIM_INFINITY).expect("prlimit");
     let again = publish_ok(&server, "disk", serde_json::json!({"value": 7})).await;
-    let health: app::model::Health = reqwest::get(server.url("/healthz"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!((health.status.as_str(), health.problem), ("ok", None));
     assert_eq!((again.epoch, again.seq), (before.epoch, last_good.seq + 1));
+    let health = wait_for_health(&server, PATIENCE, |h| h.status == "ok").await;
+    assert_eq!(health.problem, None);
+    let last = publish_ok(&server, "disk", serde_json::json!({"value": 8})).await;
+    assert_eq!(lines("history writes work again"), 1);
     loop {
         let e = viewer.next_event(PATIENCE).await;
         if id(&e).seq == again.seq {
             assert_eq!(points(&e)[0].value, 7.0);
+        }
+        if id(&e).seq == last.seq {
             break;
         }
     }

@@ -1,7 +1,7 @@
 //! A hub opened on a store: the streams an earlier run left, rebuilt before anyone connects.
 
-use super::commit::Committer;
-use super::store::{self, Recovered, Store, StoreError};
+use super::commit::{Committer, Rebase};
+use super::store::{Recovered, Store, StoreError};
 use super::stream::Stream;
 use super::{Hub, Limits};
 use app::model::StreamName;
@@ -13,7 +13,11 @@ impl Hub {
     /// from now on nothing is applied before the store has committed it. After an unclean
     /// stop that may have lost events, recovered streams continue in the new `epoch`.
     pub fn open(limits: Limits, epoch: u64, mut store: Box<dyn Store>) -> Result<Self, StoreError> {
-        let Recovered { streams, unclean } = store.recover()?;
+        let Recovered {
+            streams,
+            unclean,
+            unwritable,
+        } = store.recover()?;
         let mut hub = Hub::new(limits, epoch);
         if !store.is_durable() {
             return Ok(hub);
@@ -54,20 +58,29 @@ impl Hub {
                 (fresh, stream)
             })
             .collect();
-        // The new epochs start from the recovered windows, and nothing of the old ids stays.
-        for (fresh, stream) in &recovered {
-            if *fresh {
+        // The new epochs start from the recovered windows, and nothing of the old ids stays:
+        // written before anything else (with it, while the disk refuses writes).
+        let rebases = recovered
+            .iter()
+            .filter(|(fresh, _)| *fresh)
+            .map(|(_, stream)| {
                 let (seq, window) = stream.window_points();
-                store.commit(&[store::Change::Rebase {
-                    stream: stream.name(),
+                Rebase {
+                    stream: stream.name().clone(),
                     epoch,
                     seq,
-                    window: &window,
-                }])?;
-            }
-        }
-        let committer = Committer::start(store, hub.limits.ring_events, checkpoints)
-            .map_err(|e| StoreError::Failed(format!("cannot start the commit thread: {e}")))?;
+                    window,
+                }
+            })
+            .collect();
+        let committer = Committer::start(
+            store,
+            hub.limits.ring_events,
+            checkpoints,
+            rebases,
+            unwritable,
+        )
+        .map_err(|e| StoreError::Failed(format!("cannot start the commit thread: {e}")))?;
         let queue = committer.queue();
         let count = recovered.len();
         let mut map = BTreeMap::new();

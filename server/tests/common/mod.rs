@@ -90,23 +90,46 @@ impl TestServer {
 
     /// Starts the server as a process whose open-file limit is `soft` under `hard`.
     pub fn start_with_file_limit(env: &[(&str, &str)], soft: u64, hard: u64) -> Self {
-        Self::start_with_rlimit(env, libc::RLIMIT_NOFILE, soft, hard)
+        Self::start_with_rlimit(env, Stdio::inherit(), libc::RLIMIT_NOFILE, soft, hard)
     }
 
     /// Starts the server as a process that may map at most `bytes` of address space: an
     /// answer it tried to build beyond that would abort it.
     pub fn start_with_memory_limit(env: &[(&str, &str)], bytes: u64) -> Self {
-        Self::start_with_rlimit(env, libc::RLIMIT_AS, bytes, bytes)
+        Self::start_with_rlimit(env, Stdio::inherit(), libc::RLIMIT_AS, bytes, bytes)
+    }
+
+    /// Starts the server as a process no file of which may grow past `bytes`: a full disk
+    /// from the start (`SIGXFSZ` is ignored, so writes fail with EFBIG), for its log (appended
+    /// to `log`) too.
+    pub fn start_with_file_size_limit(
+        env: &[(&str, &str)],
+        bytes: u64,
+        log: &std::path::Path,
+    ) -> Self {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("open the log file");
+        Self::start_with_rlimit(
+            env,
+            Stdio::from(file),
+            libc::RLIMIT_FSIZE,
+            bytes,
+            libc::RLIM_INFINITY,
+        )
     }
 
     fn start_with_rlimit(
         env: &[(&str, &str)],
+        stderr: Stdio,
         resource: libc::__rlimit_resource_t,
         soft: u64,
         hard: u64,
     ) -> Self {
         use std::os::unix::process::CommandExt;
-        Self::spawn_with(env, Stdio::inherit(), |cmd| {
+        Self::spawn_with(env, stderr, |cmd| {
             let limit = libc::rlimit {
                 rlim_cur: soft,
                 rlim_max: hard,
@@ -459,6 +482,28 @@ pub async fn held_values(server: &TestServer, stream: &str, series: Option<&str>
         .as_array()
         .map(|v| v.iter().filter_map(serde_json::Value::as_f64).collect())
         .unwrap_or_default()
+}
+
+/// `prlimit(RLIMIT_FSIZE)` of another process: no file may grow past `bytes`.
+pub fn limit_file_size(pid: u32, bytes: u64) -> std::io::Result<()> {
+    let limit = libc::rlimit {
+        rlim_cur: bytes,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: plain system call on a pid this test started; the struct outlives the call.
+    let rc = unsafe {
+        libc::prlimit(
+            pid as libc::pid_t,
+            libc::RLIMIT_FSIZE,
+            &limit,
+            std::ptr::null_mut(),
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 /// `GET /metrics`, as text.

@@ -29,11 +29,33 @@ pub struct Embedded {
     /// its own transaction, so after one that failed, reading the number back says whether
     /// the file holds it (see [`Embedded::settle`]).
     attempts: u64,
+    /// What this run still has to write before anything else.
+    pending: Pending,
     recovered: Option<Recovered>,
     /// Streams that have their row: an event of any other one inserts it first.
     known: HashSet<StreamName>,
     /// Held (with an exclusive `flock`) for as long as the store lives.
     _lock: File,
+}
+
+/// Writes a start could not make (the disk was full or failing): the first commit that works
+/// makes them, so a full disk at start is a server that serves and refuses publishes until
+/// there is room, not one that exits.
+#[derive(Clone, Copy, PartialEq)]
+enum Pending {
+    Nothing,
+    /// The marks that say this run started (see [`write_marks`]).
+    Marks,
+    /// The file itself: there was none, and it could not be created.
+    File,
+}
+
+/// A file opened, and what it holds.
+struct Opened {
+    conn: Connection,
+    recovered: Recovered,
+    attempts: u64,
+    pending: Pending,
 }
 
 impl Embedded {
@@ -46,7 +68,7 @@ impl Embedded {
         std::fs::create_dir_all(dir).map_err(|e| unusable(format!("cannot create it: {e}")))?;
         let lock = lock_dir(dir)?;
         let path = dir.join(FILE_NAME);
-        let (conn, recovered, attempts) = match open_file(&path, durability) {
+        let opened = match open_file(&path, durability) {
             Ok(opened) => opened,
             Err(Bad::Unreadable(problem)) => {
                 let aside = move_aside(&path).map_err(|e| {
@@ -61,19 +83,53 @@ impl Embedded {
                     "the history file is unreadable ({problem}): moved aside, starting a new one; \
                      streams start new epochs"
                 );
-                open_file(&path, durability).map_err(|e| unusable(e.to_string()))?
+                match open_file(&path, durability) {
+                    Ok(opened) => opened,
+                    Err(Bad::Unwritable(problem)) => {
+                        return Ok(Self::unwritable(path, durability, problem, lock))
+                    }
+                    Err(e) => return Err(unusable(e.to_string())),
+                }
             }
-            Err(Bad::Io(e)) => return Err(unusable(e)),
+            // Nothing to read yet, and no room to write: the file is made by the first
+            // commit that works.
+            Err(Bad::Unwritable(problem)) if is_new(&path) => {
+                return Ok(Self::unwritable(path, durability, problem, lock))
+            }
+            Err(Bad::Unwritable(e) | Bad::Io(e)) => return Err(unusable(e)),
         };
+        let mut recovered = opened.recovered;
+        if let Some(problem) = &mut recovered.unwritable {
+            *problem = format!("{}: {problem}", path.display());
+        }
         Ok(Embedded {
-            conn: Some(conn),
+            conn: Some(opened.conn),
             path,
             durability,
-            attempts,
+            attempts: opened.attempts,
+            pending: opened.pending,
             known: recovered.streams.iter().map(|s| s.name.clone()).collect(),
             recovered: Some(recovered),
             _lock: lock,
         })
+    }
+
+    /// A store on a file that could not be created, for want of room.
+    fn unwritable(path: PathBuf, durability: Durability, problem: String, lock: File) -> Embedded {
+        let problem = format!("{}: {problem}", path.display());
+        Embedded {
+            conn: None,
+            path,
+            durability,
+            attempts: 0,
+            pending: Pending::File,
+            known: HashSet::new(),
+            recovered: Some(Recovered {
+                unwritable: Some(problem),
+                ..Recovered::default()
+            }),
+            _lock: lock,
+        }
     }
 
     pub fn file_name(dir: &Path) -> PathBuf {
@@ -81,32 +137,33 @@ impl Embedded {
     }
 }
 
-/// Why a file could not be opened: its content (move it aside) or the system (give up).
+/// Why a file could not be opened: its content (move it aside), no room to write (serve
+/// until there is), or the system (give up).
 enum Bad {
     Unreadable(String),
+    Unwritable(String),
     Io(String),
 }
 
 impl std::fmt::Display for Bad {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Bad::Unreadable(m) | Bad::Io(m) => f.write_str(m),
+            Bad::Unreadable(m) | Bad::Unwritable(m) | Bad::Io(m) => f.write_str(m),
         }
     }
 }
 
-/// The system's failures (the disk, permissions, memory) stop the start; anything else the
-/// file says (corrupt, not a database, a schema or a value this version does not write, a
-/// constraint) makes the file unusable, to be moved aside.
+/// The system's failures (the disk, permissions, memory) stop the start, unless they only
+/// refuse writes (no room, an I/O error, a file system turned read-only) where everything was
+/// read; anything else the file says (corrupt, not a database, a schema or a value this
+/// version does not write, a constraint) makes the file unusable, to be moved aside.
 fn classify(e: rusqlite::Error) -> Bad {
     use rusqlite::ErrorCode as C;
     match e.sqlite_error_code() {
+        Some(C::SystemIoFailure | C::DiskFull | C::ReadOnly) => Bad::Unwritable(e.to_string()),
         Some(
-            C::SystemIoFailure
-            | C::DiskFull
-            | C::CannotOpen
+            C::CannotOpen
             | C::PermissionDenied
-            | C::ReadOnly
             | C::DatabaseBusy
             | C::DatabaseLocked
             | C::OutOfMemory
@@ -288,7 +345,26 @@ fn last_attempt(conn: &Connection) -> rusqlite::Result<u64> {
     Ok(held.and_then(|n| n.parse().ok()).unwrap_or(0))
 }
 
-fn open_file(path: &Path, durability: Durability) -> Result<(Connection, Recovered, u64), Bad> {
+/// Whether there is no file yet (nor a log of one): nothing an earlier run left.
+fn is_new(path: &Path) -> bool {
+    let empty = |p: &Path| std::fs::metadata(p).map_or(true, |m| m.len() == 0);
+    empty(path) && empty(&PathBuf::from(format!("{}-wal", path.display())))
+}
+
+/// Says in the file that a run of this version (with this durability) has started and has
+/// not stopped cleanly yet: until `close` says otherwise, this run may stop uncleanly.
+fn write_marks(conn: &Connection, durability: Durability) -> rusqlite::Result<()> {
+    let durability = match durability {
+        Durability::Commit => "commit",
+        Durability::Relaxed => "relaxed",
+    };
+    conn.execute_batch(&format!(
+        "INSERT OR REPLACE INTO meta VALUES ('format', '{FORMAT}'), ('clean', '0'),
+                                            ('durability', '{durability}');"
+    ))
+}
+
+fn open_file(path: &Path, durability: Durability) -> Result<Opened, Bad> {
     let conn = connect(path, durability).map_err(classify)?;
     let check: String = conn
         .query_row("PRAGMA quick_check", [], |r| r.get(0))
@@ -326,17 +402,22 @@ fn open_file(path: &Path, durability: Durability) -> Result<(Connection, Recover
         get("clean")?.as_deref() == Some("0") && get("durability")?.as_deref() == Some("relaxed");
     let streams = read_streams(&conn)?;
     let attempts = last_attempt(&conn).map_err(classify)?;
-    let durability = match durability {
-        Durability::Commit => "commit",
-        Durability::Relaxed => "relaxed",
+    // Everything is read: a disk that refuses the first write leaves a server that serves it.
+    let (pending, unwritable) = match write_marks(&conn, durability).map_err(classify) {
+        Ok(()) => (Pending::Nothing, None),
+        Err(Bad::Unwritable(problem)) => (Pending::Marks, Some(problem)),
+        Err(e) => return Err(e),
     };
-    // Until `close` says otherwise, this run may stop uncleanly.
-    conn.execute_batch(&format!(
-        "INSERT OR REPLACE INTO meta VALUES ('format', '{FORMAT}'), ('clean', '0'),
-                                            ('durability', '{durability}');"
-    ))
-    .map_err(classify)?;
-    Ok((conn, Recovered { streams, unclean }, attempts))
+    Ok(Opened {
+        conn,
+        recovered: Recovered {
+            streams,
+            unclean,
+            unwritable,
+        },
+        attempts,
+        pending,
+    })
 }
 
 fn read_streams(conn: &Connection) -> Result<Vec<RecoveredStream>, Bad> {
@@ -418,7 +499,17 @@ impl Store for Embedded {
     fn commit(&mut self, changes: &[Change<'_>]) -> Result<(), StoreError> {
         let err = |e: rusqlite::Error| StoreError::Failed(e.to_string());
         if self.conn.is_none() {
-            self.conn = Some(connect(&self.path, self.durability).map_err(err)?);
+            let conn = if self.pending == Pending::File {
+                let opened = open_file(&self.path, self.durability)
+                    .map_err(|e| StoreError::Failed(e.to_string()))?;
+                // A new file: nothing to recover, only its number of commits and marks.
+                self.attempts = opened.attempts;
+                self.pending = opened.pending;
+                opened.conn
+            } else {
+                connect(&self.path, self.durability).map_err(err)?
+            };
+            self.conn = Some(conn);
         }
         let Some(conn) = self.conn.as_mut() else {
             return Err(StoreError::Failed("the history file is not open".into()));
@@ -426,6 +517,9 @@ impl Store for Embedded {
         self.attempts += 1;
         let attempt = self.attempts;
         let tx = conn.transaction().map_err(err)?;
+        if self.pending == Pending::Marks {
+            write_marks(&tx, self.durability).map_err(err)?;
+        }
         // Per stream, once per group: its row when it is new, and the events it no longer needs.
         // What this group does to the set of rows (true: has one, false: removed), merged into
         // `known` once it commits: copying `known` every commit would cost as many streams.
@@ -478,6 +572,7 @@ impl Store for Embedded {
         if let Err(e) = tx.commit() {
             self.settle(attempt, &e)?;
         }
+        self.pending = Pending::Nothing;
         for (stream, has_row) in rows {
             if has_row {
                 self.known.insert(stream.clone());

@@ -60,6 +60,9 @@ pub struct Recovered {
     /// (`durability = "relaxed"`): its last events may be lost, so ids after them could come
     /// back with other content. Streams must start new epochs.
     pub unclean: bool,
+    /// The store could read everything but cannot write (the disk is full or failing):
+    /// publishes are refused until it can, and the server says so.
+    pub unwritable: Option<String>,
 }
 
 #[derive(Debug)]

@@ -7,11 +7,15 @@
 //! involved forgets the sequence numbers it handed out but never committed (jobs still queued
 //! for it are refused too, since their numbers follow the lost ones).
 
+mod stats;
+
+pub use stats::CommitStats;
+
 use super::store::{Change, Store, StoreError};
 use super::stream::{Applied, Prepared, Stream};
 use app::model::{Point, StreamMeta, StreamName};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::oneshot;
@@ -64,34 +68,13 @@ fn shutting_down() -> StoreError {
     StoreError::Failed("the server is shutting down".into())
 }
 
-/// What the committer has done, for `/metrics`.
-#[derive(Debug, Default)]
-pub struct CommitStats {
-    /// Transactions committed (groups, and checkpoints).
-    pub commits: AtomicU64,
-    /// Transactions that failed (nothing of them applied).
-    pub failures: AtomicU64,
-    /// Events made durable.
-    pub events: AtomicU64,
-    /// The last write failed (publishes are refused until one works): what it said.
-    pub failing: std::sync::Mutex<Option<String>>,
-}
-
-impl CommitStats {
-    /// Why history writes fail now, if they do.
-    pub fn failing(&self) -> Option<String> {
-        self.failing
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
-    }
-
-    fn set_failing(&self, why: Option<String>) {
-        *self
-            .failing
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = why;
-    }
+/// A recovered stream that continues in a new epoch ([`Change::Rebase`]): written before
+/// anything else, retried with every commit until one works.
+pub(super) struct Rebase {
+    pub stream: StreamName,
+    pub epoch: u64,
+    pub seq: u64,
+    pub window: Vec<Point>,
 }
 
 /// The committer thread and the queue to it.
@@ -102,21 +85,27 @@ pub(super) struct Committer {
 }
 
 impl Committer {
-    /// Starts the thread. `checkpoints`: each recovered stream's checkpoint sequence number.
+    /// Starts the thread. `checkpoints`: each recovered stream's checkpoint sequence number;
+    /// `unwritable`: why the store could not write at all when it opened.
     pub(super) fn start(
         store: Box<dyn Store>,
         ring_events: usize,
         checkpoints: HashMap<StreamName, u64>,
+        rebases: Vec<Rebase>,
+        unwritable: Option<String>,
     ) -> std::io::Result<Committer> {
         let (tx, rx) = mpsc::channel();
         let stats = Arc::new(CommitStats::default());
+        if let Some(why) = unwritable {
+            stats.failed("writing the history file at start", &why);
+        }
         let mut state = Thread {
             stats: stats.clone(),
             store,
             ring_events: ring_events as u64,
             checkpoints,
             removals: Vec::new(),
-            failing: false,
+            rebases,
         };
         let thread = std::thread::Builder::new()
             .name("history-commit".into())
@@ -157,12 +146,21 @@ struct Thread {
     checkpoints: HashMap<StreamName, u64>,
     /// Streams removed whose removal is not durable yet.
     removals: Vec<StreamName>,
-    /// The last commit failed (logged once until one succeeds).
-    failing: bool,
+    /// Recovered streams whose new epoch is not durable yet.
+    rebases: Vec<Rebase>,
 }
 
 impl Thread {
     fn run(&mut self, rx: mpsc::Receiver<Job>) {
+        if !self.rebases.is_empty() {
+            let changes = pending_changes(&self.rebases, &self.removals);
+            let result = self.store.commit(&changes);
+            drop(changes);
+            self.record("a history write", &result);
+            if result.is_ok() {
+                self.rebases.clear();
+            }
+        }
         while let Ok(first) = rx.recv() {
             let mut jobs = vec![first];
             while jobs.len() < MAX_GROUP {
@@ -214,11 +212,7 @@ impl Thread {
         // since came after them), then every job in the order it was queued: a removal
         // between two events of one name deletes the first stream's events and leaves the
         // second's, never the other way round.
-        let mut changes: Vec<Change<'_>> = self
-            .removals
-            .iter()
-            .map(|stream| Change::Remove { stream })
-            .collect();
+        let mut changes = pending_changes(&self.rebases, &self.removals);
         for job in &live {
             changes.push(match job {
                 Job::Event {
@@ -248,15 +242,11 @@ impl Thread {
         }
         let result = self.store.commit(&changes);
         drop(changes);
-        self.count(&result);
+        self.record("a history write", &result);
         match result {
             Ok(()) => {
-                if self.failing {
-                    tracing::info!("history writes work again");
-                    self.failing = false;
-                    self.stats.set_failing(None);
-                }
                 self.removals.clear();
+                self.rebases.clear();
                 let mut touched = Vec::new();
                 for job in live {
                     match job {
@@ -288,13 +278,6 @@ impl Thread {
                 self.checkpoint(touched);
             }
             Err(e) => {
-                if !self.failing {
-                    tracing::error!(
-                        "history write failed, publishes are refused until it works: {e}"
-                    );
-                    self.failing = true;
-                }
-                self.stats.set_failing(Some(e.to_string()));
                 for job in live {
                     match job {
                         Job::Event { stream, reply, .. } => {
@@ -314,12 +297,11 @@ impl Thread {
         close
     }
 
-    fn count(&self, result: &Result<(), StoreError>) {
-        let counter = match result {
-            Ok(()) => &self.stats.commits,
-            Err(_) => &self.stats.failures,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+    fn record(&self, what: &str, result: &Result<(), StoreError>) {
+        match result {
+            Ok(()) => self.stats.worked(),
+            Err(e) => self.stats.failed(what, &e.to_string()),
+        }
     }
 
     /// Writes a checkpoint of each stream that has gone a ring's length since its last one,
@@ -340,14 +322,23 @@ impl Thread {
                 window: &window,
             };
             let result = self.store.commit(&[change]);
-            self.count(&result);
-            match result {
-                Ok(()) => {
-                    self.checkpoints.insert(stream.name().clone(), seq);
-                }
-                // Not lost: the events stay until a later checkpoint succeeds.
-                Err(e) => tracing::warn!(stream = %stream.name(), "checkpoint failed: {e}"),
+            self.record("a checkpoint of the history", &result);
+            // Not lost when it fails: the events stay until a later checkpoint succeeds.
+            if result.is_ok() {
+                self.checkpoints.insert(stream.name().clone(), seq);
             }
         }
     }
+}
+
+/// What an earlier commit failed to make durable, to come first in the next.
+fn pending_changes<'a>(rebases: &'a [Rebase], removals: &'a [StreamName]) -> Vec<Change<'a>> {
+    let rebases = rebases.iter().map(|r| Change::Rebase {
+        stream: &r.stream,
+        epoch: r.epoch,
+        seq: r.seq,
+        window: &r.window,
+    });
+    let removals = removals.iter().map(|stream| Change::Remove { stream });
+    rebases.chain(removals).collect()
 }
