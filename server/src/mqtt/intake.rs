@@ -103,6 +103,19 @@ impl Intake {
         }
     }
 
+    /// Up to `max` more messages, oldest first, those already waiting: never waits.
+    pub fn take_now(&self, max: usize) -> Vec<Waiting> {
+        let mut q = self.queue();
+        let n = max.min(q.items.len());
+        let taken: Vec<Waiting> = q.items.drain(..n).collect();
+        q.bytes -= taken.iter().map(|w| w.message.payload.len()).sum::<usize>();
+        drop(q);
+        if !taken.is_empty() {
+            self.taken.notify_one();
+        }
+        taken
+    }
+
     /// Messages waiting.
     pub fn len(&self) -> usize {
         self.queue().items.len()
@@ -139,6 +152,17 @@ mod tests {
         assert_eq!(first.message.payload.len(), 1);
         assert_eq!(intake.len(), 1);
         assert!(!intake.is_full());
+        intake.push(message(3));
+        intake.push(message(4));
+        let sizes: Vec<usize> = intake
+            .take_now(2)
+            .iter()
+            .map(|w| w.message.payload.len())
+            .collect();
+        assert_eq!(sizes, [2, 3]);
+        assert_eq!(intake.len(), 1);
+        assert_eq!(intake.take_now(5).len(), 1);
+        assert!(intake.take_now(5).is_empty());
     }
 
     #[tokio::test]

@@ -11,19 +11,21 @@
 //! retried, never fatal, and holds up nothing behind it.
 //!
 //! Two tasks: [`read`] drives the connection and puts messages in the [`Intake`]; [`take`]
-//! publishes them and acknowledges. Neither ever waits on the other (see `intake`).
+//! publishes them (in batches: see `publisher`) and acknowledges. Neither ever waits on the
+//! other (see `intake`).
 
 mod intake;
 pub mod mapping;
+mod publisher;
 
 use intake::{Intake, Waiting};
+use publisher::take;
 
 use crate::config::MqttSettings;
-use crate::hub::{Hub, PublishError};
+use crate::hub::Hub;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
-use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, Publish, QoS, Transport};
-use std::collections::VecDeque;
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS, Transport};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -37,8 +39,6 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// counted and acknowledged; a larger one ends the connection (the broker's own
 /// `message_size_limit` should keep such messages out).
 const READ_LIMIT: usize = 16 << 20;
-/// Acknowledgements held while the connection's queue is full: at most one per packet id.
-const MAX_UNSENT_ACKS: usize = 65_535;
 
 /// The connection's state and counts, for `/healthz` and `/metrics`.
 #[derive(Debug, Default)]
@@ -270,135 +270,6 @@ async fn read(
     }
     status.set_connected(false);
     let _ = client.try_disconnect();
-}
-
-/// Publishes each message to the hub, then acknowledges it to the broker. A message the hub
-/// cannot take now (storage or Redis away) is retried until it can, holding the rest back.
-async fn take(
-    client: AsyncClient,
-    hub: Arc<Hub>,
-    settings: Arc<MqttSettings>,
-    limits: Publishing,
-    status: Arc<MqttStatus>,
-    shutdown: CancellationToken,
-) {
-    let mut acks = Acks::default();
-    loop {
-        acks.send(&client);
-        // While acknowledgements wait, come back for them soon.
-        let wait = if acks.unsent.is_empty() { 1000 } else { 20 };
-        let next = tokio::select! {
-            next = status.intake.take(Duration::from_millis(wait)) => next,
-            () = shutdown.cancelled() => return,
-        };
-        let Some(Waiting {
-            message, oversize, ..
-        }) = next
-        else {
-            continue;
-        };
-        if let Some(size) = oversize {
-            status.unreadable.inc();
-            let reason = format!(
-                "a message of {size} bytes, over ingest.max-body-bytes ({})",
-                limits.max_message_bytes
-            );
-            tracing::warn!(topic = %shown(&message.topic), "MQTT message skipped: {reason}");
-            status.set_error(format!("topic {}: {reason}", shown(&message.topic)));
-        } else if !publish(&message, &hub, &settings, limits, &status, &shutdown).await {
-            // Shutting down: not acknowledged, so the broker sends it again next time.
-            return;
-        }
-        if message.qos != QoS::AtMostOnce {
-            acks.push(&client, message);
-        }
-    }
-}
-
-/// Publishes one message's points; `false` when shutdown came first.
-async fn publish(
-    message: &Publish,
-    hub: &Hub,
-    settings: &MqttSettings,
-    limits: Publishing,
-    status: &MqttStatus,
-    shutdown: &CancellationToken,
-) -> bool {
-    let now = app::model::now_ms();
-    let parsed = mapping::points(
-        &settings.subscribe,
-        &message.topic,
-        &message.payload,
-        now,
-        limits.max_points,
-    );
-    let (stream, points) = match parsed {
-        Ok(parsed) => parsed,
-        Err(reason) => {
-            status.unreadable.inc();
-            tracing::warn!(topic = %shown(&message.topic), "MQTT message skipped: {reason}");
-            status.set_error(format!("topic {}: {reason}", shown(&message.topic)));
-            return true;
-        }
-    };
-    let mut delay = Duration::from_millis(100);
-    loop {
-        match hub.publish(&stream, &points, limits.auto_create, now).await {
-            Ok(_) => {
-                status.published.inc();
-                status.points.inc_by(points.len() as u64);
-                return true;
-            }
-            // (A message whose outcome is unknown is published again: at least once.)
-            Err(
-                e @ (PublishError::Storage(_)
-                | PublishError::Broker(_)
-                | PublishError::OutcomeUnknown(_)),
-            ) => {
-                tracing::warn!(topic = %shown(&message.topic), "MQTT message waits: {e}");
-                tokio::select! {
-                    () = tokio::time::sleep(delay) => {}
-                    () = shutdown.cancelled() => return false,
-                }
-                delay = (delay * 2).min(MAX_BACKOFF);
-            }
-            Err(e) => {
-                status.refused.inc();
-                tracing::warn!(topic = %shown(&message.topic), %stream, "MQTT message refused: {e}");
-                status.set_error(format!("topic {}: {e}", shown(&message.topic)));
-                return true;
-            }
-        }
-    }
-}
-
-/// Acknowledgements, in the order the messages came. Handing one to the connection never
-/// waits: one that finds its queue full waits here, and the ones after it behind it (the
-/// broker expects them in order), until the connection has taken them.
-#[derive(Default)]
-struct Acks {
-    unsent: VecDeque<Publish>,
-}
-
-impl Acks {
-    fn push(&mut self, client: &AsyncClient, mut message: Publish) {
-        message.payload = bytes::Bytes::new();
-        self.unsent.push_back(message);
-        if self.unsent.len() > MAX_UNSENT_ACKS {
-            // More than packet ids exist: the oldest belong to a connection long gone.
-            self.unsent.pop_front();
-        }
-        self.send(client);
-    }
-
-    fn send(&mut self, client: &AsyncClient) {
-        while let Some(message) = self.unsent.front() {
-            if client.try_ack(message).is_err() {
-                return;
-            }
-            self.unsent.pop_front();
-        }
-    }
 }
 
 /// A topic quoted for a log line or `/healthz`: at most 200 characters of it (topics may be
