@@ -619,6 +619,9 @@ pub struct MqttHealth {
     pub published: u64,
     pub unreadable: u64,
     pub refused: u64,
+    /// Retained messages the broker sent again on subscribing (not charted: see README).
+    #[serde(default)]
+    pub retained: u64,
     /// The latest problem: a lost connection, or a message that was not published.
     pub last_error: Option<String>,
     /// Messages read from the broker and not yet published, and how long the oldest has

@@ -1,7 +1,8 @@
 //! Points as plain text, one line at a time: what `livechart publish` reads from a pipe and
 //! what an MQTT message may carry.
 //!
-//! A line is a bare number (`21.5`), one or more `series=value` pairs (`temp=21.5 hum=40`),
+//! A line is a bare number (`21.5`, or a boolean: `true` 1, `false` 0), one or more
+//! `series=value` pairs (`temp=21.5 hum=40`),
 //! a JSON point (`{"series": "temp", "value": 21.5}`) or a JSON array of points. Every point
 //! is checked by [`NewPoint::validate`].
 
@@ -31,9 +32,14 @@ pub fn parse_line(
         return Ok(points);
     }
     let number = |text: &str| -> Result<f64, String> {
-        let value = text
-            .parse::<f64>()
-            .map_err(|_| format!("{text:?} is not a finite number"))?;
+        // Booleans chart as 1 and 0, as in the line protocol.
+        let value = match text {
+            "true" | "True" | "TRUE" => 1.0,
+            "false" | "False" | "FALSE" => 0.0,
+            _ => text
+                .parse::<f64>()
+                .map_err(|_| format!("{text:?} is not a finite number"))?,
+        };
         let point = NewPoint {
             series: None,
             ts: Some(now_ms),
@@ -97,6 +103,10 @@ mod tests {
         assert_eq!(names, [s("temp"), s("hum"), s("co2")]);
         let p = parse_line(r#"{"series":"a","value":1,"ts":5}"#, None, 7).unwrap();
         assert_eq!(p[0].ts, Some(5));
+        let p = parse_line("true", None, 7).unwrap();
+        assert_eq!(p[0].value, 1.0);
+        let p = parse_line("on=FALSE off=True", None, 7).unwrap();
+        assert_eq!((p[0].value, p[1].value), (0.0, 1.0));
         let p = parse_line(r#"{"value":1}"#, None, 7).unwrap();
         assert_eq!(p[0].ts, Some(7), "stamped when read");
         assert!(parse_line("", None, 0).unwrap().is_empty());

@@ -248,6 +248,7 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
             published: m.published.get(),
             unreadable: m.unreadable.get(),
             refused: m.refused.get(),
+            retained: m.retained.get(),
             last_error: m.last_error(),
             waiting: m.waiting() as u64,
             oldest_waiting_ms: m.oldest_waiting().map(|d| d.as_millis() as u64),

@@ -297,18 +297,23 @@ pub async fn serve(
             max_points: settings.ingest.max_points,
             max_message_bytes: settings.ingest.max_body_bytes,
         };
-        mqtt::spawn(
-            settings.mqtt.clone(),
+        let mut mqtt_settings = settings.mqtt.clone();
+        if mqtt_settings.client_id.is_empty() {
+            mqtt_settings.client_id = mqtt::default_client_id(&settings.history.data_dir);
+        }
+        let closed = mqtt::spawn(
+            mqtt_settings,
             hub.clone(),
             limits,
             status.clone(),
             shutdown.clone(),
         )
         .map_err(std::io::Error::other)?;
-        Some(status)
+        Some((status, closed))
     } else {
         None
     };
+    let (mqtt, mqtt_closed) = mqtt.unzip();
     let tasks = tasks::Tasks::new(settings.tasks.clone(), shutdown.clone());
     let state = AppState {
         leptos_options: config.leptos,
@@ -356,6 +361,10 @@ pub async fn serve(
                 tracing::warn!("connections still open after {grace:?}; exiting anyway");
             }
         }
+    }
+    // MQTT's last acknowledgements go out (what it published needs the store open).
+    if let Some(closed) = mqtt_closed {
+        let _ = tokio::time::timeout(mqtt::CLOSE_WAIT + Duration::from_secs(1), closed).await;
     }
     // Publishes still waiting get their commit; then the store is closed cleanly.
     if let Err(e) = tokio::task::spawn_blocking(move || hub.close()).await {

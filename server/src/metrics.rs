@@ -106,6 +106,11 @@ impl Metrics {
                     "MQTT messages refused by a limit (streams, series)",
                     &m.refused,
                 ),
+                (
+                    "livechart_mqtt_messages_retained",
+                    "Retained MQTT messages sent again on subscribing, not charted again",
+                    &m.retained,
+                ),
             ] {
                 registry.register(name, help, counter.clone());
             }

@@ -310,8 +310,12 @@ async fn a_burst_of_messages_drains_once_each_and_an_oversize_one_blocks_nothing
             .contains("burst/big"),
         "{mqtt:?}"
     );
-    // Acknowledged: a new server with the same session gets nothing again.
-    drop(server);
+    // Acknowledged before a clean stop: a new server with the same session gets nothing
+    // again.
+    let mut server = server;
+    server
+        .terminate(Duration::from_secs(10))
+        .expect("stops on SIGTERM");
     let server = TestServer::start(&env);
     subscribed(&server, 1).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -367,4 +371,99 @@ async fn in_a_backlog_only_the_message_the_hub_refuses_is_refused() {
         mqtt.last_error.as_deref().unwrap_or("").contains("mix/c"),
         "{mqtt:?}"
     );
+}
+
+/// The broker sends its retained copy of a topic's last message again on every subscription
+/// (every start, every reconnection): charted when it was published, never again.
+/// And booleans chart as 1 and 0.
+#[tokio::test]
+async fn retained_copies_are_not_charted_again_and_booleans_are_numbers() {
+    let Some(broker) = Mosquitto::start() else {
+        return;
+    };
+    let url = broker.url();
+    let env = [
+        ("LIVECHART_MQTT_URL", url.as_str()),
+        ("LIVECHART_MQTT_TOPICS", "kept/#"),
+        ("LIVECHART_STREAMS_DECLARED", "kept"),
+    ];
+    // Retained before the server ever subscribed: the broker's copy only.
+    broker.publish_with(&["-h", "127.0.0.1", "-r"], "kept/old", "5");
+    let server = TestServer::start(&env);
+    subscribed(&server, 1).await;
+    // Published while subscribed: charted (the broker forwards it as a live message).
+    broker.publish_with(&["-h", "127.0.0.1", "-r"], "kept/door", "true");
+    broker.publish("kept/door", "FALSE");
+    wait_for_health(&server, WAIT, |h| {
+        h.mqtt
+            .as_ref()
+            .is_some_and(|m| m.published == 2 && m.retained == 1)
+    })
+    .await;
+    assert_eq!(held_values(&server, "kept", Some("door")).await, [1.0, 0.0]);
+    assert!(held_values(&server, "kept", Some("old")).await.is_empty());
+    // A restart subscribes again: both retained copies come again, and neither is charted.
+    drop(server);
+    let server = TestServer::start(&env);
+    subscribed(&server, 1).await;
+    let health = wait_for_health(&server, WAIT, |h| {
+        h.mqtt.as_ref().is_some_and(|m| m.retained == 2)
+    })
+    .await;
+    assert_eq!(health.mqtt.expect("mqtt").published, 0);
+    // (A new data directory each start: whatever it holds came after the restart.)
+    assert!(held_values(&server, "kept", Some("door")).await.is_empty());
+    assert!(metrics_text(&server)
+        .await
+        .contains("livechart_mqtt_messages_retained_total 2"));
+}
+
+/// Two servers given one client id take the broker's session from each other: each backs
+/// off (instead of reconnecting ten times a second for ever) and says why. Without a
+/// configured id, two servers get two ids.
+#[tokio::test]
+async fn two_servers_with_one_client_id_back_off_and_say_why() {
+    let Some(broker) = Mosquitto::start() else {
+        return;
+    };
+    let url = broker.url();
+    let env = [
+        ("LIVECHART_MQTT_URL", url.as_str()),
+        ("LIVECHART_MQTT_TOPICS", "twice/#"),
+        ("LIVECHART_MQTT_CLIENT_ID", "the-same"),
+    ];
+    let one = TestServer::start(&env);
+    let two = TestServer::start(&env);
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    for server in [&one, &two] {
+        let health = wait_for_health(server, WAIT, |h| h.mqtt.is_some()).await;
+        let mqtt = health.mqtt.expect("mqtt");
+        let metrics = metrics_text(server).await;
+        let connections: u64 = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("livechart_mqtt_connections_total "))
+            .and_then(|n| n.trim().parse().ok())
+            .expect("the connection count");
+        // 100 ms doubling: at most 7 tries in 6 s (ten a second before).
+        assert!(connections <= 8, "{connections} connections in 6 s");
+        let said = mqtt.last_error.unwrap_or_default();
+        assert!(said.contains("the client id \"the-same\""), "{said}");
+    }
+    drop((one, two));
+
+    // The default ids: one each, so both stay connected.
+    let env = [
+        ("LIVECHART_MQTT_URL", url.as_str()),
+        ("LIVECHART_MQTT_TOPICS", "twice/#"),
+    ];
+    let one = TestServer::start(&env);
+    let two = TestServer::start(&env);
+    subscribed(&one, 1).await;
+    subscribed(&two, 1).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for server in [&one, &two] {
+        assert!(metrics_text(server)
+            .await
+            .contains("livechart_mqtt_connections_total 1"));
+    }
 }

@@ -48,13 +48,14 @@ pub struct Settings {
 }
 
 /// Subscriptions to an MQTT broker (off while `url` is empty).
-#[derive(Clone, PartialEq, Deserialize)]
+#[derive(Clone, Default, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct MqttSettings {
     /// `mqtt://host[:1883]` or `mqtts://host[:8883]`; empty: no MQTT.
     pub url: String,
     /// The client id: the broker keeps this client's session (subscriptions, messages not
-    /// yet acknowledged) under it across reconnections.
+    /// yet acknowledged) under it across reconnections. Empty: one made from the machine's
+    /// name and the data directory (`mqtt::default_client_id`).
     pub client_id: String,
     pub username: String,
     pub password: Secret,
@@ -74,19 +75,6 @@ pub struct MqttSubscription {
     /// Every message of this filter goes to this stream (default: from the topic).
     #[serde(default)]
     pub stream: Option<StreamName>,
-}
-
-impl Default for MqttSettings {
-    fn default() -> Self {
-        MqttSettings {
-            url: String::new(),
-            client_id: "livechart".to_owned(),
-            username: String::new(),
-            password: Secret::default(),
-            ca_cert: None,
-            subscribe: Vec::new(),
-        }
-    }
 }
 
 impl MqttSettings {

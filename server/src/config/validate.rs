@@ -205,9 +205,9 @@ impl Settings {
                 problems.push(format!("livechart.mqtt.url = {:?}: {e}", mqtt.url));
             }
             let id = &mqtt.client_id;
-            if id.is_empty() || id.len() > 128 || !id.bytes().all(|b| b.is_ascii_graphic()) {
+            if id.len() > 128 || !id.bytes().all(|b| b.is_ascii_graphic()) {
                 problems.push(format!(
-                    "livechart.mqtt.client-id = {:?}: must be 1 to 128 visible ASCII characters",
+                    "livechart.mqtt.client-id = {:?}: must be empty or 1 to 128 visible ASCII characters",
                     id.chars().take(80).collect::<String>()
                 ));
             }

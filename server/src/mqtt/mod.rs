@@ -35,6 +35,10 @@ use tokio_util::sync::CancellationToken;
 /// acknowledgement that finds it full waits in [`take`]'s own list instead.
 const REQUESTS: usize = 4096;
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// A connection that lasts this long resets the back-off; one closed sooner does not.
+const STABLE: Duration = Duration::from_secs(10);
+/// At shutdown, the longest wait for the last acknowledgements and the disconnection.
+pub const CLOSE_WAIT: Duration = Duration::from_secs(3);
 /// The largest message read at all: up to it, a message over `ingest.max-body-bytes` is read,
 /// counted and acknowledged; a larger one ends the connection (the broker's own
 /// `message_size_limit` should keep such messages out).
@@ -52,6 +56,7 @@ pub struct MqttStatus {
     pub points: Counter,
     pub unreadable: Counter,
     pub refused: Counter,
+    pub retained: Counter,
     last_error: Mutex<Option<String>>,
     /// Messages read and not yet published.
     intake: Intake,
@@ -98,19 +103,21 @@ impl MqttStatus {
     }
 }
 
-/// Starts the subscription (settings validated at start-up). Returns at once; the task ends
-/// at shutdown.
+/// Starts the subscription (settings validated at start-up). Returns at once; the tasks end
+/// at shutdown, the returned one once the acknowledgements of what was published have gone
+/// out and the connection is closed (at most [`CLOSE_WAIT`] after shutdown began): the hub
+/// must stay open until then.
 pub fn spawn(
     settings: MqttSettings,
     hub: Arc<Hub>,
     limits: Publishing,
     status: Arc<MqttStatus>,
     shutdown: CancellationToken,
-) -> Result<(), String> {
+) -> Result<tokio::task::JoinHandle<()>, String> {
     let options = options(&settings, limits.max_message_bytes.max(READ_LIMIT))?;
     let (client, eventloop) = AsyncClient::new(options, REQUESTS);
     let settings = Arc::new(settings);
-    tokio::spawn(take(
+    let taking = tokio::spawn(take(
         client.clone(),
         hub,
         settings.clone(),
@@ -118,8 +125,37 @@ pub fn spawn(
         status.clone(),
         shutdown.clone(),
     ));
-    tokio::spawn(read(eventloop, client, settings, limits, status, shutdown));
-    Ok(())
+    Ok(tokio::spawn(read(
+        eventloop, client, settings, limits, status, shutdown, taking,
+    )))
+}
+
+/// The client id when none is configured: `livechart-` and 8 hex digits of a hash of this
+/// machine's name and the data directory's path. Two servers (on two machines, or on two
+/// directories of one) get two ids, and so two sessions, instead of taking one session from
+/// each other; one server gets the same id at every start, so its session (and what the
+/// broker kept for it meanwhile) is still there.
+pub fn default_client_id(data_dir: &std::path::Path) -> String {
+    let mut host = [0u8; 256];
+    // SAFETY: gethostname writes at most `len` bytes into the buffer it is given.
+    let named = unsafe { libc::gethostname(host.as_mut_ptr().cast(), host.len()) } == 0;
+    let host = if named {
+        let end = host.iter().position(|b| *b == 0).unwrap_or(host.len());
+        &host[..end]
+    } else {
+        &[][..]
+    };
+    let dir = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_owned());
+    // FNV-1a: the same value for the same input in every build (the standard hasher is not).
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in host
+        .iter()
+        .chain(b"\0")
+        .chain(dir.as_os_str().as_encoded_bytes())
+    {
+        hash = (hash ^ u32::from(*byte)).wrapping_mul(0x0100_0193);
+    }
+    format!("livechart-{hash:08x}")
 }
 
 /// What a message may hold and where it goes.
@@ -193,9 +229,12 @@ async fn read(
     limits: Publishing,
     status: Arc<MqttStatus>,
     shutdown: CancellationToken,
+    taking: tokio::task::JoinHandle<()>,
 ) {
     let mut backoff = Duration::from_millis(100);
     let mut failing = false;
+    // When the current connection was accepted.
+    let mut connected_at: Option<Instant> = None;
     loop {
         if status.intake.is_full() {
             tracing::warn!(
@@ -215,8 +254,7 @@ async fn read(
             Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                 status.set_connected(true);
                 status.connections.inc();
-                backoff = Duration::from_millis(100);
-                failing = false;
+                connected_at = Some(Instant::now());
                 tracing::info!(url = %settings.url, session_present = ack.session_present, "MQTT connected");
                 // The request queue holds far more than the filters: this cannot block.
                 for sub in &settings.subscribe {
@@ -252,7 +290,31 @@ async fn read(
             Ok(_) => {}
             Err(e) => {
                 status.set_connected(false);
-                let e = e.to_string();
+                let mut e = e.to_string();
+                match connected_at.take().map(|t| t.elapsed()) {
+                    // A connection that lasted: the back-off starts over.
+                    Some(lasted) if lasted >= STABLE => {
+                        backoff = Duration::from_millis(100);
+                        failing = false;
+                    }
+                    // Closed as soon as it was accepted: most often another client with the
+                    // same client id taking the session over (and this one taking it back
+                    // would knock that one off in turn). The back-off keeps growing.
+                    Some(lasted) => {
+                        e = format!(
+                            "{e}: the broker closed the connection {} ms after accepting it; is \
+                             another client using the client id {:?}? (each server needs its own \
+                             livechart.mqtt.client-id)",
+                            lasted.as_millis(),
+                            settings.client_id
+                        );
+                        if !failing {
+                            tracing::warn!(url = %settings.url, "MQTT {e}; retrying in {} ms", backoff.as_millis());
+                            failing = true;
+                        }
+                    }
+                    None => {}
+                }
                 if failing {
                     tracing::debug!(url = %settings.url, "MQTT still unreachable: {e}");
                 } else {
@@ -268,8 +330,34 @@ async fn read(
             }
         }
     }
+    close(&mut eventloop, &client, taking).await;
     status.set_connected(false);
-    let _ = client.try_disconnect();
+}
+
+/// At shutdown: drives the connection until the publishing side has ended and handed over
+/// its acknowledgements, and they and a disconnection have gone out (at most [`CLOSE_WAIT`]),
+/// so a clean stop has the broker send again nothing that was published.
+async fn close(
+    eventloop: &mut EventLoop,
+    client: &AsyncClient,
+    taking: tokio::task::JoinHandle<()>,
+) {
+    let deadline = tokio::time::Instant::now() + CLOSE_WAIT;
+    tokio::pin!(taking);
+    let mut taken = false;
+    loop {
+        tokio::select! {
+            _ = &mut taking, if !taken => {
+                taken = true;
+                let _ = client.try_disconnect();
+            }
+            event = eventloop.poll() => match event {
+                Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) | Err(_) => return,
+                Ok(_) => {}
+            },
+            () = tokio::time::sleep_until(deadline) => return,
+        }
+    }
 }
 
 /// A topic quoted for a log line or `/healthz`: at most 200 characters of it (topics may be

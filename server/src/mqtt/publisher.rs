@@ -41,7 +41,10 @@ pub(super) async fn take(
         let wait = if acks.unsent.is_empty() { 1000 } else { 20 };
         let next = tokio::select! {
             next = status.intake.take(Duration::from_millis(wait)) => next,
-            () = shutdown.cancelled() => return,
+            () = shutdown.cancelled() => {
+                acks.send(&client);
+                return;
+            }
         };
         let Some(first) = next else {
             continue;
@@ -170,10 +173,18 @@ impl Turn<'_> {
         batch.len()
     }
 
-    /// A message's stream and points, or `None` when it is skipped (oversize, unreadable:
-    /// counted and logged here).
+    /// A message's stream and points, or `None` when it is skipped (retained, oversize,
+    /// unreadable: counted, and logged when it is a problem, here).
     fn parse(&self, waiting: &Waiting, now: i64) -> Option<(StreamName, Vec<NewPoint>)> {
         let topic = &waiting.message.topic;
+        if waiting.message.retain {
+            // The broker's copy of an earlier message, sent again because the server
+            // subscribed (on every connection): charted when it was published, if the server
+            // was subscribed then, and never again.
+            self.status.retained.inc();
+            tracing::debug!(topic = %shown(topic), "MQTT retained message not charted again");
+            return None;
+        }
         let reason = if let Some(size) = waiting.oversize {
             format!(
                 "a message of {size} bytes, over ingest.max-body-bytes ({})",
