@@ -12,15 +12,31 @@ use tracing_subscriber::EnvFilter;
 
 /// Live charts over Server-Sent Events.
 #[derive(Parser)]
-#[command(name = "livechart", version, about)]
+#[command(
+    name = "livechart",
+    version,
+    about,
+    after_help = "Settings: the configuration file's [livechart.*] tables (every key is in the \
+Leptos.toml that ships with livechart), each overridden by an environment variable: \
+livechart.mqtt.url by LIVECHART_MQTT_URL, livechart.history.data-dir by LIVECHART_DATA_DIR, \
+and so on (README, \"Configuration\"). The address to listen on: --addr or --port, else \
+LEPTOS_SITE_ADDR, else site-addr in the file's [package.metadata.leptos], else 127.0.0.1:3000."
+)]
 struct Cli {
     /// The configuration file (default: ./Leptos.toml when it exists).
-    #[arg(long, env = "LIVECHART_CONFIG", value_name = "FILE")]
+    #[arg(long, global = true, env = "LIVECHART_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
     /// Where the embedded store keeps the history (default: ./data; also LIVECHART_DATA_DIR
     /// or `livechart.history.data-dir`).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, global = true, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// The address to listen on, HOST:PORT (default: 127.0.0.1:3000; also LEPTOS_SITE_ADDR
+    /// or site-addr in the configuration file).
+    #[arg(long, global = true, value_name = "HOST:PORT")]
+    addr: Option<std::net::SocketAddr>,
+    /// The port to listen on, on the configured host (0: any free port, printed at start).
+    #[arg(long, global = true, value_name = "PORT", conflicts_with = "addr")]
+    port: Option<u16>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -47,6 +63,7 @@ async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .log_internal_errors(false)
         .init();
     let cli = Cli::parse();
@@ -66,6 +83,12 @@ async fn main() -> ExitCode {
     };
     if let Some(dir) = cli.data_dir {
         config.settings.history.data_dir = dir;
+    }
+    if let Some(addr) = cli.addr {
+        config.leptos.site_addr = addr;
+    }
+    if let Some(port) = cli.port {
+        config.leptos.site_addr.set_port(port);
     }
     if let Some((before, after)) = config::raise_open_file_limit() {
         tracing::info!(

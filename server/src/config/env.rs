@@ -209,10 +209,12 @@ pub const ENV_OVERRIDES: &[(&str, Apply)] = &[
 pub fn apply_env(
     settings: &mut Settings,
     lookup: impl Fn(&str) -> Option<String>,
-) -> Result<(), ConfigError> {
+) -> Result<Vec<&'static str>, ConfigError> {
     let mut next = settings.clone();
+    let mut applied = Vec::new();
     for (var, apply) in ENV_OVERRIDES {
         if let Some(value) = lookup(var) {
+            applied.push(*var);
             apply(&mut next, value.trim()).map_err(|message| ConfigError::Env {
                 var,
                 // A token's value is never repeated back.
@@ -226,7 +228,28 @@ pub fn apply_env(
         }
     }
     *settings = next;
-    Ok(())
+    Ok(applied)
+}
+
+/// A validation problem (`livechart.mqtt.url = …: why`) with the environment variable that
+/// set the value, when one did: the file (or the built-in defaults) did not.
+pub fn name_the_source(problem: String, applied: &[&str]) -> String {
+    let Some(key) = problem.split([' ', ':']).next() else {
+        return problem;
+    };
+    let Some(rest) = key.strip_prefix("livechart.") else {
+        return problem;
+    };
+    let var = format!("LIVECHART_{}", rest.replace(['.', '-'], "_").to_uppercase());
+    let alias = match rest {
+        "history.data-dir" => "LIVECHART_DATA_DIR",
+        "mqtt.subscribe" => "LIVECHART_MQTT_TOPICS",
+        _ => "",
+    };
+    match applied.iter().find(|a| **a == var || **a == alias) {
+        Some(var) => format!("{problem} (set by the environment variable {var})"),
+        None => problem,
+    }
 }
 
 /// A whole non-negative number (`u64` for durations, `usize` for sizes and counts).

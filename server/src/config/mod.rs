@@ -677,27 +677,46 @@ pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
                 path: path.to_owned(),
                 message,
             })?;
-            let leptos =
-                leptos::config::get_config_from_str(&text).map_err(|e| ConfigError::Leptos {
+            // A file with only `[livechart.*]` tables (what a user given the binary alone
+            // writes) takes the built-in Leptos settings, as a start without a file does.
+            let leptos = match leptos::config::get_config_from_str(&text) {
+                Err(leptos::config::errors::LeptosConfigError::ConfigSectionNotFound) => {
+                    built_in_leptos()?
+                }
+                leptos => leptos.map_err(|e| ConfigError::Leptos {
                     path: path.to_owned(),
                     message: e.to_string(),
-                })?;
+                })?,
+            };
             (leptos, settings, path.display().to_string())
         }
-        None => {
-            let leptos = leptos::config::get_config_from_str(BUILT_IN_LEPTOS).map_err(|e| {
-                ConfigError::Defaults {
-                    message: e.to_string(),
-                }
-            })?;
-            (leptos, Settings::default(), "built-in defaults".to_owned())
-        }
+        None => (
+            built_in_leptos()?,
+            Settings::default(),
+            "built-in defaults".to_owned(),
+        ),
     };
-    apply_env(&mut settings, |var| std::env::var(var).ok())?;
+    let from_env = apply_env(&mut settings, |var| std::env::var(var).ok())?;
     settings
         .validate()
-        .map_err(|problems| ConfigError::Invalid { origin, problems })?;
+        .map_err(|problems| ConfigError::Invalid {
+            origin: if from_env.is_empty() {
+                origin
+            } else {
+                format!("{origin}, and the environment")
+            },
+            problems: problems
+                .into_iter()
+                .map(|p| env::name_the_source(p, &from_env))
+                .collect(),
+        })?;
     Ok(Config { leptos, settings })
+}
+
+fn built_in_leptos() -> Result<LeptosOptions, ConfigError> {
+    leptos::config::get_config_from_str(BUILT_IN_LEPTOS).map_err(|e| ConfigError::Defaults {
+        message: e.to_string(),
+    })
 }
 
 /// Reads the `[livechart]` tables of a configuration file; other tables are Leptos' business.

@@ -111,3 +111,21 @@ fn env_overrides_apply_all_or_nothing() {
     );
     assert_eq!(s, before, "a failed override must change nothing");
 }
+
+#[test]
+fn a_bad_value_names_the_variable_that_set_it() {
+    let applied = ["LIVECHART_MQTT_URL", "LIVECHART_MQTT_TOPICS"];
+    assert_eq!(
+        super::env::name_the_source("livechart.mqtt.url = \"x\": bad".into(), &applied),
+        "livechart.mqtt.url = \"x\": bad (set by the environment variable LIVECHART_MQTT_URL)"
+    );
+    assert!(
+        super::env::name_the_source("livechart.mqtt.subscribe: none".into(), &applied)
+            .ends_with("LIVECHART_MQTT_TOPICS)")
+    );
+    assert_eq!(
+        super::env::name_the_source("livechart.streams.max = 0: bad".into(), &applied),
+        "livechart.streams.max = 0: bad",
+        "from the file"
+    );
+}

@@ -88,6 +88,29 @@ impl TestServer {
         Self::spawn(&env, Stdio::from(file))
     }
 
+    /// Starts the binary with command-line `args`, in the directory `cwd`, its log appended
+    /// to `log`.
+    pub fn start_with_args(
+        args: &[&str],
+        env: &[(&str, &str)],
+        cwd: &std::path::Path,
+        log: &std::path::Path,
+    ) -> Self {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("open the log file");
+        let (args, cwd): (Vec<String>, PathBuf) = (
+            args.iter().map(|a| (*a).to_owned()).collect(),
+            cwd.to_owned(),
+        );
+        Self::spawn_with(env, Stdio::from(file), move |cmd| {
+            cmd.args(&args);
+            cmd.current_dir(&cwd);
+        })
+    }
+
     /// Starts the server as a process whose open-file limit is `soft` under `hard`.
     pub fn start_with_file_limit(env: &[(&str, &str)], soft: u64, hard: u64) -> Self {
         Self::start_with_rlimit(env, Stdio::inherit(), libc::RLIMIT_NOFILE, soft, hard)
@@ -153,6 +176,7 @@ impl TestServer {
 
     fn spawn_with(env: &[(&str, &str)], stderr: Stdio, adjust: impl FnOnce(&mut Command)) -> Self {
         let mut cmd = Command::new(binary());
+        cmd.current_dir(workspace_root());
         adjust(&mut cmd);
         // Each server its own empty history, unless the test gives it one.
         let data =
@@ -160,8 +184,7 @@ impl TestServer {
         if let Some(dir) = &data {
             cmd.env("LIVECHART_DATA_DIR", dir.path());
         }
-        cmd.current_dir(workspace_root())
-            .env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
+        cmd.env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
             .env("RUST_LOG", "warn")
             // Only the demo source, unless a test asks for the others: tests count streams.
             .env("LIVECHART_SYSTEM_ENABLED", "false")
