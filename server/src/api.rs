@@ -113,9 +113,21 @@ pub async fn stream_events(
 ) -> Result<Response, ApiError> {
     let name = stream_name(path)?;
     let resume = resume_from::<EventId>(&headers, &query(query_)?, "")?;
-    let stream = state.hub.get(&name).ok_or_else(|| unknown_stream(&name))?;
-    let admission = admit(&state)?;
-    Ok(event_stream(&state, stream.subscribe(resume, admission)))
+    match state.hub.get(&name) {
+        Some(stream) => {
+            let admission = admit(&state)?;
+            Ok(event_stream(&state, stream.subscribe(resume, admission)))
+        }
+        // A publish may create it: followed from then on.
+        None if state.settings.streams.auto_create => {
+            let admission = admit(&state)?;
+            Ok(event_stream(
+                &state,
+                state.hub.await_stream(name, resume, admission),
+            ))
+        }
+        None => Err(unknown_stream(&name)),
+    }
 }
 
 /// The streams of `?streams=a,b,c`: valid names, none twice, not too many. Streams that do not

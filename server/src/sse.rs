@@ -46,8 +46,9 @@ fn encode(id: Option<&dyn std::fmt::Display>, event: &str, data: &str) -> Bytes 
     Bytes::from(out)
 }
 
-/// An `id:` field alone: it sets the client's last event id without dispatching an event
-/// (a multiplexed connection's [`Positions`](app::model::Positions)).
+/// An `id:` field and the blank line that ends an event: written after an event whose own
+/// final blank line was taken off, it gives that event this id (a multiplexed connection's
+/// [`Positions`](app::model::Positions)).
 pub fn encode_id(id: &str) -> Bytes {
     debug_assert!(!id.contains(['\n', '\r', '\0']), "ids are single-line");
     Bytes::from(format!("id: {id}\n\n"))

@@ -4,7 +4,7 @@
 //! has lived its maximum lifetime. Either way the browser reconnects with `Last-Event-ID` and
 //! resumes where it was.
 
-use crate::hub::{MuxViewer, Next, Viewer};
+use crate::hub::{AwaitedViewer, MuxViewer, Next, Viewer};
 use crate::sse;
 use axum::body::Body;
 use bytes::Bytes;
@@ -30,6 +30,12 @@ pub trait Feed: Send + 'static {
 impl Feed for Viewer {
     fn next(&mut self) -> impl std::future::Future<Output = Next> + Send {
         Viewer::next(self)
+    }
+}
+
+impl Feed for AwaitedViewer {
+    fn next(&mut self) -> impl std::future::Future<Output = Next> + Send {
+        AwaitedViewer::next(self)
     }
 }
 

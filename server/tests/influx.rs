@@ -12,24 +12,6 @@ use std::time::Duration;
 const TOKEN: &str = "influx-test-token-0123456789";
 const WAIT: Duration = Duration::from_secs(20);
 
-/// The Python with `influxdb-client`: `LIVECHART_PYTHON`, or the virtual environment
-/// `.ci/setup` makes in `target/python`. `None` (a skip) when there is none and this is not CI.
-fn python() -> Option<std::path::PathBuf> {
-    let path = std::env::var_os("LIVECHART_PYTHON")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| common::workspace_root().join("target/python/bin/python"));
-    if path.exists() {
-        return Some(path);
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "{} is missing (.ci/setup makes it, with influxdb-client); CI=true, so this fails",
-        path.display()
-    );
-    eprintln!("SKIPPED: no Python with influxdb-client (run .ci/setup)");
-    None
-}
-
 fn row(stream: &str, series: &str, ts: i64, value: f64) -> (String, String, i64, f64) {
     (stream.into(), series.into(), ts, value)
 }
@@ -51,7 +33,7 @@ async fn health(server: &TestServer) -> Health {
 
 #[tokio::test]
 async fn the_official_python_client_writes_with_tags_and_precisions() {
-    let Some(python) = python() else {
+    let Some(python) = common::python() else {
         return;
     };
     let server = TestServer::start(&[

@@ -178,7 +178,7 @@ async fn bad_requests_get_clear_json_errors() {
         ),
         (
             "GET",
-            "/api/streams/nope/events",
+            "/api/streams/nope/points",
             404,
             "unknown_stream",
             "\"nope\"",

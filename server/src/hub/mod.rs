@@ -9,6 +9,7 @@
 //! with a `reset` and a snapshot. So a viewer costs the same however far behind it is, and
 //! the memory of all viewers together is the ring.
 
+mod awaited;
 mod broker;
 mod commit;
 mod cursor;
@@ -19,6 +20,7 @@ mod stream;
 #[cfg(test)]
 mod tests;
 
+pub use awaited::AwaitedViewer;
 pub use broker::{Broker, BrokerError, BrokerStats};
 pub use cursor::{Next, Viewer, MAX_COALESCED_BYTES};
 pub use mux::MuxViewer;

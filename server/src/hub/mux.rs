@@ -12,9 +12,9 @@ use tokio::sync::watch;
 
 /// A subscriber of several streams on one connection (`GET /api/events?streams=…`).
 ///
-/// Frames carry no `id:` of their own (each names its stream and id in its data); after every
-/// batch the connection sends one id line listing its position in every stream
-/// ([`Positions`]), so a browser reconnecting with `Last-Event-ID` resumes all of them.
+/// Frames carry no `id:` of their own (each names its stream and id in its data); the last
+/// event of every batch carries an id listing the connection's position in every stream
+/// ([`Positions`]), so a client reconnecting with `Last-Event-ID` resumes all of them.
 pub struct MuxViewer {
     hub: Arc<Hub>,
     cursors: Vec<Cursor>,
@@ -107,8 +107,15 @@ impl MuxViewer {
                         .map(|c| (c.stream.name.clone(), c.position()))
                         .collect(),
                 );
-                // An id with no data sets the client's last event id without an event.
-                pieces.push(sse::encode_id(&positions.to_string()));
+                // The id rides on the batch's last event: every piece ends with a whole event
+                // (`…\n\n`), and an `id:` line before its final blank line belongs to it.
+                // (A block of an id alone sets the last event id in a browser, but parsers
+                // that drop blocks without data never see it, and resume nothing.)
+                if let Some(last) = pieces.pop() {
+                    debug_assert!(last.ends_with(b"\n\n"));
+                    pieces.push(last.slice(..last.len() - 1));
+                    pieces.push(sse::encode_id(&positions.to_string()));
+                }
             }
             match pieces.len() {
                 0 => {}

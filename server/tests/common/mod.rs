@@ -529,6 +529,25 @@ pub fn limit_file_size(pid: u32, bytes: u64) -> std::io::Result<()> {
     }
 }
 
+/// The Python that has the test clients (`influxdb-client`, `sseclient-py`):
+/// `LIVECHART_PYTHON`, or the virtual environment `.ci/setup` makes in `target/python`.
+/// `None` (a skip) when there is none and this is not CI.
+pub fn python() -> Option<PathBuf> {
+    let path = std::env::var_os("LIVECHART_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target/python/bin/python"));
+    if path.exists() {
+        return Some(path);
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{} is missing (.ci/setup makes it, with the test clients); CI=true, so this fails",
+        path.display()
+    );
+    eprintln!("SKIPPED: no Python with the test clients (run .ci/setup)");
+    None
+}
+
 /// `GET /metrics`, as text.
 pub async fn metrics_text(server: &TestServer) -> String {
     reqwest::get(server.url("/metrics"))
