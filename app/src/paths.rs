@@ -25,6 +25,12 @@ pub const TASK_EVENTS: &str = "/api/tasks/{id}/events";
 pub const INFLUX_WRITE: &str = "/api/v2/write";
 /// `POST`: the Influx line protocol, as InfluxDB 1.x takes it.
 pub const INFLUX_V1_WRITE: &str = "/write";
+/// `GET`, `HEAD`: 204 with the version header InfluxDB clients read before writing.
+pub const INFLUX_PING: &str = "/ping";
+/// `GET`: InfluxDB 2's health answer.
+pub const INFLUX_HEALTH: &str = "/health";
+/// `GET`, `POST`: InfluxQL, as far as a write-only endpoint answers it (database statements).
+pub const INFLUX_QUERY: &str = "/query";
 pub const HEALTH: &str = "/healthz";
 pub const METRICS: &str = "/metrics";
 

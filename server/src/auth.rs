@@ -12,10 +12,11 @@ use axum::response::{IntoResponse, Response};
 /// The cookie a page opened with `?token=` sets, so that its event streams are let in too.
 pub const VIEW_COOKIE: &str = "livechart_token";
 
-/// The token in `Authorization: Bearer <token>`, or `Token <token>` as InfluxDB's clients
-/// and Telegraf send it: `Ok(None)` without the header, `Err` when the header is there but
-/// holds neither.
-fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+/// The token in `Authorization: Bearer <token>`, `Token <token>` as InfluxDB's clients and
+/// Telegraf send it, or the password of `Basic` (any user name), as InfluxDB 1.x clients send
+/// it and InfluxDB 2 takes it: `Ok(None)` without the header, `Err` when the header is there
+/// but holds none of them.
+fn bearer(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
@@ -24,12 +25,25 @@ fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
         .ok()
         .and_then(|v| {
             let (scheme, token) = v.split_once(' ')?;
-            (scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token"))
-                .then(|| token.trim())
+            if scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token") {
+                return Some(token.trim().to_owned());
+            }
+            if !scheme.eq_ignore_ascii_case("basic") {
+                return None;
+            }
+            use base64::Engine;
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(token.trim())
+                .ok()?;
+            let (_user, password) = std::str::from_utf8(&decoded).ok()?.split_once(':')?;
+            Some(password.to_owned())
         })
         .map(Some)
         .ok_or_else(|| {
-            unauthorized("the Authorization header must be `Bearer <token>` or `Token <token>`")
+            unauthorized(
+                "the Authorization header must be `Bearer <token>`, `Token <token>`, or Basic \
+                 with the token as the password",
+            )
         })
 }
 
@@ -50,14 +64,32 @@ fn forbidden(what: &str) -> ApiError {
 
 /// Publishing needs the publish token, when one is configured.
 pub fn require_publish(secret: &Secret, headers: &HeaderMap) -> Result<(), ApiError> {
+    require_publish_or(secret, headers, None)
+}
+
+/// The same for InfluxDB's API, whose 1.x clients may send the token as `?p=` (with `?u=`,
+/// any user name) instead of a header.
+pub fn require_publish_influx(
+    secret: &Secret,
+    headers: &HeaderMap,
+    query: &std::collections::HashMap<String, String>,
+) -> Result<(), ApiError> {
+    require_publish_or(secret, headers, query.get("p").map(String::as_str))
+}
+
+fn require_publish_or(
+    secret: &Secret,
+    headers: &HeaderMap,
+    password: Option<&str>,
+) -> Result<(), ApiError> {
     if !secret.is_set() {
         return Ok(());
     }
-    match bearer(headers)? {
+    match bearer(headers)?.or_else(|| password.map(str::to_owned)) {
         None => Err(unauthorized(
             "publishing needs a token: send `Authorization: Bearer <token>` (or `Token <token>`)",
         )),
-        Some(t) if secret.matches(t) => Ok(()),
+        Some(t) if secret.matches(&t) => Ok(()),
         Some(_) => Err(forbidden("publish")),
     }
 }
@@ -70,15 +102,15 @@ pub fn require_view_or_publish(auth: &AuthSettings, headers: &HeaderMap) -> Resu
     }
     let given = match bearer(headers)? {
         Some(t) => Some(t),
-        None => cookie_token(headers),
+        None => cookie_token(headers).map(str::to_owned),
     };
     match given {
         None => Err(unauthorized(
             "starting a task needs the view token: send `Authorization: Bearer <token>` or open the page with ?token=",
         )),
         Some(t)
-            if auth.view_token.matches(t)
-                || (auth.publish_token.is_set() && auth.publish_token.matches(t)) =>
+            if auth.view_token.matches(&t)
+                || (auth.publish_token.is_set() && auth.publish_token.matches(&t)) =>
         {
             Ok(())
         }
@@ -87,10 +119,14 @@ pub fn require_view_or_publish(auth: &AuthSettings, headers: &HeaderMap) -> Resu
 }
 
 /// Paths anyone may fetch even when viewing needs a token: health, metrics, the static
-/// assets (code and styles, no data).
+/// assets (code and styles, no data), and InfluxDB's `/ping`, `/health` and `/query` (which
+/// asks for the publish token itself: InfluxDB clients send that one).
 fn is_public(path: &str) -> bool {
     path == app::paths::HEALTH
         || path == app::paths::METRICS
+        || path == app::paths::INFLUX_PING
+        || path == app::paths::INFLUX_HEALTH
+        || path == app::paths::INFLUX_QUERY
         || path.starts_with("/pkg/")
         || path.starts_with("/favicon.")
 }
@@ -133,7 +169,7 @@ pub async fn require_view(State(state): State<AppState>, req: Request, next: Nex
     let from_query = query_token(req.uri().query());
     let given = match bearer(req.headers()) {
         Err(e) => return e.into_response(),
-        Ok(Some(t)) => Some(t.to_owned()),
+        Ok(Some(t)) => Some(t),
         Ok(None) => from_query
             .clone()
             .or_else(|| cookie_token(req.headers()).map(str::to_owned)),

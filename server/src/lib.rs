@@ -102,6 +102,12 @@ pub fn router(state: AppState) -> Router {
         .route(paths::TASKS, post(tasks::start_task))
         .route(paths::INFLUX_WRITE, post(ingest::influx::write))
         .route(paths::INFLUX_V1_WRITE, post(ingest::influx::write))
+        .route(paths::INFLUX_PING, get(ingest::influx_api::ping))
+        .route(paths::INFLUX_HEALTH, get(ingest::influx_api::health))
+        .route(
+            paths::INFLUX_QUERY,
+            get(ingest::influx_api::query_statements).post(ingest::influx_api::query_statements),
+        )
         .route("/api/{*rest}", any(api::not_found))
         .route(paths::HEALTH, get(api::healthz))
         .route(paths::METRICS, get(api::metrics))

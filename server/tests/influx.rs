@@ -1,6 +1,7 @@
 //! The Influx line protocol over HTTP: InfluxDB's official Python client (`influxdb-client`
 //! from PyPI) writes to `/api/v2/write`; Telegraf-style gzip bodies go to both paths; bad
-//! bodies are refused whole, naming the line.
+//! bodies are refused whole, naming the line. And the InfluxDB API around writes (`/ping`,
+//! `/health`, `/query`), with InfluxDB's 1.x and 2.x Python clients and its JavaScript client.
 
 mod common;
 
@@ -386,5 +387,136 @@ async fn racing_bodies_are_each_all_or_nothing() {
         );
         assert_eq!(points_of(format!("own_{winner}{round}")).await, 1);
         assert_eq!(points_of(format!("shared{round}")).await, 3);
+    }
+}
+
+/// What InfluxDB clients and Telegraf call around their writes: `/ping`, `/health`, `/query`
+/// (database statements), and the token as the password of Basic or `?p=`. InfluxDB's
+/// Python clients (1.x and 2.x) and its JavaScript client, unmodified.
+#[tokio::test]
+async fn influxdb_clients_ping_check_health_create_databases_and_write() {
+    let Some(python) = common::python() else {
+        return;
+    };
+    let server = TestServer::start(&[
+        ("LIVECHART_HISTORY_STORE", "memory"),
+        ("LIVECHART_AUTH_PUBLISH_TOKEN", TOKEN),
+        ("LIVECHART_AUTH_VIEW_TOKEN", "another-token-for-viewing"),
+    ]);
+    let script = common::workspace_root().join("server/tests/python/influx_clients.py");
+    let out = tokio::process::Command::new(&python)
+        .arg(&script)
+        .args([&server.base, TOKEN])
+        .output()
+        .await
+        .expect("run the Python clients");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines[..4],
+        [
+            "version 1.8.10",
+            "created",
+            "databases ['livechart']",
+            "written True"
+        ]
+    );
+    assert!(
+        lines[4].starts_with("refused SELECT * FROM v1 | 400:"),
+        "{}",
+        lines[4]
+    );
+    assert!(
+        lines[4].contains("/api/streams/{name}/points"),
+        "{}",
+        lines[4]
+    );
+    assert!(
+        lines[5].starts_with("refused DROP DATABASE lab | livechart keeps streams"),
+        "{}",
+        lines[5]
+    );
+    assert_eq!(
+        lines[6..],
+        [
+            "wrong password refused 403",
+            "v2 ping True",
+            "v2 health pass"
+        ]
+    );
+
+    let node = common::workspace_root().join("end2end");
+    if node
+        .join("node_modules/@influxdata/influxdb-client")
+        .exists()
+    {
+        let out = tokio::process::Command::new("node")
+            .current_dir(&node)
+            .args(["clients/influx_js.mjs", &server.base, TOKEN])
+            .output()
+            .await
+            .expect("run the JavaScript client");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            stdout.lines().collect::<Vec<_>>(),
+            ["ping ok", "health pass", "write ok"],
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    } else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "end2end/node_modules is missing (.ci/setup installs it); CI=true, so this fails"
+        );
+    }
+
+    let client = reqwest::Client::new();
+    // HEAD /ping, as Telegraf's outputs.influxdb checks.
+    let ping = client
+        .head(server.url("/ping"))
+        .send()
+        .await
+        .expect("HEAD /ping");
+    assert_eq!(ping.status(), 204);
+    assert_eq!(ping.headers()["x-influxdb-version"], "1.8.10");
+    // The token as ?u=&p=, and CREATE DATABASE as a form body (Grafana, curl -d).
+    let r = client
+        .post(server.url(&format!("/write?db=lab&u=any&p={TOKEN}")))
+        .body("params temp=3")
+        .send()
+        .await
+        .expect("write with ?p=");
+    assert_eq!(r.status(), 204);
+    let r = client
+        .post(server.url(&format!("/query?u=any&p={TOKEN}")))
+        .form(&[("q", "CREATE DATABASE \"telegraf\"")])
+        .send()
+        .await
+        .expect("query as a form");
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.text().await.unwrap(),
+        r#"{"results":[{"statement_id":0}]}"#
+    );
+    let r = client
+        .get(server.url("/query?q=SHOW%20DATABASES"))
+        .send()
+        .await
+        .expect("query without the token");
+    assert_eq!(r.status(), 401);
+    // What the clients wrote arrived.
+    let streams: Vec<String> = health(&server)
+        .await
+        .streams
+        .into_iter()
+        .map(|s| s.name.to_string())
+        .collect();
+    for name in ["v1", "js", "params"] {
+        assert!(streams.iter().any(|s| s == name), "{name} in {streams:?}");
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! What clients of InfluxDB expect: `204 No Content` once written, `precision=` for the
 //! timestamps (nanoseconds by default), gzip bodies, and the token as
-//! `Authorization: Token X` (or `Bearer X`). `bucket`, `org` and `db` are accepted and not
+//! `Authorization: Token X` (or `Bearer X`, or the password of Basic, or `?p=`). `bucket`, `org` and `db` are accepted and not
 //! used: the measurement alone names the stream.
 
 use super::line_protocol::{self, BodyError, LinePoint, Precision};
@@ -28,8 +28,9 @@ pub async fn write(
     body: Body,
 ) -> Result<StatusCode, ApiError> {
     let settings = &state.settings;
-    auth::require_publish(&settings.auth.publish_token, &headers)?;
-    let precision = match query(query_)?.get("precision").map(String::as_str) {
+    let params = query(query_)?;
+    auth::require_publish_influx(&settings.auth.publish_token, &headers, &params)?;
+    let precision = match params.get("precision").map(String::as_str) {
         None | Some("") => Precision::Nanoseconds,
         Some(p) => Precision::parse(p)
             .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_precision", e))?,

@@ -1,12 +1,14 @@
 //! Publishing over HTTP: Livechart's own JSON and NDJSON (`POST /api/streams/{name}/points`,
 //! in [`json`]) and the Influx line protocol (`POST /api/v2/write`, `POST /write`, in
-//! [`influx`] and [`line_protocol`]).
+//! [`influx`] and [`line_protocol`]), with the InfluxDB calls clients make around writes
+//! (`/ping`, `/health`, `/query`, in [`influx_api`]).
 //!
 //! Every body is read whole (within the size limit, gzip undone by [`crate::extract`]) and
 //! every point validated by [`app::model::NewPoint::validate`] before the hub sees any of
 //! them: a request is published whole, or not at all.
 
 pub mod influx;
+pub mod influx_api;
 pub mod json;
 pub mod line_protocol;
 
