@@ -164,6 +164,16 @@ pub async fn list_streams(State(state): State<AppState>) -> Json<Vec<StreamInfo>
     Json(state.hub.catalog())
 }
 
+/// `GET /api/streams/{name}`: one stream's description and series, as the list has it.
+pub async fn stream_info(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<StreamInfo>, ApiError> {
+    let name = stream_name(path)?;
+    let stream = state.hub.get(&name).ok_or_else(|| unknown_stream(&name))?;
+    Ok(Json(stream.info()))
+}
+
 /// `PUT /api/streams/{name}`: sets a stream's title, unit and value range (creating the stream
 /// when publishing would).
 pub async fn describe_stream(

@@ -27,7 +27,7 @@ use app::server_data::{ServerStreams, StreamDirectory};
 use app::{shell, App};
 use axum::extract::FromRef;
 use axum::response::Redirect;
-use axum::routing::{any, get, post, put};
+use axum::routing::{any, get, post};
 use axum::Router;
 use config::{Config, HistorySettings, Settings, StoreKind};
 use hub::store::{Embedded, Memory, OpenError, Store};
@@ -93,7 +93,9 @@ pub fn router(state: AppState) -> Router {
         .route(paths::STREAMS, get(api::list_streams))
         .route(
             paths::STREAM,
-            put(api::describe_stream).delete(api::delete_stream),
+            get(api::stream_info)
+                .put(api::describe_stream)
+                .delete(api::delete_stream),
         )
         .route(
             paths::STREAM_POINTS,

@@ -184,6 +184,13 @@ async fn bad_requests_get_clear_json_errors() {
             "\"nope\"",
         ),
         (
+            "GET",
+            "/api/streams/nope",
+            404,
+            "unknown_stream",
+            "\"nope\"",
+        ),
+        (
             "POST",
             "/api/streams/demo/events",
             405,
