@@ -9,7 +9,7 @@
 
 use super::line_protocol::{self, BodyError, LinePoint, Precision};
 use crate::error::{publish_error, ApiError};
-use crate::extract::{query, read_body};
+use crate::extract::query;
 use crate::hub::PublishError;
 use crate::{auth, AppState};
 use app::model::{now_ms, NewPoint, StreamName};
@@ -35,13 +35,7 @@ pub async fn write(
         Some(p) => Precision::parse(p)
             .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_precision", e))?,
     };
-    let bytes = read_body(
-        &headers,
-        body,
-        settings.ingest.max_body_bytes,
-        &settings.connections,
-    )
-    .await?;
+    let bytes = super::read_ingest_body(settings, &headers, body).await?;
     let text = std::str::from_utf8(&bytes).map_err(|e| {
         let line = bytes[..e.valid_up_to()]
             .iter()

@@ -10,7 +10,7 @@
 //! `GET /api/streams/{name}/points`, not InfluxQL.
 
 use crate::error::ApiError;
-use crate::extract::{query, read_body};
+use crate::extract::query;
 use crate::{auth, AppState};
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
@@ -75,13 +75,7 @@ pub async fn query_statements(
     let q = match params.get("q") {
         Some(q) => q.clone(),
         None => {
-            let bytes = read_body(
-                &headers,
-                body,
-                settings.ingest.max_body_bytes,
-                &settings.connections,
-            )
-            .await?;
+            let bytes = super::read_ingest_body(settings, &headers, body).await?;
             form_q(&bytes).unwrap_or_default()
         }
     };

@@ -12,6 +12,7 @@ pub mod influx_api;
 pub mod json;
 pub mod line_protocol;
 
+use crate::config::Settings;
 use crate::error::{publish_error, ApiError};
 use crate::extract::{read_body, stream_name};
 use crate::{auth, AppState};
@@ -34,13 +35,7 @@ pub async fn publish_points(
     auth::require_publish(&settings.auth.publish_token, &headers)?;
     let name = stream_name(path)?;
     let format = format(&headers)?;
-    let bytes = read_body(
-        &headers,
-        body,
-        settings.ingest.max_body_bytes,
-        &settings.connections,
-    )
-    .await?;
+    let bytes = read_ingest_body(settings, &headers, body).await?;
     let (points, places) = parse(&bytes, format, settings.ingest.max_points)?;
     let id = state
         .hub
@@ -55,4 +50,20 @@ pub async fn publish_points(
         id,
         points: points.len(),
     }))
+}
+
+/// A publishing body, within `ingest.max-body-bytes` and the connection's pace (see
+/// [`read_body`]).
+pub(crate) async fn read_ingest_body(
+    settings: &Settings,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<bytes::Bytes, ApiError> {
+    read_body(
+        headers,
+        body,
+        settings.ingest.max_body_bytes,
+        &settings.connections,
+    )
+    .await
 }

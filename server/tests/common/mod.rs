@@ -56,6 +56,15 @@ impl Drop for TempDir {
     }
 }
 
+/// A log file a server's standard error is appended to (kept across restarts).
+fn append_to(log: &std::path::Path) -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("open the log file")
+}
+
 /// A running server process, killed when dropped.
 pub struct TestServer {
     child: Child,
@@ -80,12 +89,7 @@ impl TestServer {
     pub fn start_in(dir: &TempDir, env: &[(&str, &str)], log: &std::path::Path) -> Self {
         let mut env = env.to_vec();
         env.push(("LIVECHART_DATA_DIR", dir.str()));
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .expect("open the log file");
-        Self::spawn(&env, Stdio::from(file))
+        Self::spawn(&env, Stdio::from(append_to(log)))
     }
 
     /// Starts the binary with command-line `args`, in the directory `cwd`, its log appended
@@ -96,11 +100,7 @@ impl TestServer {
         cwd: &std::path::Path,
         log: &std::path::Path,
     ) -> Self {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .expect("open the log file");
+        let file = append_to(log);
         let (args, cwd): (Vec<String>, PathBuf) = (
             args.iter().map(|a| (*a).to_owned()).collect(),
             cwd.to_owned(),
@@ -130,11 +130,7 @@ impl TestServer {
         bytes: u64,
         log: &std::path::Path,
     ) -> Self {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .expect("open the log file");
+        let file = append_to(log);
         Self::start_with_rlimit(
             env,
             Stdio::from(file),
