@@ -3,11 +3,11 @@
 
 use crate::config::{AuthSettings, Secret};
 use crate::error::ApiError;
-use crate::AppState;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
 
 /// The cookie a page opened with `?token=` sets, so that its event streams are let in too.
 pub const VIEW_COOKIE: &str = "livechart_token";
@@ -157,8 +157,12 @@ fn query_token(query: Option<&str>) -> Option<String> {
 
 /// Middleware: with a view token configured, pages and event streams need it, as a bearer
 /// token, the `livechart_token` cookie, or `?token=` (which then sets the cookie).
-pub async fn require_view(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let secret = &state.settings.auth.view_token;
+pub async fn require_view(
+    State(settings): State<Arc<crate::config::Settings>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let secret = &settings.auth.view_token;
     // Viewing is reading: publishing (POST) has its own token.
     let reading = matches!(*req.method(), Method::GET | Method::HEAD);
     if !secret.is_set() || !reading || is_public(req.uri().path()) {

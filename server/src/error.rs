@@ -2,11 +2,8 @@
 //! and the conversions from what handlers fail with.
 
 use crate::hub::PublishError;
-use crate::AppState;
 use app::model::{ErrorBody, StreamName};
-use axum::extract::{Request, State};
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
@@ -77,18 +74,6 @@ impl IntoResponse for ApiError {
         response.extensions_mut().insert(Rejected(self.kind));
         response
     }
-}
-
-/// Middleware: counts (and logs, at debug level) every refused request by kind. Only the
-/// path is logged: queries and headers may hold tokens.
-pub async fn count_rejections(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
-    let response = next.run(req).await;
-    if let Some(Rejected(kind)) = response.extensions().get::<Rejected>() {
-        state.metrics.reject(kind);
-        tracing::debug!(%method, %path, status = response.status().as_u16(), kind, "request refused");
-    }
-    response
 }
 
 pub fn unknown_stream(name: &StreamName) -> ApiError {

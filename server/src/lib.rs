@@ -17,22 +17,23 @@ pub mod panics;
 pub mod range;
 pub mod site;
 pub mod sse;
+pub mod state;
 pub mod system;
 pub mod tasks;
 pub mod viewer;
+
+pub use state::AppState;
 
 use app::model::{Snapshot, StreamInfo, StreamName};
 use app::paths;
 use app::server_data::{ServerStreams, StreamDirectory};
 use app::{shell, App};
-use axum::extract::FromRef;
 use axum::response::Redirect;
 use axum::routing::{any, get, post};
 use axum::Router;
-use config::{Config, HistorySettings, Settings, StoreKind};
+use config::{Config, HistorySettings, StoreKind};
 use hub::store::{Embedded, Memory, OpenError, Store};
 use hub::{Broker, Hub, Limits, RetentionLimits};
-use leptos::config::LeptosOptions;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use metrics::Metrics;
 use std::net::SocketAddr;
@@ -42,24 +43,6 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
-
-/// What every handler can reach.
-#[derive(Clone, FromRef)]
-pub struct AppState {
-    pub leptos_options: LeptosOptions,
-    pub hub: Arc<Hub>,
-    pub metrics: Arc<Metrics>,
-    pub settings: Arc<Settings>,
-    pub tasks: Arc<tasks::Tasks>,
-    /// The MQTT subscription's state, when one is configured.
-    pub mqtt: Option<Arc<mqtt::MqttStatus>>,
-    /// Cancelled when shutdown begins: viewers end their streams, sources stop.
-    pub shutdown: CancellationToken,
-    /// The same, as event streams look at it on every wake-up.
-    pub shutdown_notice: viewer::ShutdownNotice,
-    /// The WASM, JS, CSS and icons the pages load.
-    pub site: Arc<site::Site>,
-}
 
 /// Pages read the hub through this while rendering.
 struct HubDirectory {
@@ -101,7 +84,7 @@ pub fn router(state: AppState) -> Router {
             paths::STREAM_POINTS,
             post(ingest::publish_points).get(range::points_range),
         )
-        .route(paths::TASKS, post(tasks::start_task))
+        .route(paths::TASKS, post(api::tasks::start_task))
         .route(paths::INFLUX_WRITE, post(ingest::influx::write))
         .route(paths::INFLUX_V1_WRITE, post(ingest::influx::write))
         .route(paths::INFLUX_PING, get(ingest::influx_api::ping))
@@ -143,7 +126,7 @@ pub fn router(state: AppState) -> Router {
         })
         .route(paths::EVENTS, get(api::multiplex_events))
         .route(paths::STREAM_EVENTS, get(api::stream_events))
-        .route(paths::TASK_EVENTS, get(tasks::task_events))
+        .route(paths::TASK_EVENTS, get(api::tasks::task_events))
         .method_not_allowed_fallback(api::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -156,7 +139,7 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            error::count_rejections,
+            metrics::count_rejections,
         ))
         .layer(CatchPanicLayer::custom(panics::answer))
         .layer(axum::middleware::map_response(revalidate_by_default));

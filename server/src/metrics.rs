@@ -3,10 +3,14 @@
 //! Per-stream numbers live in the hub as plain atomics (the hot path only adds to them) and
 //! are read at scrape time by a collector; only request rejections are counted here.
 
+use crate::error::Rejected;
 use crate::hub::Hub;
 use crate::mqtt::MqttStatus;
 use crate::tasks::Tasks;
 use app::model::ResetReason;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
@@ -363,4 +367,20 @@ fn counters(
         counter.encode(encoder.encode_descriptor(name, help, None, counter.metric_type())?)?;
     }
     Ok(())
+}
+
+/// Middleware: counts (and logs, at debug level) every refused request by kind. Only the
+/// path is logged: queries and headers may hold tokens.
+pub async fn count_rejections(
+    State(metrics): State<Arc<Metrics>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    let response = next.run(req).await;
+    if let Some(Rejected(kind)) = response.extensions().get::<Rejected>() {
+        metrics.reject(kind);
+        tracing::debug!(%method, %path, status = response.status().as_u16(), kind, "request refused");
+    }
+    response
 }

@@ -13,7 +13,7 @@
 use crate::conn::AnswerDeadline;
 use crate::error::{unknown_stream, ApiError};
 use crate::extract::stream_name;
-use crate::AppState;
+use crate::state::AppState;
 use app::axis::format_iso_utc;
 use app::range::{PointsRange, RangeFormat, RangeQuery, TimeFormat, MAX_CSV_POINTS};
 use axum::body::Body;

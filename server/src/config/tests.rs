@@ -129,3 +129,13 @@ fn a_bad_value_names_the_variable_that_set_it() {
         "from the file"
     );
 }
+
+#[test]
+fn allowed_hosts_are_host_names_or_addresses() {
+    for ok in ["a.example", ".lan", "[::1]", "10.0.0.1"] {
+        assert!(super::validate::check_allowed_host(ok).is_ok(), "{ok}");
+    }
+    for bad in ["", "*", "a.example:80", "http://a", "[zz]"] {
+        assert!(super::validate::check_allowed_host(bad).is_err(), "{bad}");
+    }
+}

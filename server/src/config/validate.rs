@@ -175,7 +175,7 @@ impl Settings {
             }
         }
         for host in &self.auth.allowed_hosts {
-            if let Err(problem) = crate::origin::check_allowed_host(host) {
+            if let Err(problem) = check_allowed_host(host) {
                 problems.push(format!("livechart.auth.allowed-hosts: {host:?}: {problem}"));
             }
         }
@@ -251,5 +251,28 @@ impl Settings {
         } else {
             Err(problems)
         }
+    }
+}
+
+/// Whether `host` is a usable entry of `auth.allowed-hosts`: a host name or an IP address
+/// (IPv6 in brackets), without port or scheme, optionally starting with `.`.
+pub fn check_allowed_host(host: &str) -> Result<(), String> {
+    let name = host.strip_prefix('.').unwrap_or(host);
+    if name.is_empty() || name.len() > 253 {
+        return Err("must be a host name such as charts.example.com".into());
+    }
+    if name.starts_with('[') && name.ends_with(']') {
+        return name[1..name.len() - 1]
+            .parse::<std::net::Ipv6Addr>()
+            .map(|_| ())
+            .map_err(|_| "not an IPv6 address in brackets".into());
+    }
+    if name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    {
+        Ok(())
+    } else {
+        Err("only letters, digits, `-` and `.` (no port, no scheme, no `*`)".into())
     }
 }

@@ -8,10 +8,11 @@
 //! used: the measurement alone names the stream.
 
 use super::line_protocol::{self, BodyError, LinePoint, Precision};
+use crate::auth;
 use crate::error::{publish_error, ApiError};
 use crate::extract::query;
 use crate::hub::PublishError;
-use crate::{auth, AppState};
+use crate::state::AppState;
 use app::model::{now_ms, NewPoint, StreamName};
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;

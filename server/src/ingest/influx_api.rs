@@ -9,9 +9,10 @@
 //! /api/streams/{name}`). Anything else is a 400 whose `error` says so: the data is read with
 //! `GET /api/streams/{name}/points`, not InfluxQL.
 
+use crate::auth;
 use crate::error::ApiError;
 use crate::extract::query;
-use crate::{auth, AppState};
+use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};

@@ -12,10 +12,11 @@ pub mod influx_api;
 pub mod json;
 pub mod line_protocol;
 
+use crate::auth;
 use crate::config::Settings;
 use crate::error::{publish_error, ApiError};
 use crate::extract::{read_body, stream_name};
-use crate::{auth, AppState};
+use crate::state::AppState;
 use app::model::{now_ms, PublishReceipt};
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;

@@ -1,12 +1,16 @@
 //! The HTTP API handlers: SSE subscription, the stream catalog, health, metrics, and the
-//! answers for unknown paths and methods. Publishing is in `ingest`, the range query in
-//! `range`; errors are `error::ApiError`, request parsing is in `extract`.
+//! answers for unknown paths and methods; task handlers in [`tasks`]. Publishing is in
+//! `ingest`, the range query in `range`; errors are `error::ApiError`, request parsing is in
+//! `extract`.
 
+pub mod tasks;
+
+use crate::auth;
 use crate::error::{publish_error, quoted, unknown_stream, ApiError};
 use crate::extract::{json_body, query, resume_from, stream_name};
 use crate::hub::{Admission, RemoveError};
+use crate::state::AppState;
 use crate::viewer::{self, BodyOptions, Feed};
-use crate::{auth, AppState};
 use app::model::{EventId, Health, Positions, StreamInfo, StreamMeta, StreamName};
 use axum::body::Body;
 use axum::extract::rejection::{PathRejection, QueryRejection};
