@@ -8,6 +8,8 @@
 
 mod duration;
 mod env;
+mod open_files;
+mod secret;
 mod validate;
 
 use crate::hub::store::Durability;
@@ -15,6 +17,9 @@ use app::model::StreamName;
 pub use duration::Duration;
 pub use env::{apply_env, ENV_OVERRIDES};
 use leptos::config::LeptosOptions;
+use open_files::open_file_limit;
+pub use open_files::raise_open_file_limit;
+pub use secret::Secret;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -273,6 +278,18 @@ pub struct DemoSettings {
     pub max: f64,
 }
 
+impl Default for DemoSettings {
+    fn default() -> Self {
+        DemoSettings {
+            enabled: true,
+            stream: StreamName::parse("demo").expect("'demo' is a valid stream name"),
+            interval_ms: 1000,
+            min: 0.0,
+            max: 100.0,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct SseSettings {
@@ -283,6 +300,16 @@ pub struct SseSettings {
     /// A connection is closed after about this long (0: never); the browser reconnects and
     /// resumes without a gap. Keeps load balanced and long-lived proxies honest.
     pub max_connection_ms: u64,
+}
+
+impl Default for SseSettings {
+    fn default() -> Self {
+        SseSettings {
+            retry_ms: 2000,
+            keep_alive_ms: 15_000,
+            max_connection_ms: 3_600_000,
+        }
+    }
 }
 
 /// What each stream remembers.
@@ -308,6 +335,21 @@ pub struct HistorySettings {
     pub data_dir: PathBuf,
     /// How hard each commit of the embedded store works to survive a machine crash.
     pub durability: Durability,
+}
+
+impl Default for HistorySettings {
+    fn default() -> Self {
+        HistorySettings {
+            ring_events: 1024,
+            ring_bytes: 8 << 20,
+            window: 500,
+            retention: Duration(3_600_000),
+            retention_bytes: 16 << 20,
+            store: StoreKind::Embedded,
+            data_dir: PathBuf::from("data"),
+            durability: Durability::Commit,
+        }
+    }
 }
 
 /// Which store keeps the history.
@@ -338,6 +380,18 @@ pub struct StreamSettings {
     pub idle_expiry_ms: u64,
 }
 
+impl Default for StreamSettings {
+    fn default() -> Self {
+        StreamSettings {
+            auto_create: true,
+            max: 100,
+            max_series: 16,
+            declared: Vec::new(),
+            idle_expiry_ms: 0,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct IngestSettings {
@@ -347,6 +401,15 @@ pub struct IngestSettings {
     pub max_points: usize,
 }
 
+impl Default for IngestSettings {
+    fn default() -> Self {
+        IngestSettings {
+            max_body_bytes: 1 << 20,
+            max_points: 10_000,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct LimitSettings {
@@ -354,6 +417,15 @@ pub struct LimitSettings {
     pub max_viewers: usize,
     /// The most streams one multiplexed connection (`/api/events?streams=`) follows.
     pub max_streams_per_connection: usize,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        LimitSettings {
+            max_viewers: 10_000,
+            max_streams_per_connection: 32,
+        }
+    }
 }
 
 /// What any one connection may cost: how many are open at once, and how long each may keep
@@ -422,54 +494,6 @@ impl ConnectionSettings {
     }
 }
 
-/// Raises this process's soft limit on open files to its hard limit, as nginx
-/// (`worker_rlimit_nofile`) and Go's runtime do: every viewer holds a file, and many systems
-/// start processes with a soft limit of 1,024 under a far higher hard one. Returns the limit
-/// before and after when it changed.
-pub fn raise_open_file_limit() -> Option<(u64, u64)> {
-    #[cfg(unix)]
-    {
-        let mut limit = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: getrlimit only writes the struct it is given.
-        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0
-            || limit.rlim_cur >= limit.rlim_max
-            // Linux refuses an infinite limit on files: leave it to the operator.
-            || limit.rlim_max == libc::RLIM_INFINITY
-        {
-            return None;
-        }
-        let before = limit.rlim_cur;
-        limit.rlim_cur = limit.rlim_max;
-        // SAFETY: setrlimit only reads the struct it is given.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
-            return None;
-        }
-        Some((before, limit.rlim_max))
-    }
-    #[cfg(not(unix))]
-    None
-}
-
-/// The soft limit on open files of this process, when it has one.
-fn open_file_limit() -> Option<usize> {
-    #[cfg(unix)]
-    {
-        let mut limit = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: getrlimit only writes the struct it is given.
-        let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0;
-        (ok && limit.rlim_cur != libc::RLIM_INFINITY)
-            .then(|| usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX))
-    }
-    #[cfg(not(unix))]
-    None
-}
-
 /// Optional bearer tokens. Empty means open.
 #[derive(Clone, Default, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
@@ -482,58 +506,6 @@ pub struct AuthSettings {
     /// without its port); a name starting with `.` also allows its subdomains. Empty: any,
     /// which a page on another site can use through DNS rebinding (see `origin.rs`).
     pub allowed_hosts: Vec<String>,
-}
-
-/// A token: compared in constant time, never printed.
-#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(token: &str) -> Self {
-        Secret(token.to_owned())
-    }
-
-    pub fn is_set(&self) -> bool {
-        !self.0.is_empty()
-    }
-
-    /// The secret itself, for handing to a client library (never to a log).
-    pub fn expose(&self) -> String {
-        self.0.clone()
-    }
-
-    /// Whether `given` is this token, in time independent of where they differ.
-    pub fn matches(&self, given: &str) -> bool {
-        let (a, b) = (self.0.as_bytes(), given.as_bytes());
-        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-    }
-
-    fn problem(&self) -> Option<&'static str> {
-        let t = &self.0;
-        if t.is_empty() {
-            None
-        } else if t.len() < 16 || t.len() > 512 {
-            Some("must be 16 to 512 characters long")
-        } else if !t
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._~+/=-".contains(&b))
-        {
-            Some("may only use letters, digits and . _ ~ + / = -")
-        } else {
-            None
-        }
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.is_set() {
-            "Secret(***)"
-        } else {
-            "Secret(unset)"
-        })
-    }
 }
 
 impl std::fmt::Debug for AuthSettings {
@@ -551,73 +523,6 @@ impl std::fmt::Debug for AuthSettings {
 pub struct ShutdownSettings {
     /// After SIGTERM/Ctrl-C, how long open connections get to finish before the process exits.
     pub grace_ms: u64,
-}
-
-impl Default for DemoSettings {
-    fn default() -> Self {
-        DemoSettings {
-            enabled: true,
-            stream: StreamName::parse("demo").expect("'demo' is a valid stream name"),
-            interval_ms: 1000,
-            min: 0.0,
-            max: 100.0,
-        }
-    }
-}
-
-impl Default for SseSettings {
-    fn default() -> Self {
-        SseSettings {
-            retry_ms: 2000,
-            keep_alive_ms: 15_000,
-            max_connection_ms: 3_600_000,
-        }
-    }
-}
-
-impl Default for HistorySettings {
-    fn default() -> Self {
-        HistorySettings {
-            ring_events: 1024,
-            ring_bytes: 8 << 20,
-            window: 500,
-            retention: Duration(3_600_000),
-            retention_bytes: 16 << 20,
-            store: StoreKind::Embedded,
-            data_dir: PathBuf::from("data"),
-            durability: Durability::Commit,
-        }
-    }
-}
-
-impl Default for StreamSettings {
-    fn default() -> Self {
-        StreamSettings {
-            auto_create: true,
-            max: 100,
-            max_series: 16,
-            declared: Vec::new(),
-            idle_expiry_ms: 0,
-        }
-    }
-}
-
-impl Default for IngestSettings {
-    fn default() -> Self {
-        IngestSettings {
-            max_body_bytes: 1 << 20,
-            max_points: 10_000,
-        }
-    }
-}
-
-impl Default for LimitSettings {
-    fn default() -> Self {
-        LimitSettings {
-            max_viewers: 10_000,
-            max_streams_per_connection: 32,
-        }
-    }
 }
 
 impl Default for ShutdownSettings {
