@@ -1,6 +1,6 @@
 //! Server-Sent Events framing, both ways: the encoder the hub uses to turn an event into bytes
-//! exactly once, and an incremental parser for clients of ours (tests, and later the publisher
-//! and the load generator) that read a stream.
+//! exactly once, and an incremental parser for the clients of ours that read a stream (the
+//! tests and `livechart load`).
 
 use app::model::EventId;
 use bytes::Bytes;

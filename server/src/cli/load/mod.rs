@@ -7,9 +7,8 @@
 //! duplicates by id, publish→receive latency percentiles (HDR histogram), the server's CPU
 //! seconds and peak RSS (from /proc, given its pid) and the generator's own.
 //!
-//! Connections are plain HTTP/1.1 over a `TcpStream` with a small hand-rolled reader (status
-//! line, chunked body, SSE lines): a few KiB per connection, so that the generator is not the
-//! bottleneck.
+//! Connections are plain HTTP/1.1 with a small hand-rolled reader (`conn.rs`); the ingest
+//! benchmark is `ingest.rs`; what the processes cost, `proc.rs`.
 
 use hdrhistogram::Histogram;
 use livechart_server::sse::{SseItem, SseParser};
@@ -20,6 +19,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpSocket, TcpStream};
+
+mod conn;
+mod ingest;
+mod proc;
+
+use conn::*;
+use ingest::*;
+use proc::*;
 
 #[derive(clap::Args, Clone, Debug, Serialize)]
 pub struct Args {
@@ -103,117 +110,6 @@ impl Target {
     }
 }
 
-/// The ingest benchmark's report.
-#[derive(Serialize)]
-struct IngestReport {
-    params: Args,
-    requests: u64,
-    errors: u64,
-    points_per_s: f64,
-    request_ms: Option<Latency>,
-    server: Option<ProcStats>,
-    /// The `--watch-pid` processes, in order.
-    watched: Vec<ProcStats>,
-    generator: ProcStats,
-    machine: Machine,
-}
-
-/// Posts batches from `clients` tasks for the duration and reports accepted points per second.
-async fn run_ingest(args: Args, points_url: String, clients: usize) -> u8 {
-    let client = reqwest::Client::new();
-    let body: Vec<serde_json::Value> = (0..args.points)
-        .map(|i| serde_json::json!({ "value": i as f64 }))
-        .collect();
-    let body = match serde_json::to_vec(&body) {
-        Ok(b) => bytes::Bytes::from(b),
-        Err(e) => {
-            eprintln!("livechart load: {e}");
-            return 1;
-        }
-    };
-    let latencies = Arc::new(Latencies::new());
-    let errors = Arc::new(AtomicU64::new(0));
-    let requests = Arc::new(AtomicU64::new(0));
-    let server_before = args.server_pid.map(|pid| proc_stats(Some(pid)));
-    let watched_before = watched_stats(&args.watch_pids);
-    let self_before = proc_stats(None);
-    let start = Instant::now();
-    let deadline = start + Duration::from_secs(args.seconds);
-    let tasks: Vec<_> = (0..clients)
-        .map(|i| {
-            let (client, url, body) = (client.clone(), points_url.clone(), body.clone());
-            let (latencies, errors, requests) =
-                (latencies.clone(), errors.clone(), requests.clone());
-            tokio::spawn(async move {
-                while Instant::now() < deadline {
-                    let sent = Instant::now();
-                    let ok = client
-                        .post(&url)
-                        .header("content-type", "application/json")
-                        .body(body.clone())
-                        .send()
-                        .await
-                        .is_ok_and(|r| r.status().is_success());
-                    if ok {
-                        requests.fetch_add(1, Ordering::Relaxed);
-                        latencies.record(i, &[sent.elapsed().as_micros() as u64]);
-                    } else {
-                        errors.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            })
-        })
-        .collect();
-    for t in tasks {
-        let _ = t.await;
-    }
-    let elapsed = start.elapsed().as_secs_f64();
-    let server_after = args.server_pid.map(|pid| proc_stats(Some(pid)));
-    let watched = spent(&watched_before, &watched_stats(&args.watch_pids));
-    let self_after = proc_stats(None);
-    let h = latencies.merged();
-    let requests = requests.load(Ordering::Relaxed);
-    let report = IngestReport {
-        requests,
-        errors: errors.load(Ordering::Relaxed),
-        points_per_s: (requests * args.points as u64) as f64 / elapsed,
-        request_ms: latency(&h),
-        server: server_before.zip(server_after).map(|(b, a)| ProcStats {
-            cpu_s: a.cpu_s - b.cpu_s,
-            rss_kib: a.rss_kib,
-            peak_rss_kib: a.peak_rss_kib,
-        }),
-        watched,
-        generator: ProcStats {
-            cpu_s: self_after.cpu_s - self_before.cpu_s,
-            ..self_after
-        },
-        machine: machine(),
-        params: args,
-    };
-    match serde_json::to_string(&report) {
-        Ok(line) => println!("{line}"),
-        Err(e) => eprintln!("livechart load: cannot encode the report: {e}"),
-    }
-    0
-}
-
-fn watched_stats(pids: &[u32]) -> Vec<ProcStats> {
-    pids.iter().map(|p| proc_stats(Some(*p))).collect()
-}
-
-/// CPU time spent between two readings of the same processes, and their memory after.
-fn spent(before: &[ProcStats], after: &[ProcStats]) -> Vec<ProcStats> {
-    before
-        .iter()
-        .zip(after)
-        .map(|(b, a)| ProcStats {
-            cpu_s: a.cpu_s - b.cpu_s,
-            ..*a
-        })
-        .collect()
-}
-
 fn latency(h: &Histogram<u64>) -> Option<Latency> {
     let ms = |v: u64| v as f64 / 1000.0;
     (!h.is_empty()).then(|| Latency {
@@ -255,32 +151,19 @@ struct Latency {
     p50: f64,
     p99: f64,
     p999: f64,
-    max: f64,
-    samples: u64,
-}
-
-#[derive(Serialize, Default, Clone, Copy)]
-struct ProcStats {
-    cpu_s: f64,
-    rss_kib: u64,
-    peak_rss_kib: u64,
-}
-
-#[derive(Serialize)]
-struct Machine {
-    cores: usize,
-    mem_kib: u64,
+    pub(super) max: f64,
+    pub(super) samples: u64,
 }
 
 /// Counters shared by all connections.
 #[derive(Default)]
 struct Totals {
-    events: AtomicU64,
-    points: AtomicU64,
-    gaps: AtomicU64,
-    duplicates: AtomicU64,
-    dropped: AtomicU64,
-    complete: AtomicU64,
+    pub(super) events: AtomicU64,
+    pub(super) points: AtomicU64,
+    pub(super) gaps: AtomicU64,
+    pub(super) duplicates: AtomicU64,
+    pub(super) dropped: AtomicU64,
+    pub(super) complete: AtomicU64,
 }
 
 /// Latency histograms, sharded to keep lock contention low.
@@ -540,217 +423,6 @@ async fn send(request: reqwest::RequestBuilder) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("HTTP {}", response.status()))
-    }
-}
-
-/// One event-stream connection.
-struct Conn {
-    id: usize,
-    addr: SocketAddr,
-    source: IpAddr,
-    host: String,
-    path: String,
-    totals: Arc<Totals>,
-    latencies: Arc<Latencies>,
-    measuring: Arc<AtomicU64>,
-    stop: tokio::sync::watch::Receiver<bool>,
-    /// Reading a peer's events: any event whose data has a `"seq":` number.
-    peer: bool,
-}
-
-impl Conn {
-    /// Opens the event stream; returns the reader after the headers and whether the body is
-    /// chunked (Livechart's is; nchan's runs until the connection closes).
-    async fn connect(&self) -> std::io::Result<(BufReader<TcpStream>, bool)> {
-        let socket = TcpSocket::new_v4()?;
-        socket.bind(SocketAddr::new(self.source, 0))?;
-        let mut stream = socket.connect(self.addr).await?;
-        let request = format!(
-            "GET {} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n\r\n",
-            self.path, self.host
-        );
-        stream.write_all(request.as_bytes()).await?;
-        let mut reader = BufReader::with_capacity(4096, stream);
-        let mut line = String::new();
-        reader.read_line(&mut line).await?;
-        if !line.starts_with("HTTP/1.1 200") {
-            return Err(std::io::Error::other(format!("answered {}", line.trim())));
-        }
-        let mut chunked = false;
-        loop {
-            line.clear();
-            if reader.read_line(&mut line).await? == 0 || line == "\r\n" {
-                break;
-            }
-            let header = line.to_ascii_lowercase();
-            if header.starts_with("transfer-encoding:") && header.contains("chunked") {
-                chunked = true;
-            }
-        }
-        Ok((reader, chunked))
-    }
-
-    async fn run(mut self, ready: tokio::sync::mpsc::Sender<bool>) {
-        let (mut reader, chunked) = match self.connect().await {
-            Ok(r) => {
-                let _ = ready.send(true).await;
-                r
-            }
-            Err(_) => {
-                let _ = ready.send(false).await;
-                return;
-            }
-        };
-        let mut parser = SseParser::new();
-        let mut last_seq: Option<u64> = None;
-        let mut first_measured: Option<u64> = None;
-        let mut gaps_here = 0u64;
-        let mut line = String::new();
-        let mut chunk = Vec::with_capacity(4096);
-        let mut lat = Vec::with_capacity(64);
-        loop {
-            let size = if chunked {
-                // Chunk size line, then the chunk.
-                line.clear();
-                let read = tokio::select! {
-                    r = reader.read_line(&mut line) => r,
-                    _ = self.stop.changed() => break,
-                };
-                let size = match read {
-                    Ok(0) | Err(_) => {
-                        self.totals.dropped.fetch_add(1, Ordering::Relaxed);
-                        break;
-                    }
-                    Ok(_) => usize::from_str_radix(line.trim(), 16).unwrap_or(0),
-                };
-                if size == 0 {
-                    self.totals.dropped.fetch_add(1, Ordering::Relaxed);
-                    break;
-                }
-                chunk.resize(size + 2, 0);
-                if reader.read_exact(&mut chunk).await.is_err() {
-                    self.totals.dropped.fetch_add(1, Ordering::Relaxed);
-                    break;
-                }
-                size
-            } else {
-                // A body that runs until the connection closes: whatever has arrived.
-                chunk.resize(4096, 0);
-                let read = tokio::select! {
-                    r = reader.read(&mut chunk) => r,
-                    _ = self.stop.changed() => break,
-                };
-                match read {
-                    Ok(0) | Err(_) => {
-                        self.totals.dropped.fetch_add(1, Ordering::Relaxed);
-                        break;
-                    }
-                    Ok(n) => n,
-                }
-            };
-            let received = now_us();
-            let measuring = self.measuring.load(Ordering::Relaxed) == 1;
-            for item in parser.push(&chunk[..size]) {
-                let SseItem::Event(e) = item else { continue };
-                let seq = if self.peer {
-                    number_after(&e.data, "\"seq\":").next()
-                } else {
-                    e.id.as_deref()
-                        .and_then(|id| id.rsplit_once('-'))
-                        .and_then(|(_, s)| s.parse::<u64>().ok())
-                };
-                let Some(seq) = seq else { continue };
-                if self.peer || e.event == "points" {
-                    match last_seq {
-                        Some(last) if seq <= last => {
-                            self.totals.duplicates.fetch_add(1, Ordering::Relaxed);
-                            continue;
-                        }
-                        Some(last) if seq > last + 1 => {
-                            gaps_here += 1;
-                            self.totals.gaps.fetch_add(1, Ordering::Relaxed);
-                        }
-                        _ => {}
-                    }
-                    self.totals.events.fetch_add(1, Ordering::Relaxed);
-                    if measuring {
-                        first_measured.get_or_insert(seq);
-                        for v in values(&e.data) {
-                            self.totals.points.fetch_add(1, Ordering::Relaxed);
-                            lat.push(received.saturating_sub(v));
-                        }
-                    }
-                }
-                last_seq = Some(seq);
-            }
-            if !lat.is_empty() {
-                self.latencies.record(self.id, &lat);
-                lat.clear();
-            }
-        }
-        if gaps_here == 0 && first_measured.is_some() {
-            self.totals.complete.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-}
-
-/// The `"value":` numbers of a points event, without a full JSON parse.
-fn values(data: &str) -> impl Iterator<Item = u64> + '_ {
-    number_after(data, "\"value\":")
-}
-
-/// The numbers that follow `key` in `data` (each up to the next `,` or `}`).
-fn number_after<'a>(data: &'a str, key: &'a str) -> impl Iterator<Item = u64> + 'a {
-    data.split(key).skip(1).filter_map(|rest| {
-        let end = rest.find([',', '}']).unwrap_or(rest.len());
-        rest[..end].trim().parse::<f64>().ok().map(|v| v as u64)
-    })
-}
-
-/// CPU seconds and memory of a process (`None`: this one), from /proc (Linux).
-fn proc_stats(pid: Option<u32>) -> ProcStats {
-    let dir = pid.map_or_else(|| "/proc/self".to_owned(), |p| format!("/proc/{p}"));
-    let ticks = 100.0; // USER_HZ on Linux
-    let cpu_s = std::fs::read_to_string(format!("{dir}/stat"))
-        .ok()
-        .and_then(|s| {
-            // Fields after the command (which may contain spaces) in parentheses.
-            let rest = &s[s.rfind(')')? + 2..];
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            let utime: f64 = f.get(11)?.parse().ok()?;
-            let stime: f64 = f.get(12)?.parse().ok()?;
-            Some((utime + stime) / ticks)
-        })
-        .unwrap_or(0.0);
-    let status = std::fs::read_to_string(format!("{dir}/status")).unwrap_or_default();
-    let kib = |key: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(key))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    ProcStats {
-        cpu_s,
-        rss_kib: kib("VmRSS:"),
-        peak_rss_kib: kib("VmHWM:"),
-    }
-}
-
-fn machine() -> Machine {
-    let mem_kib = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("MemTotal:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0);
-    Machine {
-        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        mem_kib,
     }
 }
 
