@@ -23,28 +23,47 @@ and so on (README, \"Configuration\"). The address to listen on: --addr or --por
 LEPTOS_SITE_ADDR, else site-addr in the file's [package.metadata.leptos], else 127.0.0.1:3000."
 )]
 struct Cli {
+    #[command(flatten)]
+    serving: Serving,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// How the server runs: given before `serve` (or without it), or after it.
+#[derive(clap::Args)]
+struct Serving {
     /// The configuration file (default: ./Leptos.toml when it exists).
-    #[arg(long, global = true, env = "LIVECHART_CONFIG", value_name = "FILE")]
+    #[arg(long, env = "LIVECHART_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
     /// Where the embedded store keeps the history (default: ./data; also LIVECHART_DATA_DIR
     /// or `livechart.history.data-dir`).
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
     /// The address to listen on, HOST:PORT (default: 127.0.0.1:3000; also LEPTOS_SITE_ADDR
     /// or site-addr in the configuration file).
-    #[arg(long, global = true, value_name = "HOST:PORT")]
+    #[arg(long, value_name = "HOST:PORT")]
     addr: Option<std::net::SocketAddr>,
     /// The port to listen on, on the configured host (0: any free port, printed at start).
-    #[arg(long, global = true, value_name = "PORT", conflicts_with = "addr")]
+    #[arg(long, value_name = "PORT", conflicts_with = "addr")]
     port: Option<u16>,
-    #[command(subcommand)]
-    command: Option<Command>,
+}
+
+impl Serving {
+    /// These flags, with `after`'s (given after `serve`) where both say something.
+    fn then(self, after: Serving) -> Serving {
+        Serving {
+            config: after.config.or(self.config),
+            data_dir: after.data_dir.or(self.data_dir),
+            addr: after.addr.or(self.addr),
+            port: after.port.or(self.port),
+        }
+    }
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Serve the pages and the API (the default).
-    Serve,
+    Serve(Serving),
     /// Read points from standard input (numbers, series=value pairs or JSON points, one line
     /// each) and publish them to a stream, retrying while the server is unreachable.
     Publish(publish::Args),
@@ -67,27 +86,28 @@ async fn main() -> ExitCode {
         .log_internal_errors(false)
         .init();
     let cli = Cli::parse();
-    match cli.command {
+    let serving = match cli.command {
         Some(Command::Publish(args)) => return ExitCode::from(publish::run(args).await),
         Some(Command::Load(args)) => return ExitCode::from(load::run(args).await),
-        Some(Command::Serve) | None => {}
-    }
+        Some(Command::Serve(after)) => cli.serving.then(after),
+        None => cli.serving,
+    };
 
     panics::install_hook();
-    let mut config = match config::load(cli.config.as_deref()) {
+    let mut config = match config::load(serving.config.as_deref()) {
         Ok(config) => config,
         Err(e) => {
             complain(&format!("livechart: {e}"));
             return ExitCode::from(2);
         }
     };
-    if let Some(dir) = cli.data_dir {
+    if let Some(dir) = serving.data_dir {
         config.settings.history.data_dir = dir;
     }
-    if let Some(addr) = cli.addr {
+    if let Some(addr) = serving.addr {
         config.leptos.site_addr = addr;
     }
-    if let Some(port) = cli.port {
+    if let Some(port) = serving.port {
         config.leptos.site_addr.set_port(port);
     }
     if let Some((before, after)) = config::raise_open_file_limit() {
