@@ -19,6 +19,10 @@ pub mod store;
 mod stream;
 #[cfg(test)]
 mod tests;
+mod vocabulary;
+
+use vocabulary::check_series_limit;
+pub use vocabulary::{Admission, Limits, PublishError, TooManyViewers};
 
 pub use awaited::AwaitedViewer;
 pub use broker::{Broker, BrokerError, BrokerStats};
@@ -29,8 +33,8 @@ pub use stream::{Counters, Encoding, ExactPoints, RetentionLimits, Stream};
 
 use crate::sse;
 use app::model::{
-    event_name, EventId, NewPoint, PointError, Positions, SeriesName, StreamInfo, StreamMeta,
-    StreamName, StreamStatus,
+    event_name, EventId, NewPoint, Positions, SeriesName, StreamInfo, StreamMeta, StreamName,
+    StreamStatus,
 };
 use bytes::Bytes;
 pub use commit::CommitStats;
@@ -38,25 +42,23 @@ use commit::{CommitQueue, Committer, Job};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard};
-use store::StoreError;
 use tokio::sync::watch;
-
-/// The hub's limits, from the configuration.
-#[derive(Clone, Debug)]
-pub struct Limits {
-    pub ring_events: usize,
-    pub ring_bytes: usize,
-    pub window: usize,
-    pub retention: RetentionLimits,
-    pub max_streams: usize,
-    pub max_series: usize,
-    pub max_viewers: usize,
-}
 
 impl std::fmt::Debug for Hub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Hub").field("epoch", &self.epoch()).finish()
     }
+}
+
+/// Why a stream could not be removed.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum RemoveError {
+    #[error("there is no stream named \"{0}\"")]
+    Unknown(StreamName),
+    #[error("stream \"{0}\" is declared in the configuration or fed by a built-in source")]
+    Pinned(StreamName),
+    #[error("{0}; nothing was removed, try again")]
+    Broker(BrokerError),
 }
 
 /// All streams of this server.
@@ -77,102 +79,6 @@ pub struct Hub {
     committer: Option<Committer>,
     /// With Redis: where publishes go, and the streams the follower keeps in step.
     broker: Option<Arc<Broker>>,
-}
-
-#[derive(Debug, thiserror::Error, PartialEq)]
-pub enum PublishError {
-    #[error("there is no stream named \"{0}\" and streams are not created on publish here")]
-    UnknownStream(StreamName),
-    #[error("the server already has its maximum of {0} streams")]
-    TooManyStreams(usize),
-    #[error(
-        "this would give the stream {total} series ({new} new: {names}); at most {max} are allowed"
-    )]
-    TooManySeries {
-        total: usize,
-        new: usize,
-        names: String,
-        max: usize,
-    },
-    #[error("the stream has {} series ({}): say which one with \"series\"", .series.len(), names(.series))]
-    AmbiguousSeries {
-        index: usize,
-        series: Vec<SeriesName>,
-    },
-    #[error("{}: {error}", .error.field())]
-    Invalid { index: usize, error: PointError },
-    /// The stream was removed while this was under way (the hub retries once).
-    #[error("the stream was removed meanwhile")]
-    Removed,
-    /// The store could not make it durable: nothing was applied, publish again later.
-    #[error("the history could not be written ({0}); nothing was published, try again")]
-    Storage(String),
-    /// Redis could not be reached: nothing was published, publish again later.
-    #[error("{0}; nothing was published, try again")]
-    Broker(String),
-    /// Redis took the call and then stayed silent past every wait: the batch may have been
-    /// published or not. Publishing it again may publish it twice; reading the stream
-    /// (`GET /api/streams/{name}/points`) tells which.
-    #[error(
-        "{0}: the points may or may not have been published; read the stream before publishing them again"
-    )]
-    OutcomeUnknown(String),
-}
-
-/// Why a stream could not be removed.
-#[derive(Debug, thiserror::Error, PartialEq)]
-pub enum RemoveError {
-    #[error("there is no stream named \"{0}\"")]
-    Unknown(StreamName),
-    #[error("stream \"{0}\" is declared in the configuration or fed by a built-in source")]
-    Pinned(StreamName),
-    #[error("{0}; nothing was removed, try again")]
-    Broker(BrokerError),
-}
-
-impl From<StoreError> for PublishError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Failed(why) => PublishError::Storage(why),
-            StoreError::Unknown(why) => PublishError::OutcomeUnknown(format!(
-                "the history file could not be written ({why}), and could not be read back"
-            )),
-        }
-    }
-}
-
-impl PublishError {
-    /// The point the error is about, for errors about one point.
-    pub fn index(&self) -> Option<usize> {
-        match self {
-            PublishError::AmbiguousSeries { index, .. } | PublishError::Invalid { index, .. } => {
-                Some(*index)
-            }
-            _ => None,
-        }
-    }
-}
-
-fn names(series: &[SeriesName]) -> String {
-    series
-        .iter()
-        .map(SeriesName::as_str)
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// No more viewers fit.
-#[derive(Debug, thiserror::Error)]
-#[error("the server has its maximum of {0} viewers connected")]
-pub struct TooManyViewers(pub usize);
-
-/// One admitted connection, counted until dropped.
-pub struct Admission(Arc<AtomicUsize>);
-
-impl Drop for Admission {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
 }
 
 impl Hub {
@@ -763,22 +669,4 @@ impl Hub {
 
 fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
     lock.read().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn check_series_limit(
-    existing: usize,
-    new: &BTreeSet<SeriesName>,
-    max: usize,
-) -> Result<(), PublishError> {
-    if existing + new.len() > max {
-        let shown: Vec<SeriesName> = new.iter().take(5).cloned().collect();
-        let more = if new.len() > 5 { ", …" } else { "" };
-        return Err(PublishError::TooManySeries {
-            total: existing + new.len(),
-            new: new.len(),
-            names: format!("{}{more}", names(&shown)),
-            max,
-        });
-    }
-    Ok(())
 }
